@@ -1,0 +1,2 @@
+"""slurmops: observability and operations for Slurm clusters."""
+__version__ = "0.1.0"

@@ -1,0 +1,21 @@
+"""The `slurmops` command: a click group; each area (lab, exporter, alerts, dashboards, runbook)
+adds its own sub-group here."""
+from __future__ import annotations
+
+import click
+
+from . import __version__
+from .lab.cli import lab
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="slurmops")
+def cli() -> None:
+    """Observability and operations toolkit for Slurm clusters."""
+
+
+cli.add_command(lab)
+
+
+def main() -> None:
+    cli()

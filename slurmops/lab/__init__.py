@@ -1,0 +1,1 @@
+"""The lab: a disposable, real Slurm platform on one Debian 12 machine, on loopback."""

@@ -1,0 +1,80 @@
+"""Health checks the lab (and later the runbooks' cluster health check) use. Each returns
+``(ok, detail)`` and never raises: a dead daemon is an answer, not an exception."""
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from typing import Mapping
+
+from . import proc
+
+Result = tuple[bool, str]
+
+
+def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 5) -> tuple[int, str]:
+    """(status, body); status 0 when nothing answered."""
+    req = urllib.request.Request(url, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return 0, str(getattr(exc, "reason", exc))
+
+
+def munge_roundtrip(socket_path: str, env: dict[str, str] | None = None) -> Result:
+    try:
+        cred = subprocess.run(["munge", "-n", "-S", socket_path], capture_output=True, text=True,
+                              timeout=5, env=env, stdin=subprocess.DEVNULL)
+        if cred.returncode != 0:
+            return False, cred.stderr.strip() or "munge failed"
+        dec = subprocess.run(["unmunge", "-S", socket_path], input=cred.stdout,
+                             capture_output=True, text=True, timeout=5, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, str(exc)
+    if dec.returncode != 0:
+        return False, dec.stderr.strip() or dec.stdout.strip()
+    return True, "credential encoded and decoded"
+
+
+def scontrol_ping(env: dict[str, str]) -> Result:
+    r = proc.run(["scontrol", "ping"], env=env, timeout=10)
+    text = (r.stdout + r.stderr).strip()
+    return (r.returncode == 0 and " is UP" in text and "DOWN" not in text), text.splitlines()[0] if text else "no answer"
+
+
+def sacctmgr_ping(env: dict[str, str]) -> Result:
+    r = proc.run(["sacctmgr", "-n", "-P", "show", "cluster", "format=cluster"], env=env, timeout=10)
+    if r.returncode != 0:
+        return False, (r.stderr or r.stdout).strip().splitlines()[-1:][0] if (r.stderr or r.stdout).strip() else f"rc={r.returncode}"
+    return True, "answers (" + ",".join(r.stdout.split()) + ")"
+
+
+def node_states(env: dict[str, str]) -> dict[str, str]:
+    """{node: long state} from sinfo; empty when slurmctld does not answer."""
+    r = proc.run(["sinfo", "-N", "-h", "-o", "%N %T"], env=env, timeout=10)
+    if r.returncode != 0:
+        return {}
+    out = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            out[parts[0]] = parts[1]
+    return out
+
+
+def prometheus_query(base_url: str, query: str, timeout: float = 5) -> list[dict] | None:
+    from urllib.parse import urlencode
+    status, body = http_get(f"{base_url}/api/v1/query?{urlencode({'query': query})}", timeout=timeout)
+    if status != 200:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if doc.get("status") != "success":
+        return None
+    return doc["data"]["result"]

@@ -1,0 +1,118 @@
+"""`slurmops lab ...` — thin click layer over slurmops.lab.platform."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .config import DEFAULT_DIR, DEFAULT_PORT_BASE, LabConfig
+from .platform import Lab, LabError, load_config
+
+dir_option = click.option("--dir", "lab_dir", type=click.Path(path_type=Path), default=DEFAULT_DIR,
+                          show_default=True, envvar="SLURMOPS_LAB_DIR", help="The lab's directory.")
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    click.echo(f"error: {msg}", err=True)
+    sys.exit(code)
+
+
+def _existing(lab_dir: Path) -> Lab:
+    if lab_dir.exists() and not lab_dir.is_dir():
+        _fail(f"--dir {lab_dir} exists and is not a directory", 2)
+    cfg = load_config(lab_dir)
+    if cfg is None:
+        _fail(f"no lab in {lab_dir} (run `slurmops lab up` first)", 3)
+    return Lab(cfg)
+
+
+def print_status(rows) -> None:
+    click.echo(f"{'component':14} {'state':10} {'pid':16} {'endpoint':34} detail")
+    for s in rows:
+        state = "healthy" if s.healthy else ("UNHEALTHY" if s.running else "DOWN")
+        pids = ",".join(map(str, s.pids[:3])) + ("…" if len(s.pids) > 3 else "") or "-"
+        click.echo(f"{s.name:14} {state:10} {pids:16} {s.endpoint:34} {s.detail}")
+
+
+@click.group()
+def lab() -> None:
+    """A disposable, real Slurm platform on this machine, on loopback (Debian 12, as root)."""
+
+
+@lab.command()
+@dir_option
+@click.option("--port-base", type=int, default=DEFAULT_PORT_BASE, show_default=True,
+              help="Every lab port is derived from this (slurmctld = base+17, ...).")
+@click.option("--cluster", default="lab", show_default=True, help="ClusterName.")
+@click.option("--node-prefix", default="", help="Prefix for node names (n1.., c1..).")
+@click.option("--cpu-nodes", type=int, default=3, show_default=True)
+@click.option("--cloud-nodes", type=int, default=2, show_default=True)
+@click.option("--node-cpus", type=int, default=8, show_default=True,
+              help="CPUs each node declares (config_overrides): 512 runs hundreds of real jobs.")
+@click.option("--node-memory", "node_memory_mb", type=int, default=4000, show_default=True,
+              help="RealMemory (MB) each node declares.")
+@click.option("--def-mem-per-cpu", "def_mem_per_cpu_mb", type=int, default=100, show_default=True)
+@click.option("--extra-package", "extra_packages", multiple=True, hidden=True,
+              help="Another Debian package the lab must have (tests use it for apt failures).")
+def up(lab_dir: Path, extra_packages, **opts) -> None:
+    """Install what is missing, start every component in order, wait for real health."""
+    if lab_dir.exists() and not lab_dir.is_dir():
+        _fail(f"--dir {lab_dir} exists and is not a directory", 2)
+    wanted = LabConfig(dir=lab_dir.absolute(), **opts)
+    try:
+        wanted.validate()
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    existing = load_config(wanted.dir)
+    if existing is not None:
+        explicit = {k for k, v in opts.items()
+                    if click.get_current_context().get_parameter_source(k).name != "DEFAULT"}
+        changed = [d for d in wanted.differences(existing) if d in explicit]
+        if changed:
+            _fail(f"the lab in {lab_dir} was set up with other {', '.join(changed)}; "
+                  f"run `slurmops lab down --purge` first", 2)
+        wanted = existing
+    click.echo(f"lab {wanted.cluster} in {wanted.dir} (ports from {wanted.port_base})")
+    lab_ = Lab(wanted)
+    try:
+        rows = lab_.up(list(extra_packages))
+    except LabError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted; what this run started was stopped", 130)
+    print_status(rows)
+    click.echo("")
+    for line in lab_.env_lines():
+        click.echo(line)
+    if not all(s.healthy for s in rows):
+        sys.exit(1)
+
+
+@lab.command()
+@dir_option
+@click.option("--purge", is_flag=True, help="Also remove the lab directory and its cgroups.")
+def down(lab_dir: Path, purge: bool) -> None:
+    """Cancel jobs, stop exactly what the lab started, leave no lab process behind."""
+    lab_ = _existing(lab_dir)
+    survivors = lab_.down(purge=purge)
+    if survivors:
+        _fail(f"processes still alive after SIGKILL: {survivors}")
+    click.echo("lab down")
+
+
+@lab.command()
+@dir_option
+def status(lab_dir: Path) -> None:
+    """Each component's health. Exit 0 when all are healthy, 1 otherwise, 3 without a lab."""
+    rows = _existing(lab_dir).status()
+    print_status(rows)
+    sys.exit(0 if all(s.healthy for s in rows) else 1)
+
+
+@lab.command()
+@dir_option
+def env(lab_dir: Path) -> None:
+    """Lines for a shell: eval "$(slurmops lab env)"."""
+    for line in _existing(lab_dir).env_lines():
+        click.echo(line)

@@ -1,0 +1,132 @@
+"""The lab's settings: one frozen value that every other lab module reads.
+
+Everything the lab writes lives under ``LabConfig.dir``; every port it opens is derived from
+``port_base`` so a second lab (tests do this) or a real Slurm on the same host never collides.
+"""
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_DIR = Path("/var/tmp/slurmops-lab")
+DEFAULT_PORT_BASE = 16800
+# Environment marker set on every process the lab starts (children inherit it): `down` uses it to
+# find and stop everything that belongs to this lab and nothing else.
+MARKER_ENV = "SLURMOPS_LAB_DIR"
+
+# Offsets from port_base. The Slurm ones mirror Slurm's defaults (6817, 6819, ...).
+PORT_OFFSETS = {
+    "slurmctld": 17,
+    "slurmdbd": 19,
+    "slurmrestd": 20,
+    "mariadb": 33,
+    "node_exporter": 110,
+    "slurm_exporter": 180,
+    "job_exporter": 181,
+    "prometheus": 190,
+    "alertmanager": 193,
+}
+SLURMD_PORT_OFFSET = 100  # slurmd of node i listens on port_base + 100 + i
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    dir: Path = DEFAULT_DIR
+    port_base: int = DEFAULT_PORT_BASE
+    cluster: str = "lab"
+    node_prefix: str = ""
+    cpu_nodes: int = 3
+    cloud_nodes: int = 2
+    node_cpus: int = 8
+    node_memory_mb: int = 4000
+    def_mem_per_cpu_mb: int = 100
+    suspend_time_s: int = 30
+    resume_timeout_s: int = 60
+    hostname: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
+
+    # ---- derived names -------------------------------------------------------------------
+    @property
+    def cpu_node_names(self) -> list[str]:
+        return [f"{self.node_prefix}n{i}" for i in range(1, self.cpu_nodes + 1)]
+
+    @property
+    def cloud_node_names(self) -> list[str]:
+        return [f"{self.node_prefix}c{i}" for i in range(1, self.cloud_nodes + 1)]
+
+    @property
+    def node_names(self) -> list[str]:
+        return self.cpu_node_names + self.cloud_node_names
+
+    def port(self, component: str) -> int:
+        return self.port_base + PORT_OFFSETS[component]
+
+    def slurmd_port(self, node: str) -> int:
+        return self.port_base + SLURMD_PORT_OFFSET + 1 + self.node_names.index(node)
+
+    # ---- paths ---------------------------------------------------------------------------
+    @property
+    def etc(self) -> Path:
+        return self.dir / "etc"
+
+    @property
+    def run(self) -> Path:
+        return self.dir / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "log"
+
+    @property
+    def spool(self) -> Path:
+        return self.dir / "spool"
+
+    @property
+    def bin(self) -> Path:
+        return self.dir / "bin"
+
+    @property
+    def slurm_conf(self) -> Path:
+        return self.etc / "slurm.conf"
+
+    @property
+    def munge_socket(self) -> Path:
+        return self.run / "munge" / "munge.socket"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "lab.json"
+
+    def pidfile(self, name: str) -> Path:
+        return self.run / f"{name}.pid"
+
+    def url(self, component: str) -> str:
+        return f"http://127.0.0.1:{self.port(component)}"
+
+    # ---- persistence: options chosen at the first `up` stay with the lab ------------------
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["dir"] = str(self.dir)
+        return json.dumps(d, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "LabConfig":
+        raw = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in raw.items() if k in known}
+        d["dir"] = Path(d["dir"])
+        return cls(**d)
+
+    def differences(self, other: "LabConfig") -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+    def validate(self) -> None:
+        if self.cpu_nodes < 1:
+            raise ValueError("the lab needs at least one cpu node")
+        if self.cloud_nodes < 0:
+            raise ValueError("cloud node count cannot be negative")
+        if not (1024 <= self.port_base <= 65535 - 200):
+            raise ValueError(f"port base {self.port_base} out of range 1024..65335")
+        if not self.cluster.isidentifier() or not self.cluster.islower():
+            raise ValueError(f"cluster name {self.cluster!r} must be lower-case letters, digits, _")

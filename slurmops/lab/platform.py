@@ -1,0 +1,535 @@
+"""`slurmops lab up|down|status|env`: the lab's components, their order, health and teardown.
+
+Order (accounting.shtml, quickstart_admin.shtml): munged -> MariaDB -> slurmdbd -> cluster and
+associations in sacctmgr -> slurmctld -> slurmd (one per cpu node; cloud nodes are started by the
+ResumeProgram) -> slurmrestd (JWT) -> node_exporter, Alertmanager, Prometheus.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from . import checks, proc
+from .config import LabConfig
+
+APT_PACKAGES = [
+    "munge", "slurmctld", "slurmd", "slurmdbd", "slurmrestd", "slurm-client",
+    "mariadb-server", "prometheus", "prometheus-alertmanager", "prometheus-node-exporter",
+]
+REST_USER = "slurmrestd"       # slurmrestd refuses to run as root
+WORKLOAD_USER = "slurmlab"     # a non-root user for sample jobs (per-user metrics, root vs user)
+ACCOUNTS = {"research": ["root"], "physics": [WORKLOAD_USER]}
+REST_VERSION = "v0.0.38"       # Slurm 22.05's data_parser
+
+
+class LabError(Exception):
+    """One clear line for the operator; the CLI prints it and exits non-zero."""
+
+
+@dataclass
+class Component:
+    name: str
+    start: Callable[[], None]
+    health: Callable[[], checks.Result]
+    pidfiles: Callable[[], list[Path]]
+    endpoint: str = ""
+    log: str = ""
+    wait_s: float = 30
+
+
+@dataclass
+class Status:
+    name: str
+    running: bool
+    healthy: bool
+    pids: list[int] = field(default_factory=list)
+    endpoint: str = ""
+    detail: str = ""
+
+
+def _render_env() -> Environment:
+    return Environment(loader=PackageLoader("slurmops.lab", "templates"), undefined=StrictUndefined,
+                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+
+
+class Lab:
+    def __init__(self, cfg: LabConfig, out=sys.stdout):
+        self.cfg = cfg
+        self.out = out
+        self.env = proc.lab_env(cfg.dir, cfg.slurm_conf)
+        self._started: list[str] = []
+
+    # ---- small helpers ---------------------------------------------------------------------
+    def say(self, msg: str) -> None:
+        print(msg, file=self.out, flush=True)
+
+    def secret(self, name: str, nbytes: int, mode: int = 0o600, hexed: bool = False) -> Path:
+        """Create a random secret once; later `up`s reuse it. Never printed."""
+        path = self.cfg.etc / name
+        if not path.exists():
+            data = secrets.token_hex(nbytes).encode() if hexed else secrets.token_bytes(nbytes)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        os.chmod(path, mode)
+        return path
+
+    def own_pid(self, name: str) -> int | None:
+        return proc.owned_pid(self.cfg.pidfile(name), self.cfg.dir)
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        if self.own_pid(name):
+            return
+        proc.spawn(argv, env=env or self.env, log=self.cfg.log / f"{name}.out",
+                   pidfile=self.cfg.pidfile(name), cwd=self.cfg.dir)
+        self._started.append(name)
+
+    # ---- preparation -----------------------------------------------------------------------
+    def check_dir(self) -> None:
+        d = self.cfg.dir
+        if d.exists() and not d.is_dir():
+            raise LabError(f"--dir {d} exists and is not a directory")
+        for parent in d.parents:
+            if parent.exists() and not parent.is_dir():
+                raise LabError(f"--dir {d}: {parent} is a file, not a directory")
+
+    def ensure_packages(self, extra: list[str] | None = None) -> None:
+        wanted = APT_PACKAGES + list(extra or [])
+        missing = [p for p in wanted if not _dpkg_installed(p)]
+        if not missing:
+            return
+        if os.geteuid() != 0:
+            raise LabError(f"missing Debian packages {' '.join(missing)}; run as root to install them")
+        self.say(f"installing {' '.join(missing)} with apt-get ...")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+        r = proc.run(cmd, env=env, timeout=900)
+        if r.returncode != 0:
+            proc.run(["apt-get", "update", "-q"], env=env, timeout=600)
+            r = proc.run(cmd, env=env, timeout=900)
+        if r.returncode != 0:
+            errors = [ln.strip() for ln in (r.stderr + r.stdout).splitlines() if ln.startswith("E:")]
+            raise LabError(f"apt-get cannot install {' '.join(missing)}: "
+                           + (errors[0] if errors else f"exit {r.returncode}"))
+
+    def ensure_users(self) -> None:
+        for user in (REST_USER, WORKLOAD_USER):
+            if proc.run(["id", "-u", user]).returncode == 0:
+                continue
+            args = ["useradd", "--system", "--user-group", "--shell", "/usr/sbin/nologin"]
+            if user == WORKLOAD_USER:
+                args = ["useradd", "--system", "--user-group", "--create-home",
+                        "--home-dir", f"/var/lib/{user}", "--shell", "/bin/bash"]
+            r = proc.run([*args, user])
+            if r.returncode != 0:
+                raise LabError(f"cannot create system user {user}: {r.stderr.strip()}")
+
+    def check_ports(self) -> None:
+        running = {c.name for c in self.components() if any(
+            proc.owned_pid(p, self.cfg.dir) for p in c.pidfiles())}
+        wanted: list[tuple[str, int]] = []
+        for comp in ("slurmctld", "slurmdbd", "slurmrestd", "mariadb", "node_exporter",
+                     "prometheus", "alertmanager"):
+            if comp not in running:
+                wanted.append((comp, self.cfg.port(comp)))
+        for node in self.cfg.cpu_node_names:
+            if f"slurmd" not in running or not self.own_pid(f"slurmd-{node}"):
+                wanted.append((f"slurmd {node}", self.cfg.slurmd_port(node)))
+        for what, port in wanted:
+            if proc.port_in_use(port):
+                raise LabError(f"port {port} for {what} is already in use on this host "
+                               f"(another lab? pick one with --port-base)")
+
+    def render(self) -> None:
+        c = self.cfg
+        for d in (c.etc, c.run, c.log, c.spool / "ctld", c.bin, c.run / "munge",
+                  c.dir / "prometheus" / "targets", c.dir / "prometheus" / "rules",
+                  c.dir / "prometheus" / "data", c.dir / "alertmanager"):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(c.dir, 0o755)
+        os.chmod(c.etc, 0o755)
+        os.chmod(c.run / "munge", 0o755)
+        self.secret("munge.key", 1024, mode=0o400)
+        self.secret("jwt.key", 32)
+        db_password = self.secret("db.password", 16, hexed=True).read_text()
+        env = _render_env()
+        ctx = {"c": c, "db_password": db_password, "version_hint": "22.05",
+               "python": sys.executable}
+        files = {
+            "etc/slurm.conf": ("slurm.conf.j2", 0o644),
+            "etc/cgroup.conf": ("cgroup.conf.j2", 0o644),
+            "etc/slurmdbd.conf": ("slurmdbd.conf.j2", 0o600),
+            "etc/my.cnf": ("my.cnf.j2", 0o644),
+            "prometheus/prometheus.yml": ("prometheus.yml.j2", 0o644),
+            "alertmanager/alertmanager.yml": ("alertmanager.yml.j2", 0o644),
+        }
+        for rel, (tpl, mode) in files.items():
+            _write(c.dir / rel, env.get_template(tpl).render(**ctx), mode)
+        for action in ("resume", "suspend"):
+            _write(c.bin / action, env.get_template("power.j2").render(action=action, **ctx), 0o755)
+        _write(c.state_file, c.to_json() + "\n", 0o644)
+
+    # ---- components --------------------------------------------------------------------------
+    def components(self) -> list[Component]:
+        c = self.cfg
+        return [
+            Component("munged", self._start_munged,
+                      lambda: checks.munge_roundtrip(str(c.munge_socket)),
+                      lambda: [c.pidfile("munged")], str(c.munge_socket), "munged.out"),
+            Component("mariadb", self._start_mariadb, self._mariadb_health,
+                      lambda: [c.pidfile("mariadb")], f"127.0.0.1:{c.port('mariadb')}", "mariadb.log"),
+            Component("slurmdbd", self._start_slurmdbd, lambda: checks.sacctmgr_ping(self.env),
+                      lambda: [c.pidfile("slurmdbd")], f"127.0.0.1:{c.port('slurmdbd')}", "slurmdbd.log"),
+            Component("slurmctld", self._start_slurmctld, lambda: checks.scontrol_ping(self.env),
+                      lambda: [c.pidfile("slurmctld")], f"127.0.0.1:{c.port('slurmctld')}", "slurmctld.log"),
+            Component("slurmd", self._start_slurmd, self._slurmd_health,
+                      lambda: [c.pidfile(f"slurmd-{n}") for n in c.node_names],
+                      f"{len(c.cpu_node_names)} cpu + {len(c.cloud_node_names)} cloud nodes",
+                      "slurmd-<node>.log"),
+            Component("slurmrestd", self._start_slurmrestd, self._slurmrestd_health,
+                      lambda: [c.pidfile("slurmrestd")], c.url("slurmrestd"), "slurmrestd.out"),
+            Component("node_exporter", self._start_node_exporter,
+                      lambda: _http_ok(c.url("node_exporter") + "/metrics"),
+                      lambda: [c.pidfile("node_exporter")], c.url("node_exporter") + "/metrics",
+                      "node_exporter.out"),
+            Component("alertmanager", self._start_alertmanager,
+                      lambda: _http_ok(c.url("alertmanager") + "/-/ready"),
+                      lambda: [c.pidfile("alertmanager")], c.url("alertmanager"), "alertmanager.out"),
+            Component("prometheus", self._start_prometheus, self._prometheus_health,
+                      lambda: [c.pidfile("prometheus")], c.url("prometheus"), "prometheus.out", 60),
+        ]
+
+    def _start_munged(self) -> None:
+        c = self.cfg
+        self._spawn("munged", ["munged", "-F", f"--key-file={c.etc / 'munge.key'}",
+                               f"--socket={c.munge_socket}",
+                               f"--pid-file={c.run / 'munge' / 'munged.pid'}",
+                               f"--log-file={c.log / 'munged.log'}",
+                               f"--seed-file={c.run / 'munge' / 'munged.seed'}",
+                               "--num-threads=4"])
+
+    def _start_mariadb(self) -> None:
+        c = self.cfg
+        datadir = c.dir / "mysql"
+        rundir = c.run / "mysql"
+        rundir.mkdir(parents=True, exist_ok=True)
+        shutil.chown(rundir, "mysql", "mysql")
+        if not (datadir / "mysql").is_dir():
+            datadir.mkdir(parents=True, exist_ok=True)
+            shutil.chown(datadir, "mysql", "mysql")
+            r = proc.run(["mysql_install_db", f"--defaults-file={c.etc / 'my.cnf'}",
+                          "--auth-root-authentication-method=socket", "--skip-test-db"],
+                         env=self.env, timeout=120)
+            if r.returncode != 0:
+                raise LabError(f"mysql_install_db failed: {_last_line(r)}")
+        self._spawn("mariadb", ["mariadbd", f"--defaults-file={c.etc / 'my.cnf'}"])
+
+    def _mariadb_health(self) -> checks.Result:
+        r = proc.run(["mariadb-admin", f"--defaults-file={self.cfg.etc / 'my.cnf'}", "ping"],
+                     env=self.env, timeout=5)
+        return r.returncode == 0, (r.stdout.strip() or _last_line(r))
+
+    def _bootstrap_database(self) -> None:
+        pw = (self.cfg.etc / "db.password").read_text().strip()
+        sql = (f"CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '{pw}';"
+               f"ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '{pw}';"
+               "CREATE DATABASE IF NOT EXISTS slurm_acct_db;"
+               "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';")
+        r = proc.run(["mariadb", f"--defaults-file={self.cfg.etc / 'my.cnf'}", "-u", "root"],
+                     env=self.env, input=sql, timeout=30)
+        if r.returncode != 0:
+            raise LabError(f"cannot create slurmdbd's database user: {_last_line(r)}")
+
+    def _start_slurmdbd(self) -> None:
+        self._bootstrap_database()
+        self._spawn("slurmdbd", ["slurmdbd", "-D"])
+
+    def _bootstrap_accounting(self) -> None:
+        """Cluster, accounts and users in slurmdbd (accounting.shtml). Idempotent."""
+        c, env = self.cfg, self.env
+
+        def listed(*what: str) -> set[str]:
+            r = proc.run(["sacctmgr", "-n", "-P", "show", *what], env=env, timeout=30)
+            return {ln.split("|")[0] for ln in r.stdout.splitlines() if ln}
+
+        def add(*what: str) -> None:
+            r = proc.run(["sacctmgr", "-i", "add", *what], env=env, timeout=30)
+            if r.returncode != 0 and "Nothing new" not in r.stdout + r.stderr:
+                raise LabError(f"sacctmgr add {' '.join(what)} failed: {_last_line(r)}")
+
+        if c.cluster not in listed("cluster", "format=cluster"):
+            add("cluster", c.cluster)
+        have = listed("account", "format=account")
+        for account in ACCOUNTS:
+            if account not in have:
+                add("account", account, f"cluster={c.cluster}", f"description={account}",
+                    f"organization=lab")
+        pairs = {tuple(ln.split("|")[:2]) for ln in proc.run(
+            ["sacctmgr", "-n", "-P", "show", "assoc", f"cluster={c.cluster}",
+             "format=user,account"], env=env, timeout=30).stdout.splitlines() if ln}
+        for account, users in ACCOUNTS.items():
+            for user in users:
+                if (user, account) not in pairs:
+                    add("user", user, f"account={account}", f"cluster={c.cluster}")
+
+    def _start_slurmctld(self) -> None:
+        self._bootstrap_accounting()
+        self._spawn("slurmctld", ["slurmctld", "-D"])
+
+    def _start_slurmd(self) -> None:
+        for node in self.cfg.cpu_node_names:
+            self._spawn(f"slurmd-{node}", ["slurmd", "-D", "-N", node])
+
+    def _slurmd_health(self) -> checks.Result:
+        states = checks.node_states(self.env)
+        if not states:
+            return False, "sinfo does not answer"
+        bad = {n: states.get(n, "missing") for n in self.cfg.cpu_node_names
+               if not _usable_state(states.get(n, ""))}
+        if bad:
+            return False, ", ".join(f"{n}={s}" for n, s in sorted(bad.items()))
+        return True, " ".join(f"{n}={states.get(n, '?')}" for n in self.cfg.node_names)
+
+    def _start_slurmrestd(self) -> None:
+        c = self.cfg
+        env = dict(self.env, SLURM_JWT="daemon")
+        self._spawn("slurmrestd", ["slurmrestd", "-a", "rest_auth/jwt", "-u", REST_USER,
+                                   "-g", REST_USER, f"127.0.0.1:{c.port('slurmrestd')}"], env=env)
+
+    def token(self, user: str = "root", lifespan_s: int = 3600) -> str:
+        """A fresh JWT from slurmctld (jwt.shtml: `scontrol token`). Never logged."""
+        r = proc.run(["scontrol", "token", f"username={user}", f"lifespan={lifespan_s}"],
+                     env=self.env, timeout=10)
+        if r.returncode != 0 or "SLURM_JWT=" not in r.stdout:
+            raise LabError(f"scontrol token failed: {_last_line(r)}")
+        return r.stdout.strip().split("SLURM_JWT=", 1)[1].strip()
+
+    def _slurmrestd_health(self) -> checks.Result:
+        try:
+            tok = self.token(lifespan_s=60)
+        except LabError as exc:
+            return False, str(exc)
+        status, body = checks.http_get(
+            f"{self.cfg.url('slurmrestd')}/slurm/{REST_VERSION}/diag",
+            headers={"X-SLURM-USER-NAME": "root", "X-SLURM-USER-TOKEN": tok})
+        return status == 200, f"/slurm/{REST_VERSION}/diag -> {status or body}"
+
+    def _start_node_exporter(self) -> None:
+        self._spawn("node_exporter", [
+            "prometheus-node-exporter",
+            f"--web.listen-address=127.0.0.1:{self.cfg.port('node_exporter')}",
+            "--no-collector.systemd"])
+
+    def _start_alertmanager(self) -> None:
+        c = self.cfg
+        self._spawn("alertmanager", [
+            "prometheus-alertmanager", f"--config.file={c.dir / 'alertmanager' / 'alertmanager.yml'}",
+            f"--storage.path={c.dir / 'alertmanager'}",
+            f"--web.listen-address=127.0.0.1:{c.port('alertmanager')}",
+            "--cluster.listen-address="])
+
+    def _start_prometheus(self) -> None:
+        c = self.cfg
+        self._spawn("prometheus", [
+            "prometheus", f"--config.file={c.dir / 'prometheus' / 'prometheus.yml'}",
+            f"--storage.tsdb.path={c.dir / 'prometheus' / 'data'}",
+            f"--web.listen-address=127.0.0.1:{c.port('prometheus')}",
+            "--web.enable-lifecycle", "--storage.tsdb.retention.time=3d"])
+
+    def _prometheus_health(self) -> checks.Result:
+        ok, detail = _http_ok(self.cfg.url("prometheus") + "/-/ready")
+        if not ok:
+            return ok, detail
+        res = checks.prometheus_query(self.cfg.url("prometheus"), 'up{job="node"}')
+        if not res:
+            return False, "has not scraped node_exporter yet"
+        if res[0]["value"][1] != "1":
+            return False, "node_exporter scrape failing"
+        return True, "ready; node_exporter scraped"
+
+    # ---- verbs -------------------------------------------------------------------------------
+    def up(self, extra_packages: list[str] | None = None) -> list[Status]:
+        t0 = time.monotonic()
+        self.check_dir()
+        self.ensure_packages(extra_packages)
+        self.ensure_users()
+        self.check_ports()
+        self.render()
+        try:
+            for comp in self.components():
+                was_running = any(proc.owned_pid(p, self.cfg.dir) for p in comp.pidfiles())
+                comp.start()
+                ok, detail = _wait(comp.health, comp.wait_s)
+                if not ok:
+                    raise LabError(f"{comp.name} did not become healthy: {detail} "
+                                   f"(log: {self.cfg.log / comp.log})")
+                self.say(f"  {comp.name:14} {'up' if was_running else 'started':8} {detail}")
+            self.smoke_job()
+        except BaseException:
+            self._stop_started()
+            raise
+        self.say(f"lab up in {time.monotonic() - t0:.1f} s")
+        return self.status()
+
+    def smoke_job(self) -> None:
+        """A job on every cpu node completes and reaches sacct (the lab's end-to-end proof)."""
+        c = self.cfg
+        n = len(c.cpu_node_names)
+        r = proc.run(["srun", f"-N{n}", "-p", "cpu", "-t", "1", "-J", "lab-smoke",
+                      "printenv", "SLURMD_NODENAME"], env=self.env, timeout=60)
+        ran_on = set(r.stdout.split())
+        if r.returncode != 0 or ran_on != set(c.cpu_node_names):
+            raise LabError(f"test job did not run on every node: rc={r.returncode} "
+                           f"ran on {sorted(ran_on)}: {_last_line(r)}")
+        ok, detail = _wait(lambda: self._in_sacct("lab-smoke"), 30)
+        if not ok:
+            raise LabError(f"test job not accounted in sacct: {detail}")
+        self.say(f"  {'test job':14} {'ok':8} ran on {' '.join(sorted(ran_on))}; {detail}")
+
+    def _in_sacct(self, name: str) -> checks.Result:
+        r = proc.run(["sacct", "-n", "-X", "-P", f"--name={name}", "-o", "JobID,State",
+                      "-S", "now-1hours"], env=self.env, timeout=10)
+        rows = [ln.split("|") for ln in r.stdout.splitlines() if ln]
+        done = [row for row in rows if row[1] == "COMPLETED"]
+        return bool(done), (f"job {done[-1][0]} COMPLETED in sacct" if done else "not yet in sacct")
+
+    def _stop_started(self) -> None:
+        names = list(reversed(self._started))
+        pids = [p for p in (self.own_pid(n) for n in names) if p]
+        if pids:
+            self.say(f"stopping what this run started: {' '.join(names)}")
+            proc.terminate(pids)
+
+    def status(self) -> list[Status]:
+        out = []
+        for comp in self.components():
+            pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+            if pids:
+                ok, detail = comp.health()
+            else:
+                ok, detail = False, "not running"
+            out.append(Status(comp.name, bool(pids), ok, pids, comp.endpoint, detail))
+        return out
+
+    def cancel_jobs(self, timeout: float = 30) -> None:
+        """scancel every job (by user, so 50,000 jobs need few calls), wait until none runs."""
+        if not self.own_pid("slurmctld"):
+            return
+        r = proc.run(["squeue", "-h", "-o", "%u"], env=self.env, timeout=30)
+        for user in sorted(set(r.stdout.split())):
+            proc.run(["scancel", "--quiet", f"--user={user}"], env=self.env, timeout=30)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._job_ids():
+            time.sleep(0.5)
+
+    def _job_ids(self) -> list[str]:
+        r = proc.run(["squeue", "-h", "-o", "%i"], env=self.env, timeout=15)
+        return r.stdout.split() if r.returncode == 0 else []
+
+    def down(self, purge: bool = False) -> list[int]:
+        """Stop every lab process (jobs first), return pids that survived (should be none)."""
+        if self.cfg.dir.exists():
+            self.cancel_jobs()
+            for comp in reversed(self.components()):
+                pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+                if pids:
+                    proc.terminate(pids, timeout=20)
+                    self.say(f"  stopped {comp.name} ({' '.join(map(str, pids))})")
+        leftovers = proc.lab_processes(self.cfg.dir)
+        if leftovers:
+            self.say(f"  stopping {len(leftovers)} leftover lab processes")
+        survivors = proc.terminate(leftovers, timeout=10)
+        if purge:
+            _remove_job_cgroups(self.cfg.node_names)
+            if self.cfg.dir.is_dir():
+                shutil.rmtree(self.cfg.dir)
+                self.say(f"  removed {self.cfg.dir}")
+        return survivors
+
+    def env_lines(self) -> list[str]:
+        c = self.cfg
+        return [
+            f"export SLURM_CONF={c.slurm_conf}",
+            f"export SLURMOPS_LAB_DIR={c.dir}",
+            f"export SLURMRESTD_URL={c.url('slurmrestd')}",
+            f"export PROMETHEUS_URL={c.url('prometheus')}",
+            f"export ALERTMANAGER_URL={c.url('alertmanager')}",
+            f"export NODE_EXPORTER_URL={c.url('node_exporter')}",
+            "# a token for slurmrestd (not printed here): "
+            "export SLURM_JWT=$(scontrol token lifespan=3600 | cut -d= -f2)",
+        ]
+
+
+# ---- module helpers -----------------------------------------------------------------------
+def load_config(lab_dir: Path) -> LabConfig | None:
+    state = lab_dir / "lab.json"
+    if not state.is_file():
+        return None
+    return LabConfig.from_json(state.read_text())
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _dpkg_installed(pkg: str) -> bool:
+    r = proc.run(["dpkg-query", "-W", "-f", "${Status}", pkg])
+    return r.returncode == 0 and r.stdout.strip().endswith(" installed")
+
+
+def _last_line(r) -> str:
+    lines = [ln for ln in (r.stderr + "\n" + r.stdout).splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else f"exit {r.returncode}"
+
+
+def _http_ok(url: str) -> checks.Result:
+    status, body = checks.http_get(url, timeout=3)
+    return status == 200, f"HTTP {status}" if status else body
+
+
+def _usable_state(state: str) -> bool:
+    base = state.rstrip("*~#!%$@^-").lower()
+    return base in ("idle", "mixed", "allocated", "completing", "reserved")
+
+
+def _wait(check: Callable[[], checks.Result], timeout: float, interval: float = 0.3) -> checks.Result:
+    deadline = time.monotonic() + timeout
+    ok, detail = check()
+    while not ok and time.monotonic() < deadline:
+        time.sleep(interval)
+        ok, detail = check()
+    return ok, detail
+
+
+def _remove_job_cgroups(nodes: list[str]) -> None:
+    """rmdir the (empty) cgroup trees the lab's slurmd created: slurm_<node>/ per controller."""
+    root = Path("/sys/fs/cgroup")
+    if not root.is_dir():
+        return
+    for ctl in root.iterdir():
+        for node in nodes:
+            top = ctl / f"slurm_{node}"
+            if not top.is_dir():
+                continue
+            for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
+            try:
+                top.rmdir()
+            except OSError:
+                pass

@@ -1,0 +1,1 @@
+"""Talking to Slurm: sources (CLI, slurmrestd, pyslurm), version-tolerant parsers, typed models."""
