@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import __version__
+from .demo import demo
 from .lab.cli import lab
 
 
@@ -15,6 +16,7 @@ def cli() -> None:
 
 
 cli.add_command(lab)
+cli.add_command(demo)
 
 
 def main() -> None:

@@ -116,3 +116,51 @@ def env(lab_dir: Path) -> None:
     """Lines for a shell: eval "$(slurmops lab env)"."""
     for line in _existing(lab_dir).env_lines():
         click.echo(line)
+
+
+@lab.command()
+@dir_option
+@click.option("--out", type=click.Path(path_type=Path), default=Path("tests/fixtures/slurm-22.05"),
+              show_default=True, help="Where fixtures go.")
+@click.option("--with-workload/--as-is", default=True, show_default=True,
+              help="Start the sample workload first (and clear it afterwards).")
+def record(lab_dir: Path, out: Path, with_workload: bool) -> None:
+    """Capture the lab's real squeue/sinfo/sacct/sdiag/... and slurmrestd outputs as fixtures."""
+    from . import record as rec
+    from . import workload
+    lab_ = _existing(lab_dir)
+    try:
+        if with_workload:
+            workload.start(lab_)
+            workload.wait_settled(lab_)
+        manifest = rec.record(lab_, out)
+    except LabError as exc:
+        _fail(str(exc))
+    finally:
+        if with_workload:
+            workload.stop(lab_)
+    click.echo(f"recorded Slurm {manifest['slurm_version']}: {len(manifest['cli'])} commands, "
+               f"{sum(1 for v in manifest['rest'].values() if v['status'] == 200)} REST endpoints -> {out}")
+
+
+@lab.command()
+@dir_option
+@click.option("--clear", is_flag=True, help="Cancel it instead: jobs, drain, reservation.")
+def workload(lab_dir: Path, clear: bool) -> None:
+    """Start the sample workload (running, pending, held, array, failed jobs, a drain, ...)."""
+    from . import workload as wl
+    lab_ = _existing(lab_dir)
+    try:
+        if clear:
+            wl.stop(lab_)
+            click.echo("workload cleared")
+            return
+        w = wl.start(lab_)
+        wl.wait_settled(lab_)
+    except LabError as exc:
+        _fail(str(exc))
+    for role, jobid in w.jobs.items():
+        click.echo(f"  job {jobid:>6}  {role}")
+    if w.drained:
+        click.echo(f"  node {w.drained} drained: {wl.DRAIN_REASON}")
+    click.echo(f"  reservation {w.reservation}")

@@ -1,0 +1,82 @@
+"""`slurmops lab record`: capture the lab's real Slurm outputs as parser fixtures.
+
+Every command's stdout is written under ``<out>/cli/`` and every slurmrestd answer under
+``<out>/rest/``, with this host's name and the lab's directory normalised (``labhost``,
+``/lab``) so fixtures are stable across machines. A MANIFEST.json lists what ran.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import checks, proc
+from .platform import REST_VERSION, Lab, LabError
+
+# (file name, argv). Parsers in slurmops/slurm/ read exactly these shapes.
+CLI_CAPTURES: list[tuple[str, list[str]]] = [
+    ("squeue.json", ["squeue", "--json"]),
+    ("sinfo.json", ["sinfo", "--json"]),
+    ("sacct.json", ["sacct", "--json", "-a", "-S", "now-1days"]),
+    ("sdiag.txt", ["sdiag"]),
+    ("sshare.txt", ["sshare", "-a", "-l", "-P"]),
+    ("sprio.txt", ["sprio", "-h", "-l"]),
+    ("scontrol-show-nodes.txt", ["scontrol", "show", "nodes", "-o"]),
+    ("scontrol-show-partitions.txt", ["scontrol", "show", "partitions", "-o"]),
+    ("scontrol-show-jobs.txt", ["scontrol", "show", "jobs", "-o"]),
+    ("scontrol-show-reservations.txt", ["scontrol", "show", "reservations", "-o"]),
+    ("scontrol-show-licenses.txt", ["scontrol", "show", "licenses", "-o"]),
+    ("scontrol-ping.txt", ["scontrol", "ping"]),
+    ("squeue-text.txt", ["squeue", "-h", "-r", "-o", "%i|%T|%P|%u|%a|%r|%C|%D|%V|%S"]),
+    ("sinfo-nodes-text.txt", ["sinfo", "-N", "-h", "-o", "%N|%T|%P|%C|%m|%e|%O|%E"]),
+]
+REST_CAPTURES = [f"/slurm/{REST_VERSION}/{p}" for p in
+                 ("ping", "diag", "jobs", "nodes", "partitions", "reservations", "licenses")] + \
+                [f"/slurmdb/{REST_VERSION}/{p}" for p in ("diag", "jobs", "associations")]
+
+
+def normaliser(hostname: str, lab_dir: Path):
+    host_re = re.compile(rf"\b{re.escape(hostname)}\b") if hostname else None
+
+    def norm(text: str) -> str:
+        text = text.replace(str(lab_dir), "/lab")
+        if host_re:
+            text = host_re.sub("labhost", text)
+        return text
+    return norm
+
+
+def record(lab: Lab, out: Path) -> dict:
+    norm = normaliser(lab.cfg.hostname, lab.cfg.dir)
+    (out / "cli").mkdir(parents=True, exist_ok=True)
+    (out / "rest").mkdir(parents=True, exist_ok=True)
+    manifest: dict = {"recorded_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "slurm_version": _slurm_version(lab), "cli": {}, "rest": {}}
+    for name, argv in CLI_CAPTURES:
+        r = proc.run(argv, env=lab.env, timeout=60)
+        if r.returncode != 0:
+            raise LabError(f"{' '.join(argv)} failed: {(r.stderr or r.stdout).strip()[:200]}")
+        (out / "cli" / name).write_text(norm(r.stdout))
+        manifest["cli"][name] = argv
+    token = lab.token(lifespan_s=300)
+    headers = {"X-SLURM-USER-NAME": "root", "X-SLURM-USER-TOKEN": token}
+    for path in REST_CAPTURES:
+        status, body = checks.http_get(lab.cfg.url("slurmrestd") + path, headers=headers, timeout=60)
+        name = path.strip("/").replace("/", "-") + ".json"
+        if status != 200:
+            manifest["rest"][name] = {"path": path, "status": status}
+            continue
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise LabError(f"slurmrestd {path} returned invalid JSON")
+        (out / "rest" / name).write_text(norm(json.dumps(doc, indent=1, ensure_ascii=False)) + "\n")
+        manifest["rest"][name] = {"path": path, "status": status}
+    (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def _slurm_version(lab: Lab) -> str:
+    r = proc.run(["sinfo", "--version"], env=lab.env)
+    return r.stdout.strip().split()[-1] if r.returncode == 0 and r.stdout.strip() else "unknown"

@@ -1,0 +1,32 @@
+"""Shared fixtures. Tests marked `lab` run against the real lab (`slurmops lab up`); `./run.sh test`
+starts it and sets SLURMOPS_REQUIRE_LAB=1 so a missing lab fails the run instead of skipping."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from slurmops.lab.config import DEFAULT_DIR
+from slurmops.lab.platform import Lab, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    lab_dir = Path(os.environ.get("SLURMOPS_LAB_DIR", DEFAULT_DIR))
+    cfg = load_config(lab_dir)
+    problem = None
+    if cfg is None:
+        problem = f"no lab in {lab_dir}"
+    else:
+        bad = [s.name for s in Lab(cfg).status() if not s.healthy]
+        if bad:
+            problem = f"lab in {lab_dir} unhealthy: {', '.join(bad)}"
+    if problem:
+        if os.environ.get("SLURMOPS_REQUIRE_LAB") == "1":
+            pytest.fail(f"{problem} (./run.sh test starts it)")
+        pytest.skip(f"{problem}: start it with `slurmops lab up` or run ./run.sh test")
+    return Lab(cfg)

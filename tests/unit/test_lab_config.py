@@ -1,0 +1,84 @@
+"""The lab's rendered configuration, checked without starting anything."""
+import re
+from pathlib import Path
+
+import pytest
+
+from slurmops.lab.config import LabConfig
+from slurmops.lab.platform import Lab
+
+
+def render(tmp_path: Path, **kw) -> tuple[LabConfig, dict[str, str]]:
+    cfg = LabConfig(dir=tmp_path / "lab", hostname="labhost", **kw)
+    Lab(cfg).render()
+    return cfg, {p.name: p.read_text() for p in (cfg.dir / "etc").glob("*.conf")}
+
+
+def conf_lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+
+
+def test_ports_derive_from_base_and_do_not_overlap():
+    a, b = LabConfig(), LabConfig(port_base=18800, node_prefix="t")
+    ports_a = {a.port(k) for k in ("slurmctld", "slurmdbd", "slurmrestd", "mariadb", "prometheus",
+                                    "alertmanager", "node_exporter")} | {a.slurmd_port(n) for n in a.node_names}
+    ports_b = {b.port(k) for k in ("slurmctld", "slurmdbd", "slurmrestd", "mariadb", "prometheus",
+                                    "alertmanager", "node_exporter")} | {b.slurmd_port(n) for n in b.node_names}
+    assert len(ports_a) == 7 + len(a.node_names)
+    assert not ports_a & ports_b
+    assert a.port("slurmctld") == 16817 and b.port("slurmctld") == 18817
+
+
+def test_slurm_conf_is_self_contained(tmp_path):
+    cfg, files = render(tmp_path)
+    conf = files["slurm.conf"]
+    lines = conf_lines(conf)
+    # Private munge: both the auth socket and the one slurmctld uses towards slurmdbd.
+    assert f"AuthInfo=socket={cfg.munge_socket}" in lines
+    assert f"AccountingStoragePass={cfg.munge_socket}" in lines
+    assert f"AuthAltParameters=jwt_key={cfg.etc}/jwt.key" in lines
+    # Every path it names lives in the lab dir: nothing points at a real Slurm's or munge's files.
+    for line in lines:
+        for path in re.findall(r"(?:^|[=,\s])(/[^\s,]*)", line):
+            assert path.startswith(str(cfg.dir)) or path == "/bin/true", line
+    nodes = [ln for ln in lines if ln.startswith("NodeName=") and "DEFAULT" not in ln]
+    assert [ln.split()[0] for ln in nodes] == ["NodeName=n1", "NodeName=n2", "NodeName=n3",
+                                                "NodeName=c1", "NodeName=c2"]
+    assert all("State=CLOUD" in ln for ln in nodes[3:])
+    assert "PartitionName=cpu Nodes=n1,n2,n3 Default=YES MaxTime=INFINITE State=UP" in lines
+    assert "PartitionName=cloud Nodes=c1,c2 MaxTime=INFINITE State=UP" in lines
+    assert f"ResumeProgram={cfg.bin}/resume" in lines
+    assert "PrivateData=cloud" in lines and "SlurmdParameters=config_overrides" in lines
+
+
+def test_no_cloud_partition_without_cloud_nodes(tmp_path):
+    _, files = render(tmp_path, cloud_nodes=0)
+    lines = conf_lines(files["slurm.conf"])
+    assert not any(ln.startswith(("ResumeProgram", "PartitionName=cloud")) for ln in lines)
+
+
+def test_secrets_are_private_and_stable(tmp_path):
+    cfg, files = render(tmp_path)
+    etc = cfg.dir / "etc"
+    assert (etc / "munge.key").stat().st_mode & 0o777 == 0o400
+    assert (etc / "jwt.key").stat().st_mode & 0o777 == 0o600
+    assert (etc / "slurmdbd.conf").stat().st_mode & 0o777 == 0o600
+    key = (etc / "jwt.key").read_bytes()
+    assert len(key) == 32
+    Lab(cfg).render()  # a second `up` keeps the keys
+    assert (etc / "jwt.key").read_bytes() == key
+    pw = (etc / "db.password").read_text().strip()
+    assert f"StoragePass={pw}" in files["slurmdbd.conf"]
+
+
+def test_config_roundtrip_and_differences(tmp_path):
+    cfg = LabConfig(dir=tmp_path, node_cpus=512)
+    back = LabConfig.from_json(cfg.to_json())
+    assert back == cfg
+    assert LabConfig(dir=tmp_path).differences(cfg) == ["node_cpus"]
+
+
+@pytest.mark.parametrize("kw", [{"cpu_nodes": 0}, {"port_base": 80}, {"cluster": "Bad Name"}])
+def test_validate_rejects(kw):
+    with pytest.raises(ValueError):
+        LabConfig(**kw).validate()
