@@ -101,6 +101,11 @@ class Lab:
         for parent in d.parents:
             if parent.exists() and not parent.is_dir():
                 raise LabError(f"--dir {d}: {parent} is a file, not a directory")
+            # MariaDB and slurmrestd run as their own users and must reach files in the lab.
+            if parent.is_dir() and not parent.stat().st_mode & 0o001:
+                raise LabError(f"--dir {d}: {parent} is not searchable by other users "
+                               f"(mode {parent.stat().st_mode & 0o777:04o}); mysql and "
+                               f"{REST_USER} must reach the lab, pick a dir under /var/tmp")
 
     def ensure_packages(self, extra: list[str] | None = None) -> None:
         wanted = APT_PACKAGES + list(extra or [])
