@@ -29,4 +29,8 @@ def lab() -> Lab:
         if os.environ.get("SLURMOPS_REQUIRE_LAB") == "1":
             pytest.fail(f"{problem} (./run.sh test starts it)")
         pytest.skip(f"{problem}: start it with `slurmops lab up` or run ./run.sh test")
-    return Lab(cfg)
+    lab = Lab(cfg)
+    # A known baseline: no jobs, no drained nodes, no reservation (the demo's workload may be there).
+    from slurmops.lab import workload
+    workload.stop(lab)
+    return lab

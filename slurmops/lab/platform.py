@@ -378,7 +378,8 @@ class Lab:
                     raise LabError(f"{comp.name} did not become healthy: {detail} "
                                    f"(log: {self.cfg.log / comp.log})")
                 self.say(f"  {comp.name:14} {'up' if was_running else 'started':8} {detail}")
-            self.smoke_job()
+            if self._started:   # something was (re)started: prove the whole path again
+                self.smoke_job()
         except BaseException:
             self._stop_started()
             raise
@@ -386,26 +387,30 @@ class Lab:
         return self.status()
 
     def smoke_job(self) -> None:
-        """A job on every cpu node completes and reaches sacct (the lab's end-to-end proof)."""
-        c = self.cfg
-        n = len(c.cpu_node_names)
-        r = proc.run(["srun", f"-N{n}", "-p", "cpu", "-t", "1", "-J", "lab-smoke",
-                      "printenv", "SLURMD_NODENAME"], env=self.env, timeout=60)
-        ran_on = set(r.stdout.split())
-        if r.returncode != 0 or ran_on != set(c.cpu_node_names):
+        """A job on every usable cpu node completes and reaches sacct (the end-to-end proof)."""
+        states = checks.node_states(self.env)
+        nodes = [n for n in self.cfg.cpu_node_names
+                 if states.get(n, "").rstrip("~#!%$@^-+") in ("idle", "mixed", "allocated")]
+        if not nodes:
+            raise LabError(f"no cpu node can run a test job: {states}")
+        r = proc.run(["srun", f"-N{len(nodes)}", f"--nodelist={','.join(nodes)}", "-p", "cpu",
+                      "-t", "1", "-J", "lab-smoke", "printenv", "SLURMD_NODENAME", "SLURM_JOB_ID"],
+                     env=self.env, timeout=60)
+        words = r.stdout.split()
+        ran_on, jobid = set(words[0::2]), (words[1] if len(words) > 1 else "?")
+        if r.returncode != 0 or ran_on != set(nodes):
             raise LabError(f"test job did not run on every node: rc={r.returncode} "
                            f"ran on {sorted(ran_on)}: {_last_line(r)}")
-        ok, detail = _wait(lambda: self._in_sacct("lab-smoke"), 30)
+        ok, detail = _wait(lambda: self._in_sacct(jobid), 30)
         if not ok:
             raise LabError(f"test job not accounted in sacct: {detail}")
         self.say(f"  {'test job':14} {'ok':8} ran on {' '.join(sorted(ran_on))}; {detail}")
 
-    def _in_sacct(self, name: str) -> checks.Result:
-        r = proc.run(["sacct", "-n", "-X", "-P", f"--name={name}", "-o", "JobID,State",
-                      "-S", "now-1hours"], env=self.env, timeout=10)
-        rows = [ln.split("|") for ln in r.stdout.splitlines() if ln]
-        done = [row for row in rows if row[1] == "COMPLETED"]
-        return bool(done), (f"job {done[-1][0]} COMPLETED in sacct" if done else "not yet in sacct")
+    def _in_sacct(self, jobid: str) -> checks.Result:
+        r = proc.run(["sacct", "-n", "-X", "-P", "-j", jobid, "-o", "JobID,State"],
+                     env=self.env, timeout=10)
+        done = [ln for ln in r.stdout.splitlines() if ln == f"{jobid}|COMPLETED"]
+        return bool(done), (f"job {jobid} COMPLETED in sacct" if done else f"job {jobid} not yet in sacct")
 
     def _stop_started(self) -> None:
         names = list(reversed(self._started))
@@ -506,8 +511,12 @@ def _http_ok(url: str) -> checks.Result:
 
 
 def _usable_state(state: str) -> bool:
-    base = state.rstrip("*~#!%$@^-").lower()
-    return base in ("idle", "mixed", "allocated", "completing", "reserved")
+    """slurmd is healthy when its node responds: drained or reserved nodes are an operator's
+    choice, not a fault; DOWN, FAIL, UNKNOWN or the not-responding `*` suffix are faults."""
+    if not state or state.endswith("*"):
+        return False
+    base = state.rstrip("~#!%$@^-+").lower()
+    return base not in ("down", "fail", "failing", "unknown", "future", "inval", "missing")
 
 
 def _wait(check: Callable[[], checks.Result], timeout: float, interval: float = 0.3) -> checks.Result:
