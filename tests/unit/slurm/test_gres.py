@@ -1,0 +1,32 @@
+import pytest
+
+from slurmops.slurm.models import Gres
+from slurmops.slurm.parse.gres import gpu_count, parse_gres
+
+
+@pytest.mark.parametrize("text,want", [
+    ("gpu:4", (Gres("gpu", None, 4),)),
+    ("gpu:a100:4", (Gres("gpu", "a100", 4),)),
+    ("gpu:a100:4(S:0-1)", (Gres("gpu", "a100", 4),)),
+    ("gpu:a100:2(IDX:0,2)", (Gres("gpu", "a100", 2, (0, 2)),)),
+    ("gpu:a100:4(IDX:0-3),mps:100", (Gres("gpu", "a100", 4, (0, 1, 2, 3)), Gres("mps", None, 100))),
+    ("gpu:tesla:2(IDX:N/A)", (Gres("gpu", "tesla", 2),)),
+    ("gres/gpu:a100=2", (Gres("gpu", "a100", 2),)),
+    ("gpu", (Gres("gpu", None, 1),)),
+    ("gpu:h100:8(S:0-1),gpu:l40s:2(S:1)", (Gres("gpu", "h100", 8), Gres("gpu", "l40s", 2))),
+    ("shard:1K", (Gres("shard", None, 1024),)),
+    ("(null)", ()),
+    ("", ()),
+    (None, ()),
+])
+def test_parse_gres(text, want):
+    assert parse_gres(text) == want
+
+
+def test_gpu_count_by_type():
+    g = parse_gres("gpu:a100:4(IDX:0-3),gpu:v100:2(IDX:4-5),mps:100")
+    assert gpu_count(g) == 6 and gpu_count(g, "v100") == 2 and gpu_count(g, "h100") == 0
+
+
+def test_garbage_is_skipped_not_raised():
+    assert parse_gres("gpu:a100:lots,gpu:2") == (Gres("gpu", None, 2),)
