@@ -110,6 +110,45 @@ def status(lab_dir: Path) -> None:
     sys.exit(0 if all(s.healthy for s in rows) else 1)
 
 
+COMPONENTS = ["munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmrestd",
+              "node_exporter", "alertmanager", "prometheus"]
+
+
+@lab.command("stop")
+@dir_option
+@click.argument("component", type=click.Choice(COMPONENTS))
+def stop_cmd(lab_dir: Path, component: str) -> None:
+    """Stop one component (the others keep running)."""
+    pids = _existing(lab_dir).stop_component(component)
+    click.echo(f"stopped {component} ({' '.join(map(str, pids)) or 'was not running'})")
+
+
+@lab.command("start")
+@dir_option
+@click.argument("component", type=click.Choice(COMPONENTS))
+def start_cmd(lab_dir: Path, component: str) -> None:
+    """Start one component and wait until it is healthy."""
+    try:
+        _, detail = _existing(lab_dir).start_component(component)
+    except LabError as exc:
+        _fail(str(exc))
+    click.echo(f"{component} healthy: {detail}")
+
+
+@lab.command("restart")
+@dir_option
+@click.argument("component", type=click.Choice(COMPONENTS))
+def restart_cmd(lab_dir: Path, component: str) -> None:
+    """Stop and start one component, waiting for its health."""
+    lab_ = _existing(lab_dir)
+    lab_.stop_component(component)
+    try:
+        _, detail = lab_.start_component(component)
+    except LabError as exc:
+        _fail(str(exc))
+    click.echo(f"{component} restarted: {detail}")
+
+
 @lab.command()
 @dir_option
 def env(lab_dir: Path) -> None:

@@ -293,6 +293,20 @@ class Lab:
     def _start_slurmd(self) -> None:
         for node in self.cfg.cpu_node_names:
             self._spawn(f"slurmd-{node}", ["slurmd", "-D", "-N", node])
+        self._reset_lost_cloud_nodes()
+
+    def _reset_lost_cloud_nodes(self) -> None:
+        """A cloud node that was powered up when the lab went down comes back DOWN ("Not
+        responding"): its slurmd is gone. Return it to powered-down idle so bursting works again;
+        nodes an operator drained, or whose resume failed on purpose, are left alone."""
+        r = proc.run(["sinfo", "-N", "-h", "-o", "%N|%T|%E"], env=self.env, timeout=10)
+        for line in r.stdout.splitlines():
+            node, _, rest = line.partition("|")
+            state, _, reason = rest.partition("|")
+            if (node in self.cfg.cloud_node_names and state.startswith("down")
+                    and reason.startswith("Not responding")
+                    and not self.own_pid(f"slurmd-{node}")):
+                proc.run(["scontrol", "update", f"nodename={node}", "state=resume"], env=self.env)
 
     def _slurmd_health(self) -> checks.Result:
         states = checks.node_states(self.env)
@@ -418,6 +432,29 @@ class Lab:
         if pids:
             self.say(f"stopping what this run started: {' '.join(names)}")
             proc.terminate(pids)
+
+    def component(self, name: str) -> Component:
+        for comp in self.components():
+            if comp.name == name:
+                return comp
+        raise LabError(f"no lab component {name!r}; one of "
+                       f"{', '.join(c.name for c in self.components())}")
+
+    def stop_component(self, name: str) -> list[int]:
+        """Stop one component (SIGTERM, then SIGKILL): what a runbook or a fault test does."""
+        comp = self.component(name)
+        pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+        proc.terminate(pids, timeout=20)
+        return pids
+
+    def start_component(self, name: str) -> checks.Result:
+        """Start one component if it is not running and wait for its health."""
+        comp = self.component(name)
+        comp.start()
+        ok, detail = _wait(comp.health, comp.wait_s)
+        if not ok:
+            raise LabError(f"{name} did not become healthy: {detail} (log: {self.cfg.log / comp.log})")
+        return ok, detail
 
     def status(self) -> list[Status]:
         out = []

@@ -1,0 +1,1 @@
+"""One module per domain; each turns models into Prometheus metric families."""

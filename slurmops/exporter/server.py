@@ -1,0 +1,131 @@
+"""The HTTP endpoint both exporters share: node_exporter's flags (--web.listen-address,
+--web.telemetry-path, --web.config.file) and behaviour (landing page, 401 with a
+WWW-Authenticate challenge, TLS from the web config)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+
+from .webconfig import WebConfig
+
+log = logging.getLogger(__name__)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def parse_listen_address(addr: str) -> tuple[str, int]:
+    """':9341' -> ('0.0.0.0', 9341); '127.0.0.1:9341'; '[::1]:9341'."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"bad listen address {addr!r}: want host:port or :port")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, handler, ipv6: bool):
+        if ipv6:
+            self.address_family = socket.AF_INET6
+        super().__init__(addr, handler)
+
+
+class MetricsServer:
+    def __init__(self, listen: str, render: Callable[[], bytes], *, telemetry_path: str = "/metrics",
+                 web_config: WebConfig | None = None, web_config_dir: Path = Path("."),
+                 title: str = "slurmops exporter"):
+        self.render = render
+        self.telemetry_path = telemetry_path
+        self.web = web_config or WebConfig()
+        self.title = title
+        host, port = parse_listen_address(listen)
+        handler = self._handler_class()
+        self.httpd = _Server((host, port), handler, ipv6=":" in host)
+        ctx = self.web.ssl_context(web_config_dir)
+        self.tls = ctx is not None
+        if ctx is not None:
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True,
+                                                do_handshake_on_connect=False)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    def _handler_class(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            timeout = 30
+            server_version = "slurmops"
+            sys_version = ""
+
+            def log_message(self, fmt, *args):  # quiet: Prometheus scrapes every few seconds
+                log.debug("%s " + fmt, self.address_string(), *args)
+
+            def _authorized(self) -> bool:
+                if not server.web.users:
+                    return True
+                header = self.headers.get("Authorization", "")
+                if not header.startswith("Basic "):
+                    return False
+                try:
+                    user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+                except (binascii.Error, UnicodeDecodeError):
+                    return False
+                return server.web.check(user, password)
+
+            def _send(self, code: int, body: bytes, ctype: str, extra: dict | None = None):
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                if not self._authorized():
+                    self._send(401, b"Unauthorized\n", "text/plain; charset=utf-8",
+                               {"WWW-Authenticate": 'Basic realm="slurmops"'})
+                    return
+                path = self.path.split("?", 1)[0]
+                if path == server.telemetry_path:
+                    try:
+                        body = server.render()
+                    except Exception as exc:  # never a traceback to the scraper
+                        log.exception("render failed")
+                        self._send(500, f"render failed: {type(exc).__name__}\n".encode(),
+                                   "text/plain; charset=utf-8")
+                        return
+                    self._send(200, body, CONTENT_TYPE)
+                elif path == "/":
+                    page = (f"<html><head><title>{server.title}</title></head><body><h1>{server.title}</h1>"
+                            f"<p><a href=\"{server.telemetry_path}\">Metrics</a></p></body></html>")
+                    self._send(200, page.encode(), "text/html; charset=utf-8")
+                else:
+                    self._send(404, b"Not Found\n", "text/plain; charset=utf-8")
+
+            do_HEAD = do_GET
+
+        return Handler
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.5)
+
+    def start(self) -> "MetricsServer":
+        self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
