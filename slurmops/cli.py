@@ -19,5 +19,18 @@ cli.add_command(lab)
 cli.add_command(demo)
 
 
+@cli.group()
+def exporter() -> None:
+    """Prometheus exporters: `slurm` (one per cluster) and `jobs` (one per compute node)."""
+
+
+def _add_exporters() -> None:
+    from .exporter.slurm_exporter import slurm_command
+    exporter.add_command(slurm_command)
+
+
+_add_exporters()
+
+
 def main() -> None:
     cli()

@@ -206,6 +206,9 @@ class Lab:
                       lambda: _http_ok(c.url("node_exporter") + "/metrics"),
                       lambda: [c.pidfile("node_exporter")], c.url("node_exporter") + "/metrics",
                       "node_exporter.out"),
+            Component("slurm_exporter", self._start_slurm_exporter, self._slurm_exporter_health,
+                      lambda: [c.pidfile("slurm_exporter")], c.url("slurm_exporter") + "/metrics",
+                      "slurm_exporter.out"),
             Component("alertmanager", self._start_alertmanager,
                       lambda: _http_ok(c.url("alertmanager") + "/-/ready"),
                       lambda: [c.pidfile("alertmanager")], c.url("alertmanager"), "alertmanager.out"),
@@ -347,6 +350,28 @@ class Lab:
             "prometheus-node-exporter",
             f"--web.listen-address=127.0.0.1:{self.cfg.port('node_exporter')}",
             "--no-collector.systemd"])
+
+    def _start_slurm_exporter(self) -> None:
+        c = self.cfg
+        self._spawn("slurm_exporter", [
+            sys.executable, "-m", "slurmops", "exporter", "slurm",
+            f"--web.listen-address=127.0.0.1:{c.port('slurm_exporter')}",
+            f"--cluster={c.cluster}", f"--slurm.conf={c.slurm_conf}", "--poll.interval=5",
+            "--collector.jobs.per-user"])
+        self._register_target("slurm", c.port("slurm_exporter"))
+
+    def _slurm_exporter_health(self) -> checks.Result:
+        status, body = checks.http_get(self.cfg.url("slurm_exporter") + "/metrics", timeout=3)
+        if status != 200:
+            return False, f"HTTP {status or body}"
+        up = f'slurm_up{{cluster="{self.cfg.cluster}"}} 1.0'
+        return (up in body), ("slurm_up 1" if up in body else "slurm_up is not 1 yet")
+
+    def _register_target(self, job: str, port: int) -> None:
+        """Prometheus joins exporters through file_sd: one JSON file per exporter, whose `job`
+        label (slurm, slurm_job) is what alerts and dashboards select on."""
+        target = [{"targets": [f"127.0.0.1:{port}"], "labels": {"job": job}}]
+        _write(self.cfg.dir / "prometheus" / "targets" / f"{job}.json", json.dumps(target) + "\n", 0o644)
 
     def _start_alertmanager(self) -> None:
         c = self.cfg

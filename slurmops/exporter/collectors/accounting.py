@@ -1,0 +1,47 @@
+"""Fair share (sshare), licenses and reservations: small tables, one family per field."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from prometheus_client.core import Metric
+
+from ...slurm.models import ClusterInfo, License, Reservation, Share
+from .. import metrics as m
+
+
+def fairshare(cluster: str, shares: Iterable[Share]) -> list[Metric]:
+    fams = {attr: spec.family() for attr, spec in m.SHARE_FIELDS.items()}
+    for s in shares:
+        labels = [cluster, s.account, s.user or ""]
+        for attr, f in fams.items():
+            f.add(labels, getattr(s, attr))
+    return [f.metric for f in fams.values()]
+
+
+def licenses(cluster: str, items: Iterable[License]) -> list[Metric]:
+    f = m.LICENSES.family()
+    for lic in items:
+        for status in ("total", "used", "free", "reserved"):
+            f.add([cluster, lic.name, status], getattr(lic, status))
+    return [f.metric]
+
+
+def reservations(cluster: str, items: Iterable[Reservation], now: float) -> list[Metric]:
+    info, start, end, nodes, cpus, active = (s.family() for s in (
+        m.RES_INFO, m.RES_START, m.RES_END, m.RES_NODES, m.RES_CPUS, m.RES_ACTIVE))
+    for r in items:
+        info.add([cluster, r.name, ",".join(sorted(r.flags)), r.partition or ""], 1)
+        start.add([cluster, r.name], r.start_time)
+        end.add([cluster, r.name], r.end_time)
+        nodes.add([cluster, r.name], r.node_count if r.node_count is not None else (len(r.nodes) or None))
+        cpus.add([cluster, r.name], r.cpu_count)
+        if r.start_time is not None:
+            is_active = r.start_time <= now and (r.end_time is None or now < r.end_time)
+            active.add([cluster, r.name], 1 if is_active else 0)
+    return [info.metric, start.metric, end.metric, nodes.metric, cpus.metric, active.metric]
+
+
+def info(cluster: str, ci: ClusterInfo) -> list[Metric]:
+    f = m.INFO.family()
+    f.add([cluster, ci.version or "unknown"], 1)
+    return [f.metric]

@@ -1,0 +1,90 @@
+"""The queue: jobs by state and partition, pending by reason, wait-time histogram, and per account
+and per user usage behind cardinality switches."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Iterable
+
+from prometheus_client.core import Metric
+
+from ...slurm.models import Job
+from .. import metrics as m
+
+WAIT_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
+ALLOCATED_STATES = {"RUNNING", "COMPLETING", "SUSPENDED", "CONFIGURING", "STAGE_OUT", "SIGNALING"}
+
+
+def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[str] = (),
+          per_account: bool = True, per_user: bool = False) -> list[Metric]:
+    jobs = list(jobs)
+    fam = {s.name: s.family() for s in (m.JOBS, m.PART_JOBS, m.JOBS_PENDING, m.JOBS_CPUS)}
+    by_state: Counter = Counter()
+    cpus: Counter = Counter()
+    pending: Counter = Counter()
+    waits: dict[str, list[float]] = defaultdict(list)
+    for j in jobs:
+        n = j.array_task_count
+        by_state[(j.state, j.partition)] += n
+        cpus[(j.state, j.partition)] += (j.cpus or 0) * n
+        if j.state == "PENDING":
+            pending[(j.partition, j.reason or "None")] += n
+            if j.submit_time:
+                waits[j.partition].extend([max(now - j.submit_time, 0.0)] * n)
+    for (state, part), count in sorted(by_state.items()):
+        fam[m.JOBS.name].add([cluster, state, part], count)
+        fam[m.JOBS_CPUS.name].add([cluster, state, part], cpus[(state, part)])
+    # Every partition shows its pending and running counts, zero included, so alerts and
+    # dashboards never see a series vanish when a queue drains.
+    parts = sorted(set(partitions) | {p for _, p in by_state})
+    for part in parts:
+        for state in ("PENDING", "RUNNING"):
+            fam[m.PART_JOBS.name].add([cluster, part, state.lower()], by_state.get((state, part), 0))
+    for (part, reason), count in sorted(pending.items()):
+        fam[m.JOBS_PENDING.name].add([cluster, part, reason], count)
+    hist = m.JOBS_WAIT.family()
+    for part in parts:
+        values = sorted(waits.get(part, []))
+        buckets, i = [], 0
+        for bound in WAIT_BUCKETS:
+            while i < len(values) and values[i] <= bound:
+                i += 1
+            buckets.append((_fmt(bound), float(i)))
+        buckets.append(("+Inf", float(len(values))))
+        hist.add_histogram([cluster, part], buckets, sum(values))
+    out = [f.metric for f in fam.values()] + [hist.metric]
+    if per_account:
+        out += _per_owner(cluster, jobs, lambda j: j.account or "",
+                          (m.ACCOUNT_JOBS, m.ACCOUNT_CPUS, m.ACCOUNT_GPUS, m.ACCOUNT_MEMORY))
+    if per_user:
+        out += _per_owner(cluster, jobs, lambda j: j.user,
+                          (m.USER_JOBS, m.USER_CPUS, m.USER_GPUS, m.USER_MEMORY))
+    return out
+
+
+def _fmt(bound: float) -> str:
+    return str(int(bound)) + ".0" if bound == int(bound) else repr(bound)
+
+
+def _per_owner(cluster, jobs, key, specs) -> list[Metric]:
+    jobs_spec, cpu_spec, gpu_spec, mem_spec = specs
+    counts: Counter = Counter()
+    cpu: Counter = Counter()
+    gpu: Counter = Counter()
+    mem: Counter = Counter()
+    owners = set()
+    for j in jobs:
+        owner = key(j)
+        owners.add(owner)
+        counts[(owner, j.state)] += j.array_task_count
+        if j.state in ALLOCATED_STATES:
+            cpu[owner] += j.cpus or 0
+            gpu[owner] += j.gpus or 0
+            mem[owner] += j.memory_bytes or 0
+    fj, fc, fg, fm = (s.family() for s in specs)
+    for (owner, state), count in sorted(counts.items()):
+        fj.add([cluster, owner, state], count)
+    for owner in sorted(owners):
+        fc.add([cluster, owner], cpu[owner])
+        fg.add([cluster, owner], gpu[owner])
+        fm.add([cluster, owner], mem[owner])
+    return [fj.metric, fc.metric, fg.metric, fm.metric]

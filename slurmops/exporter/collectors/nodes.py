@@ -1,0 +1,115 @@
+"""Nodes -> cluster, per-state, power and (optionally) per-node families."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable
+
+from prometheus_client.core import Metric
+
+from ...slurm.models import Node
+from .. import metrics as m
+
+# Base states in which a node's idle CPUs can actually be used.
+AVAILABLE = {"idle", "mixed", "allocated", "completing"}
+UNAVAILABLE_FLAGS = {"DRAIN", "NOT_RESPONDING", "POWERED_DOWN", "POWERING_DOWN", "FAIL", "MAINT"}
+
+
+def power_state(node: Node) -> str | None:
+    f = node.flags
+    if "POWERING_UP" in f:
+        return "powering_up"
+    if "POWERING_DOWN" in f:
+        return "powering_down"
+    if "POWERED_DOWN" in f:
+        return "powered_down"
+    if "CLOUD" in f or "POWER_DOWN" in f:
+        return "powered_up"
+    return None
+
+
+def usable(node: Node) -> bool:
+    return node.state in AVAILABLE and not (node.flags & UNAVAILABLE_FLAGS)
+
+
+def gpu_types(node: Node) -> dict[str, tuple[int, int]]:
+    """{type: (total, allocated)}; type '' when the GRES has none."""
+    out: dict[str, list[int]] = {}
+    for g in node.gres:
+        if g.name == "gpu":
+            out.setdefault(g.type or "", [0, 0])[0] += g.count
+    for g in node.gres_used:
+        if g.name == "gpu":
+            out.setdefault(g.type or "", [0, 0])[1] += g.count
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def build(cluster: str, nodes: Iterable[Node], per_node: bool = True) -> list[Metric]:
+    nodes = list(nodes)
+    fam = {s.name: s.family() for s in (m.NODES, m.NODES_FLAGGED, m.NODES_POWER, m.CPUS, m.MEMORY, m.GPUS)}
+    by_state = Counter(n.state for n in nodes)
+    for state, count in sorted(by_state.items()):
+        fam[m.NODES.name].add([cluster, state], count)
+    flags = Counter(f for n in nodes for f in n.flags)
+    for flag, count in sorted(flags.items()):
+        fam[m.NODES_FLAGGED.name].add([cluster, flag], count)
+    power = Counter(p for p in (power_state(n) for n in nodes) if p)
+    for p in ("powered_down", "powering_up", "powering_down", "powered_up"):
+        if power or any("CLOUD" in n.flags for n in nodes):
+            fam[m.NODES_POWER.name].add([cluster, p], power.get(p, 0))
+
+    alloc = idle = other = total = 0
+    mem_alloc = mem_total = 0
+    gpu_tot: Counter = Counter()
+    gpu_alloc: Counter = Counter()
+    for n in nodes:
+        if n.cpus_total is not None:
+            total += n.cpus_total
+            a = n.cpus_alloc or 0
+            alloc += a
+            if usable(n):
+                idle += max(n.cpus_total - a, 0)
+            else:
+                other += max(n.cpus_total - a, 0)
+        mem_total += n.memory_total_bytes or 0
+        mem_alloc += n.memory_alloc_bytes or 0
+        for t, (tot, used) in gpu_types(n).items():
+            gpu_tot[t] += tot
+            gpu_alloc[t] += used
+    cpus = fam[m.CPUS.name]
+    for status, value in (("allocated", alloc), ("idle", idle), ("other", other), ("total", total)):
+        cpus.add([cluster, status], value)
+    fam[m.MEMORY.name].add([cluster, "allocated"], mem_alloc)
+    fam[m.MEMORY.name].add([cluster, "total"], mem_total)
+    for t in sorted(gpu_tot):
+        fam[m.GPUS.name].add([cluster, t, "total"], gpu_tot[t])
+        fam[m.GPUS.name].add([cluster, t, "allocated"], gpu_alloc[t])
+    out = [f.metric for f in fam.values()]
+    if per_node:
+        out += _per_node(cluster, nodes)
+    return out
+
+
+def _per_node(cluster: str, nodes: list[Node]) -> list[Metric]:
+    specs = (m.NODE_STATE, m.NODE_FLAG, m.NODE_CPUS, m.NODE_MEMORY, m.NODE_LOAD, m.NODE_GPUS,
+             m.NODE_REASON, m.NODE_REASON_SINCE, m.NODE_PARTITION)
+    fam = {s.name: s.family() for s in specs}
+    for n in nodes:
+        fam[m.NODE_STATE.name].add([cluster, n.name, n.state], 1)
+        for flag in sorted(n.flags):
+            fam[m.NODE_FLAG.name].add([cluster, n.name, flag], 1)
+        fam[m.NODE_CPUS.name].add([cluster, n.name, "allocated"], n.cpus_alloc)
+        fam[m.NODE_CPUS.name].add([cluster, n.name, "idle"], n.cpus_idle)
+        fam[m.NODE_CPUS.name].add([cluster, n.name, "total"], n.cpus_total)
+        fam[m.NODE_MEMORY.name].add([cluster, n.name, "allocated"], n.memory_alloc_bytes)
+        fam[m.NODE_MEMORY.name].add([cluster, n.name, "free"], n.memory_free_bytes)
+        fam[m.NODE_MEMORY.name].add([cluster, n.name, "total"], n.memory_total_bytes)
+        fam[m.NODE_LOAD.name].add([cluster, n.name], n.cpu_load)
+        for t, (tot, used) in sorted(gpu_types(n).items()):
+            fam[m.NODE_GPUS.name].add([cluster, n.name, t, "total"], tot)
+            fam[m.NODE_GPUS.name].add([cluster, n.name, t, "allocated"], used)
+        if n.reason:
+            fam[m.NODE_REASON.name].add([cluster, n.name, n.reason, n.reason_user or ""], 1)
+            fam[m.NODE_REASON_SINCE.name].add([cluster, n.name], n.reason_time)
+        for p in n.partitions:
+            fam[m.NODE_PARTITION.name].add([cluster, n.name, p], 1)
+    return [f.metric for f in fam.values()]

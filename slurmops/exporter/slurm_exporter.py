@@ -1,0 +1,210 @@
+"""`slurmops exporter slurm`: the cluster-level exporter Prometheus scrapes once per cluster.
+
+Flags follow node_exporter (`--web.listen-address`, `--web.telemetry-path`, `--web.config.file`,
+`--collector.<name>` / `--no-collector.<name>`). Several clusters from one process come from
+`--config.file` (see exporters/slurm-exporter.example.yml); each gets its own poller and its
+`cluster` label.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from ..slurm.sources import CallStats, SourceError
+from . import metrics as m
+from .collectors import accounting, jobs as jobs_c, nodes as nodes_c, partitions as parts_c, scheduler
+from .poller import ClusterPoller, Snapshot
+from .server import MetricsServer
+from .webconfig import WebConfigError, load as load_web_config
+
+log = logging.getLogger("slurmops.exporter.slurm")
+
+COLLECTORS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations")
+DEFAULT_PORT = 9341
+
+
+@dataclass
+class ClusterConfig:
+    name: str | None = None
+    source: str = "cli"
+    env: dict[str, str] = field(default_factory=dict)        # cli: SLURM_CONF, PATH, ...
+    bin_dir: str | None = None
+    rest_url: str | None = None
+    rest_user: str | None = None
+    rest_token_file: str | None = None
+    rest_version: str | None = None
+    timeout: float = 20.0
+    interval: float = 30.0
+    collectors: tuple[str, ...] = COLLECTORS
+    per_node: bool = True
+    per_account: bool = True
+    per_user: bool = False
+
+
+def make_source(cc: ClusterConfig, stats: CallStats):
+    if cc.source == "cli":
+        from ..slurm.sources.cli import CliSource
+        return CliSource(env=cc.env, timeout=cc.timeout, stats=stats, bin_dir=cc.bin_dir)
+    if cc.source == "rest":
+        from ..slurm.sources.rest import RestSource
+        if not cc.rest_url:
+            raise click.UsageError("the rest source needs --rest.url (or rest.url in the config)")
+        return RestSource(cc.rest_url, user=cc.rest_user, token_file=cc.rest_token_file,
+                          timeout=cc.timeout, stats=stats, version=cc.rest_version)
+    raise click.UsageError(f"unknown source {cc.source!r}: cli or rest")
+
+
+def builders(cc: ClusterConfig) -> dict[str, Any]:
+    def _nodes(p, data):
+        return nodes_c.build(p.cluster, data, per_node=cc.per_node)
+
+    def _partitions(p, data):
+        return parts_c.build(p.cluster, data, p.data("nodes"))
+
+    def _jobs(p, data):
+        parts = [x.name for x in (p.data("partitions") or [])]
+        return jobs_c.build(p.cluster, data, time.time(), parts, cc.per_account, cc.per_user)
+
+    table = {
+        "info": lambda p, data: accounting.info(p.cluster, data),
+        "nodes": _nodes,
+        "partitions": _partitions,
+        "jobs": _jobs,
+        "scheduler": lambda p, data: scheduler.build(p.cluster, data),
+        "fairshare": lambda p, data: accounting.fairshare(p.cluster, data),
+        "licenses": lambda p, data: accounting.licenses(p.cluster, data),
+        "reservations": lambda p, data: accounting.reservations(p.cluster, data, time.time()),
+    }
+    return {name: table[name] for name in cc.collectors}
+
+
+def make_poller(cc: ClusterConfig) -> ClusterPoller:
+    stats = CallStats()
+    source = make_source(cc, stats)
+    name = cc.name
+    if not name:
+        try:
+            name = source.info().cluster
+        except SourceError as exc:
+            log.warning("cannot learn the cluster name (%s); set --cluster", exc)
+        name = name or "default"
+    # Slow-changing facts are polled less often: version, licenses, reservations, fair share.
+    slow = {k: max(cc.interval * 4, 120.0) for k in ("info",)}
+    return ClusterPoller(name, source, builders(cc), interval=cc.interval, stats=stats, intervals=slow)
+
+
+def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.UsageError(f"cannot read {path}: {exc}")
+    items = doc.get("clusters") if isinstance(doc, dict) else None
+    if not isinstance(items, list) or not items:
+        raise click.UsageError(f"{path}: expected a non-empty `clusters:` list")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise click.UsageError(f"{path}: clusters[{i}] must be a mapping")
+        rest = item.get("rest") or {}
+        coll = item.get("collectors")
+        unknown = set(coll or []) - set(COLLECTORS)
+        if unknown:
+            raise click.UsageError(f"{path}: clusters[{i}]: unknown collectors {sorted(unknown)}")
+        out.append(ClusterConfig(
+            name=item.get("name"), source=item.get("source", defaults.source),
+            env={str(k): str(v) for k, v in (item.get("env") or {}).items()},
+            bin_dir=item.get("bin_dir"), rest_url=rest.get("url"), rest_user=rest.get("user"),
+            rest_token_file=rest.get("token_file"), rest_version=rest.get("version"),
+            timeout=float(item.get("timeout", defaults.timeout)),
+            interval=float(item.get("interval", defaults.interval)),
+            collectors=tuple(coll) if coll else defaults.collectors,
+            per_node=bool(item.get("per_node", defaults.per_node)),
+            per_account=bool(item.get("per_account", defaults.per_account)),
+            per_user=bool(item.get("per_user", defaults.per_user))))
+    return out
+
+
+def _collector_flags(fn):
+    for name in reversed(COLLECTORS):
+        fn = click.option(f"--collector.{name}/--no-collector.{name}", f"collector_{name}", default=True,
+                          show_default=True, help=f"Enable the {name} collector.")(fn)
+    return fn
+
+
+@click.command("slurm")
+@click.option("--web.listen-address", "listen", default=f":{DEFAULT_PORT}", show_default=True)
+@click.option("--web.telemetry-path", "telemetry_path", default="/metrics", show_default=True)
+@click.option("--web.config.file", "web_config_file", type=click.Path(path_type=Path), default=None,
+              help="node_exporter web config: TLS and basic auth.")
+@click.option("--config.file", "config_file", type=click.Path(path_type=Path), default=None,
+              help="YAML with a `clusters:` list (several clusters from one process).")
+@click.option("--source", type=click.Choice(["cli", "rest"]), default="cli", show_default=True)
+@click.option("--cluster", default=None, help="The cluster label (default: Slurm's ClusterName).")
+@click.option("--slurm.conf", "slurm_conf", default=None, help="SLURM_CONF for the cli source.")
+@click.option("--rest.url", "rest_url", default=None, help="slurmrestd URL for the rest source.")
+@click.option("--rest.user", "rest_user", default=None, help="X-SLURM-USER-NAME to send.")
+@click.option("--rest.token-file", "rest_token_file", default=None,
+              help="File holding the JWT (re-read each call); default $SLURM_JWT.")
+@click.option("--poll.interval", "interval", type=float, default=30.0, show_default=True,
+              help="Seconds between polls of Slurm (scrapes never call Slurm).")
+@click.option("--command.timeout", "timeout", type=float, default=20.0, show_default=True)
+@click.option("--collector.nodes.per-node/--no-collector.nodes.per-node", "per_node", default=True,
+              show_default=True, help="Per-node families (9 per node: turn off for very large clusters).")
+@click.option("--collector.jobs.per-account/--no-collector.jobs.per-account", "per_account",
+              default=True, show_default=True)
+@click.option("--collector.jobs.per-user/--no-collector.jobs.per-user", "per_user", default=False,
+              show_default=True)
+@_collector_flags
+@click.option("--print-metrics-doc", is_flag=True, help="Print docs/metrics.md and exit.")
+@click.option("--log.level", "log_level", type=click.Choice(["debug", "info", "warn", "error"]),
+              default="info", show_default=True)
+def slurm_command(listen, telemetry_path, web_config_file, config_file, source, cluster, slurm_conf,
+                  rest_url, rest_user, rest_token_file, interval, timeout, per_node, per_account,
+                  per_user, print_metrics_doc, log_level, **collector_flags) -> None:
+    """Export the whole scheduler picture of one or more Slurm clusters."""
+    if print_metrics_doc:
+        click.echo(m.metrics_doc(), nl=False)
+        return
+    logging.basicConfig(level=log_level.upper().replace("WARN", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    enabled = tuple(n for n in COLLECTORS if collector_flags[f"collector_{n}"])
+    defaults = ClusterConfig(name=cluster, source=source,
+                             env={"SLURM_CONF": slurm_conf} if slurm_conf else {},
+                             rest_url=rest_url, rest_user=rest_user, rest_token_file=rest_token_file,
+                             timeout=timeout, interval=interval, collectors=enabled,
+                             per_node=per_node, per_account=per_account, per_user=per_user)
+    clusters = load_clusters(config_file, defaults) if config_file else [defaults]
+    try:
+        web = load_web_config(web_config_file)
+        pollers = [make_poller(cc) for cc in clusters]
+        snapshot = Snapshot(pollers)
+        server = MetricsServer(listen, snapshot.render, telemetry_path=telemetry_path, web_config=web,
+                               web_config_dir=(web_config_file.parent if web_config_file else Path(".")),
+                               title="slurmops Slurm exporter")
+    except (WebConfigError, ValueError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for p in pollers:
+        p.start()
+    log.info("listening on %s%s (%s), clusters: %s", listen, telemetry_path,
+             "https" if server.tls else "http", ", ".join(p.cluster for p in pollers))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    for p in pollers:
+        p.stop()
+    server.stop()

@@ -1,0 +1,69 @@
+"""Sources: how we ask Slurm. Each returns models; collectors never see raw output.
+
+Every source offers the same fetchers (``FETCHERS``); one it cannot serve on the Slurm version it
+talks to raises ``SourceError(reason="unsupported")`` and that collector reports failure alone.
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+FETCHERS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations")
+
+
+class SourceError(Exception):
+    """A failed call to Slurm, classified for `slurm_exporter_command_errors_total`."""
+
+    def __init__(self, command: str, reason: str, detail: str = ""):
+        super().__init__(f"{command}: {reason}" + (f": {detail}" if detail else ""))
+        self.command = command
+        self.reason = reason      # timeout | exit | not_found | parse | connect | http | auth | unsupported
+        self.detail = detail
+
+
+class CallStats:
+    """Thread-safe counters of calls and errors, by command: the exporter's own evidence of how
+    hard it leans on slurmctld."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter = Counter()
+        self.errors: Counter = Counter()     # (command, reason)
+        self.skipped: Counter = Counter()    # collector -> malformed records skipped
+
+    def call(self, command: str) -> None:
+        with self._lock:
+            self.calls[command] += 1
+
+    def error(self, command: str, reason: str) -> None:
+        with self._lock:
+            self.errors[(command, reason)] += 1
+
+    def skip(self, collector: str, n: int) -> None:
+        if n:
+            with self._lock:
+                self.skipped[collector] += n
+
+    def snapshot(self) -> tuple[dict, dict, dict]:
+        with self._lock:
+            return dict(self.calls), dict(self.errors), dict(self.skipped)
+
+
+def checked_parse(stats: CallStats, collector: str, command: str, parse, payload, had_input: bool):
+    """Run a parser that collects per-record problems in ``errors``. Skipped records are counted;
+    input that yields nothing but errors (garbage, truncation) is a parse failure of the call."""
+    errors: list[str] = []
+    try:
+        result = parse(payload, errors=errors)
+    except Exception as exc:  # a parser bug must read as a parse failure, not a crash
+        stats.error(command, "parse")
+        raise SourceError(command, "parse", f"{type(exc).__name__}: {exc}")
+    if isinstance(result, list):
+        empty = not result
+    else:   # one object (sdiag): empty when it learnt nothing at all
+        empty = all(v in (None, [], ()) for v in vars(result).values())
+    if empty and had_input and errors:
+        stats.error(command, "parse")
+        raise SourceError(command, "parse", errors[0][:300])
+    stats.skip(collector, len(errors))
+    return result

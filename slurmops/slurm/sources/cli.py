@@ -1,0 +1,81 @@
+"""The `cli` source: Slurm's own commands with compact text formats.
+
+Why text and not `--json`: on a 10,000-node, 50,000-job cluster `squeue --json` costs 7.4 s and
+155 MB while the text format below costs 0.41 s and 2 MB; `scontrol show nodes -o` is 0.06 s.
+Commands run as argument lists with a timeout; SLURM_CONF and the like come from `env`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from typing import Callable
+
+from ..models import ClusterInfo
+from ..parse import text as tp
+from . import CallStats, SourceError, checked_parse
+
+
+class CliSource:
+    name = "cli"
+
+    def __init__(self, env: dict[str, str] | None = None, timeout: float = 20.0,
+                 stats: CallStats | None = None, bin_dir: str | None = None):
+        self.env = dict(os.environ, **(env or {}))
+        self.timeout = timeout
+        self.stats = stats or CallStats()
+        self.bin_dir = bin_dir
+
+    def run(self, argv: list[str]) -> str:
+        command = argv[0]
+        exe = os.path.join(self.bin_dir, command) if self.bin_dir else command
+        self.stats.call(command)
+        try:
+            r = subprocess.run([exe, *argv[1:]], capture_output=True, text=True, env=self.env,
+                               timeout=self.timeout, stdin=subprocess.DEVNULL, errors="replace")
+        except subprocess.TimeoutExpired:
+            self.stats.error(command, "timeout")
+            raise SourceError(command, "timeout", f"no answer in {self.timeout:g}s")
+        except OSError as exc:
+            self.stats.error(command, "not_found")
+            raise SourceError(command, "not_found", str(exc))
+        if r.returncode != 0:
+            self.stats.error(command, "exit")
+            last = (r.stderr.strip() or r.stdout.strip()).splitlines()[-1:] or [f"exit {r.returncode}"]
+            raise SourceError(command, "exit", last[0][:300])
+        return r.stdout
+
+    def _parse(self, collector: str, command: str, parse: Callable, text: str):
+        return checked_parse(self.stats, collector, command, parse, text, bool(text.strip()))
+
+    # ---- fetchers ----------------------------------------------------------------------------
+    def info(self) -> ClusterInfo:
+        version = self.run(["sinfo", "--version"]).strip().split()[-1]
+        conf = self.run(["scontrol", "show", "config"])
+        m = re.search(r"^ClusterName\s*=\s*(\S+)", conf, re.M)
+        return ClusterInfo(cluster=m.group(1) if m else None, version=version)
+
+    def nodes(self):
+        return self._parse("nodes", "scontrol", tp.parse_scontrol_nodes,
+                           self.run(["scontrol", "show", "nodes", "-o", "--all"]))
+
+    def partitions(self):
+        return self._parse("partitions", "scontrol", tp.parse_scontrol_partitions,
+                           self.run(["scontrol", "show", "partitions", "-o", "--all"]))
+
+    def jobs(self):
+        return self._parse("jobs", "squeue", tp.parse_squeue, self.run(list(tp.SQUEUE_ARGS)))
+
+    def scheduler(self):
+        return self._parse("scheduler", "sdiag", tp.parse_sdiag, self.run(["sdiag"]))
+
+    def fairshare(self):
+        return self._parse("fairshare", "sshare", tp.parse_sshare, self.run(["sshare", "-a", "-l", "-P"]))
+
+    def licenses(self):
+        out = self.run(["scontrol", "show", "licenses", "-o"])
+        return self._parse("licenses", "scontrol", tp.parse_scontrol_licenses, out)
+
+    def reservations(self):
+        out = self.run(["scontrol", "show", "reservations", "-o"])
+        return self._parse("reservations", "scontrol", tp.parse_scontrol_reservations, out)

@@ -1,0 +1,102 @@
+"""The poller with a stub source (a stand-in for Slurm in pure unit tests of the polling logic;
+the lab tests run the same poller against the real Slurm)."""
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+
+from slurmops.exporter.collectors import scheduler
+from slurmops.exporter.poller import ClusterPoller, Snapshot
+from slurmops.exporter.server import MetricsServer
+from slurmops.slurm.models import SchedulerStats
+from slurmops.slurm.sources import CallStats, SourceError
+
+
+class StubSource:
+    def __init__(self):
+        self.stats = CallStats()
+        self.fail = False
+        self.calls = 0
+
+    def scheduler(self):
+        self.calls += 1
+        self.stats.call("sdiag")
+        if self.fail:
+            self.stats.error("sdiag", "timeout")
+            raise SourceError("sdiag", "timeout", "no answer in 1s")
+        return SchedulerStats(server_thread_count=self.calls)
+
+    def licenses(self):
+        raise RuntimeError("collector bug")
+
+
+def make(stale_after=60.0):
+    src = StubSource()
+    p = ClusterPoller("lab", src, {"scheduler": lambda p, d: scheduler.build(p.cluster, d),
+                                   "licenses": lambda p, d: []}, interval=3600, stale_after=stale_after)
+    return src, p
+
+
+def test_scrapes_never_call_slurm_and_concurrent_scrapes_share_the_snapshot():
+    src, p = make()
+    p.poll_all()
+    srv = MetricsServer("127.0.0.1:0", Snapshot([p]).render).start()
+    try:
+        bodies = []
+
+        def scrape():
+            with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=5) as r:
+                bodies.append(r.read().decode())
+        threads = [threading.Thread(target=scrape) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        srv.stop()
+    assert src.calls == 1 and len(bodies) == 10
+    assert all('slurm_scheduler_threads{cluster="lab"} 1.0' in b for b in bodies)
+    assert 'slurm_exporter_source_calls_total{cluster="lab",command="sdiag"} 1.0' in bodies[0]
+
+
+def test_failure_keeps_last_data_marks_down_and_recovers():
+    src, p = make()
+    p.poll_all()
+    src.fail = True
+    p.poll("scheduler")
+    out = Snapshot([p]).render().decode()
+    assert 'slurm_up{cluster="lab"} 0.0' in out
+    assert 'slurm_exporter_collector_success{cluster="lab",collector="scheduler"} 0.0' in out
+    assert 'slurm_exporter_command_errors_total{cluster="lab",command="sdiag",reason="timeout"} 1.0' in out
+    assert 'slurm_scheduler_threads{cluster="lab"} 1.0' in out        # last good data, not stale yet
+    # A collector with a bug fails alone.
+    assert 'slurm_exporter_collector_success{cluster="lab",collector="licenses"} 0.0' in out
+    src.fail = False
+    p.poll("scheduler")
+    out = Snapshot([p]).render().decode()
+    assert 'slurm_up{cluster="lab"} 1.0' in out and 'slurm_scheduler_threads{cluster="lab"} 3.0' in out
+
+
+def test_stale_data_is_dropped_not_served_as_current():
+    src, p = make(stale_after=0.2)
+    p.poll_all()
+    src.fail = True
+    time.sleep(0.3)
+    p.poll("scheduler")
+    out = Snapshot([p]).render().decode()
+    assert "slurm_scheduler_threads{" not in out
+    assert 'slurm_exporter_snapshot_age_seconds{cluster="lab",collector="scheduler"}' in out
+
+
+def test_background_threads_poll_on_their_own():
+    src, p = make()
+    p.interval = 0.05
+    p.start()
+    try:
+        deadline = time.monotonic() + 3
+        while src.calls < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        p.stop()
+    assert src.calls >= 3
