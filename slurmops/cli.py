@@ -26,7 +26,9 @@ def exporter() -> None:
 
 def _add_exporters() -> None:
     from .exporter.slurm_exporter import slurm_command
+    from .node.exporter import jobs
     exporter.add_command(slurm_command)
+    exporter.add_command(jobs)
 
 
 _add_exporters()

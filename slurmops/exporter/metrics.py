@@ -191,7 +191,8 @@ SCHED = {
     "backfilled_jobs_total": _spec("slurm_scheduler_backfilled_jobs_total", "counter",
                                    "Jobs started by backfill since the stats reset.", (), "scheduler"),
     "backfill_last_depth": _spec("slurm_scheduler_backfill_depth", "gauge",
-                                 "Jobs the last backfill cycle considered.", (), "scheduler"),
+                                 "Jobs the last backfill cycle considered.", (), "scheduler",
+                                 ("rest@v0.0.38",)),
     "backfill_queue_length": _spec("slurm_scheduler_backfill_queue_length", "gauge",
                                    "Jobs pending for backfill at the last cycle.", (), "scheduler"),
     "jobs_submitted": _spec("slurm_scheduler_jobs_submitted_total", "counter",
@@ -220,17 +221,17 @@ RPC_USER_TIME = _spec("slurm_rpc_user_duration_seconds_total", "counter",
 # ---- fairshare (sshare) -----------------------------------------------------------------------
 SHARE_FIELDS = {
     "fairshare": _spec("slurm_share_fairshare", "gauge", "Fair-share factor (0..1).",
-                       ("account", "user"), "fairshare", ("rest@v0.0.38",)),
+                       ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
     "norm_shares": _spec("slurm_share_normalized_shares", "gauge", "Normalized shares.",
-                         ("account", "user"), "fairshare", ("rest@v0.0.38",)),
+                         ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
     "norm_usage": _spec("slurm_share_normalized_usage", "gauge", "Normalized usage.",
-                        ("account", "user"), "fairshare", ("rest@v0.0.38",)),
+                        ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
     "effective_usage": _spec("slurm_share_effective_usage", "gauge", "Effective usage.",
-                             ("account", "user"), "fairshare", ("rest@v0.0.38",)),
+                             ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
     "raw_usage": _spec("slurm_share_raw_usage", "gauge", "Raw usage (decayed CPU-seconds).",
-                       ("account", "user"), "fairshare", ("rest@v0.0.38",)),
+                       ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
     "raw_shares": _spec("slurm_share_raw_shares", "gauge", "Raw shares assigned.",
-                        ("account", "user"), "fairshare", ("rest@v0.0.38",)),
+                        ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
 }
 
 # ---- licenses, reservations -------------------------------------------------------------------

@@ -111,7 +111,7 @@ def status(lab_dir: Path) -> None:
 
 
 COMPONENTS = ["munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmrestd",
-              "node_exporter", "slurm_exporter", "alertmanager", "prometheus"]
+              "node_exporter", "slurm_exporter", "job_exporter", "alertmanager", "prometheus"]
 
 
 @lab.command("stop")

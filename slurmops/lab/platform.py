@@ -209,6 +209,10 @@ class Lab:
             Component("slurm_exporter", self._start_slurm_exporter, self._slurm_exporter_health,
                       lambda: [c.pidfile("slurm_exporter")], c.url("slurm_exporter") + "/metrics",
                       "slurm_exporter.out"),
+            Component("job_exporter", self._start_job_exporter,
+                      lambda: _http_ok(c.url("job_exporter") + "/metrics"),
+                      lambda: [c.pidfile("job_exporter")], c.url("job_exporter") + "/metrics",
+                      "job_exporter.out"),
             Component("alertmanager", self._start_alertmanager,
                       lambda: _http_ok(c.url("alertmanager") + "/-/ready"),
                       lambda: [c.pidfile("alertmanager")], c.url("alertmanager"), "alertmanager.out"),
@@ -359,6 +363,16 @@ class Lab:
             f"--cluster={c.cluster}", f"--slurm.conf={c.slurm_conf}", "--poll.interval=5",
             "--collector.jobs.per-user"])
         self._register_target("slurm", c.port("slurm_exporter"))
+
+    def _start_job_exporter(self) -> None:
+        """One job exporter for the whole lab host: every lab node's slurmd shares this machine,
+        so it reads all their cgroups (slurm_<node>/ prefixes) at once."""
+        c = self.cfg
+        env = dict(self.env)
+        self._spawn("job_exporter", [
+            sys.executable, "-m", "slurmops", "exporter", "jobs",
+            f"--web.listen-address=127.0.0.1:{c.port('job_exporter')}"], env=env)
+        self._register_target("slurm_job", c.port("job_exporter"))
 
     def _slurm_exporter_health(self) -> checks.Result:
         status, body = checks.http_get(self.cfg.url("slurm_exporter") + "/metrics", timeout=3)

@@ -66,7 +66,7 @@ def start(lab: Lab, cloud: bool = True) -> Workload:
     if r.returncode != 0:
         scontrol(lab, "create", "reservation", f"ReservationName={RESERVATION}",
                  "StartTime=now+1days", "Duration=120", f"Nodes={c.cpu_node_names[0]}",
-                 "Users=root", "Flags=MAINT")
+                 "Users=root", "Flags=MAINT,IGNORE_JOBS")
     w.reservation = RESERVATION
     return w
 

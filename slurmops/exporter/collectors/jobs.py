@@ -8,15 +8,20 @@ from typing import Iterable
 from prometheus_client.core import Metric
 
 from ...slurm.models import Job
+from ...slurm.parse.reasons import normalize_reason
 from .. import metrics as m
 
 WAIT_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 ALLOCATED_STATES = {"RUNNING", "COMPLETING", "SUSPENDED", "CONFIGURING", "STAGE_OUT", "SIGNALING"}
+# Finished jobs linger in slurmctld for MinJobAge (slurmrestd lists them, squeue does not):
+# the queue is what is still active; finished work is counted by sdiag and kept by sacct.
+FINISHED_STATES = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
+                   "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "REVOKED", "SPECIAL_EXIT"}
 
 
 def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[str] = (),
           per_account: bool = True, per_user: bool = False) -> list[Metric]:
-    jobs = list(jobs)
+    jobs = [j for j in jobs if j.state not in FINISHED_STATES]
     fam = {s.name: s.family() for s in (m.JOBS, m.PART_JOBS, m.JOBS_PENDING, m.JOBS_CPUS)}
     by_state: Counter = Counter()
     cpus: Counter = Counter()
@@ -27,7 +32,7 @@ def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[st
         by_state[(j.state, j.partition)] += n
         cpus[(j.state, j.partition)] += (j.cpus or 0) * n
         if j.state == "PENDING":
-            pending[(j.partition, j.reason or "None")] += n
+            pending[(j.partition, normalize_reason(j.reason))] += n
             if j.submit_time:
                 waits[j.partition].extend([max(now - j.submit_time, 0.0)] * n)
     for (state, part), count in sorted(by_state.items()):

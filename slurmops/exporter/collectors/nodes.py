@@ -9,9 +9,11 @@ from prometheus_client.core import Metric
 from ...slurm.models import Node
 from .. import metrics as m
 
-# Base states in which a node's idle CPUs can actually be used.
-AVAILABLE = {"idle", "mixed", "allocated", "completing"}
-UNAVAILABLE_FLAGS = {"DRAIN", "NOT_RESPONDING", "POWERED_DOWN", "POWERING_DOWN", "FAIL", "MAINT"}
+# Slurm's own split of CPUs (sinfo %C, allocated/idle/other/total): CPUs of drained, down or
+# failed nodes are "other"; a powered-down cloud node's CPUs are idle, since the scheduler can
+# still place work there by resuming it.
+UNAVAILABLE_STATES = {"down", "fail", "failing", "unknown", "future"}
+UNAVAILABLE_FLAGS = {"DRAIN", "FAIL"}
 
 
 def power_state(node: Node) -> str | None:
@@ -28,7 +30,7 @@ def power_state(node: Node) -> str | None:
 
 
 def usable(node: Node) -> bool:
-    return node.state in AVAILABLE and not (node.flags & UNAVAILABLE_FLAGS)
+    return node.state not in UNAVAILABLE_STATES and not (node.flags & UNAVAILABLE_FLAGS)
 
 
 def gpu_types(node: Node) -> dict[str, tuple[int, int]]:

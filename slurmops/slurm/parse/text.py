@@ -39,9 +39,11 @@ suffix) rather than ``-o``:
   ``150M`` for 450M), so it cannot give a job's memory; it is not requested.
 * GPUs otherwise come from ``tres-per-job`` (``--gpus``), ``tres-per-node`` (``--gres``,
   ``--gpus-per-node``; times NumNodes) and ``tres-per-task`` (times NumTasks).
-* ``ArrayJobID`` + ``ArrayTaskID`` instead of ``%i``: ``%i`` cuts array ids at 31 characters
-  with no marker (``85_[1,4,9,16,25,36,49,64,81,100`` on 22.05) even when ``SLURM_BITSTR_LEN``
-  is unlimited; ``ArrayTaskID`` honours ``SLURM_BITSTR_LEN`` (and ends in ``...`` when cut).
+* ``ArrayJobID`` + ``ArrayTaskID`` instead of ``%i``: unless ``SLURM_BITSTR_LEN`` is set, ``%i``
+  cuts a long array id at 31 characters *with no marker* (``85_[1,4,9,16,25,36,49,64,81,100``
+  recorded on 22.05), so a task count taken from it would be silently wrong; ``ArrayTaskID`` is
+  cut at 64 bytes *with* a ``...`` marker (noted as an error, the count is then a lower bound),
+  and with ``CLI_ENV``'s ``SLURM_BITSTR_LEN=0`` neither is cut.
 * ``|`` cannot occur in ids, states, partition/user/account names, counts, TRES strings,
   timestamps or host lists. The only free-text field, the reason, comes last and lines are split
   with ``maxsplit`` so a ``|`` inside it is harmless.
@@ -53,13 +55,15 @@ get one record each (``123_4``). :attr:`Job.array_task_count` of a range record 
 tasks the range names (``1,3,5-9:2%2`` -> 5; the ``%N`` throttle is not a count). The record's
 ``job_id`` is built as squeue's ``%i`` would print it (``123``, ``123_4``, ``123_[5-9%2]``).
 For a pending job squeue's StartTime is only the scheduler's *expected* start, so
-``Job.start_time`` is None while a job is PENDING.
+``Job.start_time`` is None while a job is PENDING. A pending job submitted to several partitions
+keeps squeue's ``cpu,gpu`` as its partition.
 """
 from __future__ import annotations
 
 import math
 import re
 import time
+from functools import lru_cache
 from typing import Callable, Iterable
 
 from ..hostlist import expand as _expand_hostlist
@@ -312,8 +316,38 @@ def _job_gpus(tres_alloc: dict[str, str], per_job: str | None, per_node: str | N
     return 0
 
 
-_JOB_ID = re.compile(r"^\d+$")
 _JOB_STATE = re.compile(r"^[A-Z][A-Z_]*$")
+
+
+@lru_cache(maxsize=4096)
+def _tres_mem_gpus(tres_alloc: str, per_job: str, per_node: str, per_task: str,
+                   nodes: int | None, tasks: int | None) -> tuple[int | None, int | None]:
+    """(memory bytes, GPUs) of one squeue record; cached: most jobs share their TRES strings.
+    Raises ValueError on a malformed TRES value."""
+    tres = _tres_dict(tres_alloc)
+    return (_mem_bytes(tres.get("mem")),
+            _job_gpus(tres, per_job, per_node, per_task, nodes, tasks))
+
+
+@lru_cache(maxsize=65536)
+def _cached_timestamp(text: str) -> float | None:
+    """parse_timestamp for squeue's many repeated values (clear it if TZ changes, as tests do)."""
+    return parse_timestamp(text)
+
+
+def _sq_int(s: str) -> int | None:
+    if s.isdigit():
+        return int(s)
+    if s.lower() in _NONE_WORDS:
+        return None
+    raise ValueError(s)
+
+
+# Positions of the squeue fields (SQUEUE_FIELDS order).
+(_Q_BASE, _Q_TASK, _Q_STATE, _Q_PART, _Q_USER, _Q_ACCOUNT, _Q_CPUS, _Q_NODES, _Q_TASKS,
+ _Q_TRES, _Q_PER_JOB, _Q_PER_NODE, _Q_PER_TASK, _Q_SUBMIT, _Q_START, _Q_NODELIST,
+ _Q_REASON) = range(17)
+assert len(SQUEUE_FIELDS) == 17
 
 
 def parse_squeue(text: str, errors: list[str] | None = None) -> list[Job]:
@@ -324,22 +358,30 @@ def parse_squeue(text: str, errors: list[str] | None = None) -> list[Job]:
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        parts = line.split("|", nfields - 1)
-        if len(parts) != nfields:
+        p = line.split("|", nfields - 1)
+        if len(p) != nfields:
             bad += 1
-            _note(errors, f"squeue: line {n}: {len(parts)} fields, expected {nfields}; "
+            _note(errors, f"squeue: line {n}: {len(p)} fields, expected {nfields}; "
                           f"skipped: {_clip(line)}")
             continue
-        v = dict(zip(SQUEUE_FIELDS, (p.strip() for p in parts)))
-        base, task, state = v["ArrayJobID"], v["ArrayTaskID"], v["State"]
-        if not _JOB_ID.match(base) or not _JOB_STATE.match(state):
+        p = [x.strip() for x in p]
+        base, task, state = p[_Q_BASE], p[_Q_TASK], p[_Q_STATE]
+        if not base.isdigit() or not _JOB_STATE.match(state):
             bad += 1
             _note(errors, f"squeue: line {n}: no job id/state; skipped: {_clip(line)}")
             continue
-        f = _Fields(v, f"squeue: line {n} (job {base})", errors)
+        where = f"squeue: line {n} (job {base})"
+
+        def conv(i: int, fn):
+            try:
+                return fn(p[i])
+            except (ValueError, TypeError):
+                _note(errors, f"{where}: bad {SQUEUE_FIELDS[i]}={p[i]!r}; left unset")
+                return None
+
         array_job_id: str | None = None
         count = 1
-        if task.upper() in ("N/A", ""):
+        if task in ("N/A", ""):
             job_id = base
         elif task.isdigit():
             job_id, array_job_id = f"{base}_{task}", base
@@ -353,29 +395,31 @@ def parse_squeue(text: str, errors: list[str] | None = None) -> list[Job]:
                                   f"(run squeue with SLURM_BITSTR_LEN=0)")
             except ValueError as exc:
                 _note(errors, f"squeue: line {n}: {exc}; array_task_count left at 1")
-        nodes = f.get("NumNodes", _int)
-        tasks = f.get("NumTasks", _int)
-        tres = _tres_dict(v["tres-alloc"])
-        mem = f.get("tres-alloc", lambda _s: _mem_bytes(tres.get("mem")))
-        gpus = f.get("tres-alloc", lambda _s: _job_gpus(
-            tres, v["tres-per-job"], v["tres-per-node"], v["tres-per-task"], nodes, tasks))
-        reason = _opt_str(v["Reason"])
+        nodes = conv(_Q_NODES, _sq_int)
+        tasks = conv(_Q_TASKS, _sq_int)
+        try:
+            mem, gpus = _tres_mem_gpus(p[_Q_TRES], p[_Q_PER_JOB], p[_Q_PER_NODE],
+                                       p[_Q_PER_TASK], nodes, tasks)
+        except (ValueError, TypeError):
+            _note(errors, f"{where}: bad TRES {p[_Q_TRES]!r}/{p[_Q_PER_JOB]!r}/"
+                          f"{p[_Q_PER_NODE]!r}/{p[_Q_PER_TASK]!r}; memory and GPUs left unset")
+            mem = gpus = None
         jobs.append(Job(
             job_id=job_id,
             state=state,
-            partition=v["Partition"],
-            user=v["UserName"],
-            account=_opt_str(v["Account"]),
-            reason=reason,
-            cpus=f.get("NumCPUs", _int),
+            partition=p[_Q_PART],
+            user=p[_Q_USER],
+            account=_opt_str(p[_Q_ACCOUNT]),
+            reason=_opt_str(p[_Q_REASON]),
+            cpus=conv(_Q_CPUS, _sq_int),
             nodes=nodes,
             memory_bytes=mem,
             gpus=gpus,
-            submit_time=f.get("SubmitTime", parse_timestamp),
-            start_time=None if state == "PENDING" else f.get("StartTime", parse_timestamp),
+            submit_time=conv(_Q_SUBMIT, _cached_timestamp),
+            start_time=None if state == "PENDING" else conv(_Q_START, _cached_timestamp),
             array_job_id=array_job_id,
             array_task_count=count,
-            node_list=_opt_str(v["NodeList"]),
+            node_list=_opt_str(p[_Q_NODELIST]),
         ))
     if bad and not jobs:
         _note(errors, f"squeue: no job records recognised in {bad} line(s)")

@@ -21,7 +21,9 @@ class CliSource:
 
     def __init__(self, env: dict[str, str] | None = None, timeout: float = 20.0,
                  stats: CallStats | None = None, bin_dir: str | None = None):
-        self.env = dict(os.environ, **(env or {}))
+        # CLI_ENV pins the output formats the parsers read (absolute times, no bitstring cut-off)
+        # whatever the operator's own environment says.
+        self.env = {**os.environ, **(env or {}), **tp.CLI_ENV}
         self.timeout = timeout
         self.stats = stats or CallStats()
         self.bin_dir = bin_dir

@@ -174,8 +174,8 @@ class RestSource:
         return self._parse("scheduler", "diag", jp.parse_diag, self._doc("diag"))
 
     def fairshare(self):
-        if self.negotiate() == "v0.0.38":
-            raise SourceError("shares", "unsupported", "slurmrestd v0.0.38 has no /shares")
+        if self.negotiate() in ("v0.0.38", "v0.0.39"):   # /shares arrived with 23.11
+            raise SourceError("shares", "unsupported", f"slurmrestd {self.version} has no /shares")
         return self._parse("fairshare", "shares", jp.parse_shares, self._doc("shares"))
 
     def licenses(self):

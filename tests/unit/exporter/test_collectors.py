@@ -46,10 +46,10 @@ def test_nodes_cluster_totals_and_flags():
     assert value(fams, "slurm_nodes_flagged", cluster="lab", flag="DRAIN") == 1
     assert value(fams, "slurm_nodes_power_state", cluster="lab", power_state="powered_down") == 2
     assert value(fams, "slurm_nodes_power_state", cluster="lab", power_state="powering_up") == 0
-    # idle = usable idle CPUs only: n1's 5; drained n2 and powered-down cloud nodes are "other".
+    # As sinfo %C splits them: drained n2 and down c2 are "other", powered-down idle c1 is idle.
     assert value(fams, "slurm_cpus", cluster="lab", status="allocated") == 3
-    assert value(fams, "slurm_cpus", cluster="lab", status="idle") == 5
-    assert value(fams, "slurm_cpus", cluster="lab", status="other") == 16
+    assert value(fams, "slurm_cpus", cluster="lab", status="idle") == 5 + 4
+    assert value(fams, "slurm_cpus", cluster="lab", status="other") == 8 + 4
     assert value(fams, "slurm_cpus", cluster="lab", status="total") == 24
     assert value(fams, "slurm_gpus", cluster="lab", type="a100", status="total") == 4
     assert value(fams, "slurm_gpus", cluster="lab", type="a100", status="allocated") == 1
@@ -76,6 +76,7 @@ def test_partitions_join_nodes():
     fams = partitions.build("lab", parts, NODES)
     assert value(fams, "slurm_partition_cpus", cluster="lab", partition="cpu", status="idle") == 5
     assert value(fams, "slurm_partition_cpus", cluster="lab", partition="cpu", status="other") == 8
+    assert value(fams, "slurm_partition_cpus", cluster="lab", partition="cloud", status="idle") == 4
     assert value(fams, "slurm_partition_cpus", cluster="lab", partition="cloud", status="total") == 8
     assert value(fams, "slurm_partition_nodes", cluster="lab", partition="cloud", state="down") == 1
     assert value(fams, "slurm_partition_gpus", cluster="lab", partition="cpu", status="total") == 4

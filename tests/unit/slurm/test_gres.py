@@ -30,3 +30,15 @@ def test_gpu_count_by_type():
 
 def test_garbage_is_skipped_not_raised():
     assert parse_gres("gpu:a100:lots,gpu:2") == (Gres("gpu", None, 2),)
+
+
+@pytest.mark.parametrize("raw,want", [
+    ("Priority", "Priority"), (None, "None"), ("None", "None"),
+    ("ReqNodeNotAvail, UnavailableNodes:n[1-3]", "ReqNodeNotAvail"),
+    ("Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions",
+     "Resources"),
+    ("some free text from a plugin", "Other"),
+])
+def test_normalize_reason(raw, want):
+    from slurmops.slurm.parse.reasons import normalize_reason
+    assert normalize_reason(raw) == want

@@ -1,0 +1,182 @@
+"""The per-job collector: cgroup stats + labels -> metric families (names in ``metrics.py``).
+
+``JobScanner`` does one pass over the cgroup tree per scrape and keeps it for a moment, so the job
+and GPU collectors of the same scrape share it (the GPU collector needs each job's pids). Errors
+met on the way are counted, per collector and reason, in an ``ErrorCounter`` that lives as long as
+the exporter: a counter, so ``increase()`` shows a node with permission problems or jobs vanishing
+mid-scrape without any one scrape failing.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from . import cgroup
+from .cgroup import JobCgroup, JobStats
+from .jobinfo import JobInfoCache, user_name
+from .metrics import JOB_LABELS, JOB_METRICS, PREFIX
+
+
+class ErrorCounter:
+    """``slurm_job_exporter_errors_total{collector,reason}``, kept across scrapes."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def inc(self, collector: str, reason: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[(collector, reason)] += n
+
+    def get(self, collector: str, reason: str) -> int:
+        with self._lock:
+            return self._counts[(collector, reason)]
+
+    def collect(self) -> Iterable[Metric]:
+        fam = CounterMetricFamily(f"{PREFIX}_errors_total",
+                                  "Problems met while reading jobs, counted across scrapes.",
+                                  labels=["collector", "reason"])
+        with self._lock:
+            items = sorted(self._counts.items())
+        for (coll, reason), n in items:
+            fam.add_metric([coll, reason], n)
+        yield fam
+
+
+@dataclass
+class Job:
+    jobid: str
+    step: str
+    uid: int | None
+    stats: JobStats
+    cgroups: list[JobCgroup] = field(default_factory=list)
+    labels: tuple[str, ...] = ()
+
+
+def resolve_sluid(pids: list[int], proc_root: str = "/proc", tries: int = 3) -> str | None:
+    """SLURM_JOB_ID from the environment of one of the job's processes. slurmstepd itself has no
+    SLURM_JOB_ID, so a few pids are tried; unreadable or gone ones are skipped."""
+    for pid in pids[:tries * 2]:
+        try:
+            with open(os.path.join(proc_root, str(pid), "environ"), "rb") as f:
+                env = cgroup.parse_environ(f.read())
+        except OSError:
+            continue
+        jid = env.get("SLURM_JOB_ID", "")
+        if jid.isdigit():
+            return jid
+        tries -= 1
+        if tries <= 0:
+            break
+    return None
+
+
+class JobScanner:
+    """Discovery + reading + labels, once per scrape (results reused for ``max_age_s``)."""
+
+    def __init__(self, root: str = "/sys/fs/cgroup", *, steps: bool = False, node: str | None = None,
+                 lookup: JobInfoCache | None = None, errors: ErrorCounter | None = None,
+                 proc_root: str = "/proc", max_age_s: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic):
+        self.root = root
+        self.steps = steps
+        self.node = node
+        self.lookup = lookup if lookup is not None else JobInfoCache()
+        self.errors = errors if errors is not None else ErrorCounter()
+        self.proc_root = proc_root
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Job]] | None = None
+        self._sluids: dict[str, str] = {}
+        self._trees: dict = {}      # v2 job dir -> (nr_descendants, leaf dirs), see cgroup.read_job
+
+    def invalidate(self) -> None:
+        """Start of a scrape: the next scan() reads the files again."""
+        with self._lock:
+            self._cached = None
+
+    def scan(self) -> list[Job]:
+        with self._lock:
+            now = self.clock()
+            if self._cached and now - self._cached[0] < self.max_age_s:
+                return self._cached[1]
+            jobs = self._scan()
+            self._cached = (self.clock(), jobs)
+            return jobs
+
+    def _scan(self) -> list[Job]:
+        by_key: dict[tuple[str, str], Job] = {}
+        live_sluids = set()
+        found = cgroup.discover(self.root, self.steps, self.node)
+        live_paths = {cg.main_path for cg in found}
+        for p in [p for p in self._trees if p not in live_paths]:
+            del self._trees[p]
+        for cg in found:
+            stats = cgroup.read_job(cg, self._trees)
+            for reason in stats.errors:
+                self.errors.inc("jobs", reason)
+            if stats.vanished:
+                continue
+            jobid = cg.jobid
+            if cg.sluid:
+                live_sluids.add(cg.sluid)
+                jobid = self._sluids.get(cg.sluid) or ""
+                if not jobid:
+                    jobid = resolve_sluid(stats.pids, self.proc_root) or ""
+                    if jobid:
+                        self._sluids[cg.sluid] = jobid
+                    else:
+                        jobid = cg.sluid
+            key = (jobid, cg.step)
+            job = by_key.get(key)
+            if job is None:
+                by_key[key] = Job(jobid, cg.step, cg.uid, stats, [cg])
+            else:   # the same job under another slurmd of this host (multiple-slurmd)
+                job.stats.merge(stats)
+                job.cgroups.append(cg)
+        for s in [s for s in self._sluids if s not in live_sluids]:
+            del self._sluids[s]
+        failures = self.lookup.failures
+        infos = self.lookup.get(j.jobid for j in by_key.values())
+        if self.lookup.failures > failures:
+            self.errors.inc("jobs", "lookup", self.lookup.failures - failures)
+        jobs = sorted(by_key.values(), key=lambda j: (len(j.jobid), j.jobid, j.step))
+        for job in jobs:
+            info = infos.get(job.jobid)
+            user = user_name(job.uid) or (info.user if info else "")
+            labels = (job.jobid, user, info.account if info else "", info.partition if info else "")
+            job.labels = labels + ((job.step,) if self.steps else ())
+        return jobs
+
+
+class JobCollector:
+    """Maps each job's JobStats to the families listed in ``metrics.JOB_METRICS``."""
+
+    name = "jobs"
+
+    def __init__(self, scanner: JobScanner):
+        self.scanner = scanner
+
+    def collect(self) -> Iterable[Metric]:
+        jobs = self.scanner.scan()
+        labels = list(JOB_LABELS) + (["step"] if self.scanner.steps else [])
+        for d in JOB_METRICS:
+            cls = CounterMetricFamily if d.kind == "counter" else GaugeMetricFamily
+            fam = cls(d.name, d.help, labels=labels)
+            get = d.get
+            for job in jobs:
+                v = get(job.stats)
+                if v is not None:
+                    fam.add_metric(job.labels, v)
+            if fam.samples:     # a file this kernel/config lacks: no empty family in the page
+                yield fam
+        count = GaugeMetricFamily(f"{PREFIX}_jobs", "Job cgroups found on this node in this scrape.")
+        count.add_metric([], len({j.jobid for j in jobs}))
+        yield count
