@@ -129,7 +129,8 @@ class RestSource:
         return self.get(f"/slurm/{self.negotiate()}/{what}", params)
 
     def _parse(self, collector: str, what: str, parse, doc: dict):
-        return checked_parse(self.stats, collector, what, parse, doc, True)
+        # Same command label as the request that fetched it (get(): "slurm/nodes").
+        return checked_parse(self.stats, collector, f"slurm/{what}", parse, doc, True)
 
     # ---- fetchers ----------------------------------------------------------------------------
     def info(self) -> ClusterInfo:
