@@ -53,6 +53,8 @@ def lab() -> None:
 @click.option("--node-memory", "node_memory_mb", type=int, default=4000, show_default=True,
               help="RealMemory (MB) each node declares.")
 @click.option("--def-mem-per-cpu", "def_mem_per_cpu_mb", type=int, default=100, show_default=True)
+@click.option("--bench-nodes", type=int, default=0, show_default=True,
+              help="Extra powered-down CLOUD nodes (cn00001..) in partition `big`, for scale tests.")
 @click.option("--extra-package", "extra_packages", multiple=True, hidden=True,
               help="Another Debian package the lab must have (tests use it for apt failures).")
 def up(lab_dir: Path, extra_packages, **opts) -> None:

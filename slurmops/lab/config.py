@@ -44,6 +44,9 @@ class LabConfig:
     def_mem_per_cpu_mb: int = 100
     suspend_time_s: int = 30
     resume_timeout_s: int = 60
+    # Scale testing: this many extra powered-down CLOUD nodes (cn00001...) in partition `big`;
+    # held jobs there never start, so slurmctld carries a large cluster on a 2-core machine.
+    bench_nodes: int = 0
     hostname: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
 
     # ---- derived names -------------------------------------------------------------------
@@ -124,6 +127,8 @@ class LabConfig:
     def validate(self) -> None:
         if self.cpu_nodes < 1:
             raise ValueError("the lab needs at least one cpu node")
+        if not 0 <= self.bench_nodes <= 99999:
+            raise ValueError("bench nodes must be between 0 and 99999")
         if self.cloud_nodes < 0:
             raise ValueError("cloud node count cannot be negative")
         if not (1024 <= self.port_base <= 65535 - 200):

@@ -27,6 +27,9 @@ def resume(cfg: LabConfig, nodes: list[str]) -> int:
         failing = set(fail_file.read_text().split())
     rc = 0
     for node in nodes:
+        if node not in cfg.node_names:   # bench nodes have no slurmd: they stay powered down
+            rc = 1
+            continue
         if node in failing:
             print(f"resume: {node} is listed in {fail_file}; not starting it", file=sys.stderr)
             rc = 1

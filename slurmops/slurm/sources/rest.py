@@ -47,6 +47,7 @@ class RestSource:
         self.version = version
         self.full_refresh_s = full_refresh_s
         self._jobs_cache: _JobsCache | None = None
+        self._cluster: str | None = None
 
     # ---- transport ---------------------------------------------------------------------------
     def token(self) -> str | None:
@@ -58,7 +59,8 @@ class RestSource:
                 raise SourceError("slurmrestd", "auth", f"cannot read token file: {exc.strerror}")
         return self._token or os.environ.get("SLURM_JWT")
 
-    def get(self, path: str, params: dict | None = None) -> dict:
+    def get(self, path: str, params: dict | None = None, strict: bool = True) -> dict:
+        """GET and decode; with ``strict`` an answer carrying Slurm errors is a failure."""
         command = re.sub(r"/v0\.0\.\d+", "", path).strip("/") or "/"
         url = self.url + path + (("?" + urllib.parse.urlencode(params)) if params else "")
         headers = {"Accept": "application/json"}
@@ -73,6 +75,8 @@ class RestSource:
                                         timeout=self.timeout) as resp:
                 body = resp.read()
         except urllib.error.HTTPError as exc:
+            if exc.code == 304:   # update_time given and nothing changed since
+                return {"_not_modified": True}
             body = exc.read()
             reason = "auth" if exc.code in (401, 403) else "http"
             doc = _loads_or_none(body)
@@ -92,7 +96,7 @@ class RestSource:
             raise SourceError(command, "parse", "not a JSON object")
         errs = [e for e in doc.get("errors") or [] if isinstance(e, dict)
                 and e.get("error_number", e.get("error_code", 0)) not in (0, None)]
-        if errs:
+        if errs and strict:
             self.stats.error(command, "slurm")
             raise SourceError(command, "slurm", _first_error(doc) or "error")
         return doc
@@ -137,14 +141,21 @@ class RestSource:
         doc = self._doc("ping")
         ci = jp.parse_meta(doc)
         if ci.cluster is None:
-            try:
-                conf = self.get(f"/slurmdb/{self.negotiate()}/config")
-                clusters = conf.get("clusters") or []
-                if len(clusters) == 1:
-                    ci.cluster = clusters[0].get("name")
-            except SourceError:
-                pass
+            ci.cluster = self._cluster_name()
         return ci
+
+    def _cluster_name(self) -> str | None:
+        """Before v0.0.40 no /slurm answer names the cluster; slurmdbd's config does, but it is
+        a slow call (over a second on 22.05), so ask it once."""
+        if self._cluster is None:
+            try:
+                # 22.05 adds "Nothing found" errors for empty sections (wckeys): not fatal here.
+                conf = self.get(f"/slurmdb/{self.negotiate()}/config", strict=False)
+                clusters = conf.get("clusters") or []
+                self._cluster = clusters[0].get("name", "") if len(clusters) == 1 else ""
+            except SourceError:
+                return None
+        return self._cluster or None
 
     def nodes(self):
         return self._parse("nodes", "nodes", jp.parse_nodes, self._doc("nodes"))
@@ -159,6 +170,8 @@ class RestSource:
         c = self._jobs_cache
         if c is not None and asked_at - c.full_at < self.full_refresh_s:
             doc = self._doc("jobs", {"update_time": int(c.update_time)})
+            if doc.get("_not_modified"):
+                return c.jobs
             jobs = self._parse("jobs", "jobs", jp.parse_jobs, doc)
             if not jobs:
                 return c.jobs
