@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
-BOOT_PACKAGES=(python3 python3-venv curl openssl ca-certificates procps iproute2 util-linux)
+BOOT_PACKAGES=(python3 python3-venv curl openssl chromium chromium-driver ca-certificates procps iproute2 util-linux)
 
 die() { echo "error: $*" >&2; exit 1; }
 

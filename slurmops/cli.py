@@ -34,5 +34,17 @@ def _add_exporters() -> None:
 _add_exporters()
 
 
+def _add_content_tools() -> None:
+    """Alerts, dashboards and runbooks: each area owns its click group."""
+    from .grafana.cli import dashboards
+    from .rules.cli import alerts
+    from .runbook.cli import runbook, runbooks
+    for group in (alerts, dashboards, runbook, runbooks):
+        cli.add_command(group)
+
+
+_add_content_tools()
+
+
 def main() -> None:
     cli()

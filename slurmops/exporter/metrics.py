@@ -131,7 +131,8 @@ PART_GPUS = _spec("slurm_partition_gpus", "gauge", "Partition GPUs by status (al
                   ("partition", "status"), "partitions")
 PART_MAX_TIME = _spec("slurm_partition_max_time_seconds", "gauge",
                       "Partition MaxTime (absent when unlimited).", ("partition",), "partitions")
-PART_JOBS = _spec("slurm_partition_jobs", "gauge", "Jobs in the partition by state.",
+PART_JOBS = _spec("slurm_partition_jobs", "gauge",
+                  "PENDING and RUNNING jobs per partition, zero included (Slurm's upper-case states).",
                   ("partition", "state"), "jobs")
 
 # ---- jobs -------------------------------------------------------------------------------------

@@ -384,7 +384,7 @@ class Lab:
     def _register_target(self, job: str, port: int) -> None:
         """Prometheus joins exporters through file_sd: one JSON file per exporter, whose `job`
         label (slurm, slurm_job) is what alerts and dashboards select on."""
-        target = [{"targets": [f"127.0.0.1:{port}"], "labels": {"job": job}}]
+        target = [{"targets": [f"127.0.0.1:{port}"], "labels": {"job": job, "cluster": self.cfg.cluster}}]
         _write(self.cfg.dir / "prometheus" / "targets" / f"{job}.json", json.dumps(target) + "\n", 0o644)
 
     def _start_alertmanager(self) -> None:

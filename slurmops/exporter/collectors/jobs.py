@@ -43,7 +43,7 @@ def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[st
     parts = sorted(set(partitions) | {p for _, p in by_state})
     for part in parts:
         for state in ("PENDING", "RUNNING"):
-            fam[m.PART_JOBS.name].add([cluster, part, state.lower()], by_state.get((state, part), 0))
+            fam[m.PART_JOBS.name].add([cluster, part, state], by_state.get((state, part), 0))
     for (part, reason), count in sorted(pending.items()):
         fam[m.JOBS_PENDING.name].add([cluster, part, reason], count)
     hist = m.JOBS_WAIT.family()

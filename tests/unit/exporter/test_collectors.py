@@ -100,7 +100,7 @@ def test_jobs_by_state_reason_and_wait_histogram():
     assert value(fams, "slurm_jobs", cluster="lab", state="PENDING", partition="cpu") == 6
     assert value(fams, "slurm_jobs_pending", cluster="lab", partition="cpu", reason="JobArrayTaskLimit") == 5
     assert value(fams, "slurm_jobs_cpus", cluster="lab", state="RUNNING", partition="gpu") == 8
-    assert value(fams, "slurm_partition_jobs", cluster="lab", partition="cloud", state="pending") == 0
+    assert value(fams, "slurm_partition_jobs", cluster="lab", partition="cloud", state="PENDING") == 0
     assert value(fams, "slurm_jobs_pending_wait_seconds_bucket", cluster="lab", partition="cpu", le="60.0") == 1
     assert value(fams, "slurm_jobs_pending_wait_seconds_bucket", cluster="lab", partition="cpu", le="3600.0") == 1
     assert value(fams, "slurm_jobs_pending_wait_seconds_bucket", cluster="lab", partition="cpu", le="14400.0") == 6

@@ -1,0 +1,90 @@
+"""Nodes: state over time, drains with reasons and who set them, per-node CPU, memory and load,
+Slurm's view next to node_exporter's. Drill down: node -> job efficiency for its jobs."""
+from slurmops.grafana import (DEFAULT, Q, Row, build, cluster_var, drill, iq, node_state_code_expr,
+                              node_state_mappings, node_var, partition_var, state_timeline,
+                              table, timeseries)
+
+NE = f'job="{DEFAULT.node_exporter_job}", cluster=~"$cluster"'
+# node_exporter series -> Slurm node name, kept only for the selected nodes.
+NODE_JOIN = (f' * on (node) group_left () max by (node) (slurm_node_state{{@cn}})')
+
+
+def by_node(expr: str) -> str:
+    return (f'label_replace({expr}, "node", "$1", "instance", '
+            f'"{DEFAULT.node_exporter_node_regex}"){NODE_JOIN}')
+
+
+dashboard = build(
+    "nodes", "Slurm / Nodes",
+    description="Node state timeline, drain reasons, per-node allocation and load joined with "
+                "node_exporter.",
+    variables=[cluster_var(), partition_var(), node_var()],
+    rows=[
+        Row("State", [
+            state_timeline("Node state", "none", Q(node_state_code_expr(), "{{node}}"),
+                           mappings=node_state_mappings(), h=8,
+                           data_links=[drill("Node ${__field.labels.node}", "nodes",
+                                             cluster="$cluster", partition="$partition",
+                                             node="${__field.labels.node}")]),
+            state_timeline("Node flags (drain, maintenance, power saving, ...)", "none",
+                           Q("max by (node, flag) (slurm_node_flag{@cn})",
+                             "{{node}} {{flag}}"),
+                           mappings=[{"type": "value", "options": {
+                               "1": {"text": "set", "color": "orange", "index": 0}}}],
+                           runbook="node-drain", h=8),
+            table("Drained and down nodes: reason, who, since", "dateTimeAsIso",
+                  iq("max by (node, reason, user) (slurm_node_reason_info{@cn})"),
+                  iq("max by (node) (slurm_node_reason_since_timestamp_seconds{@cn}) * 1000"),
+                  w=24, rename={"Value #B": "since"},
+                  hide=("Time", "__name__", "job", "instance", "cluster", "Value #A"),
+                  runbook="node-drain",
+                  data_links=[drill("Node ${__data.fields.node}", "nodes",
+                                    cluster="$cluster", partition="$partition",
+                                    node="${__data.fields.node}")]),
+        ]),
+        Row("Allocation", [
+            timeseries("CPUs allocated per node", "percentunit",
+                       Q('sum by (node) (slurm_node_cpus{@cn, status="allocated"}) / '
+                         'sum by (node) (slurm_node_cpus{@cn, status="total"})', "{{node}}"),
+                       w=12, min=0, max=1),
+            timeseries("Memory allocated per node", "percentunit",
+                       Q('sum by (node) (slurm_node_memory_bytes{@cn, status="allocated"}) / '
+                         'sum by (node) (slurm_node_memory_bytes{@cn, status="total"})',
+                         "{{node}}"), w=12, min=0, max=1),
+            table("Nodes (click for jobs)", "short",
+                  iq('sum by (node) (slurm_node_cpus{@cn, status="allocated"})'),
+                  iq('sum by (node) (slurm_node_cpus{@cn, status="total"})'),
+                  iq("max by (node) (slurm_node_cpu_load{@cn})"),
+                  iq('sum by (node) (slurm_node_memory_bytes{@cn, status="free"})'),
+                  w=24, rename={"Value #A": "CPUs allocated", "Value #B": "CPUs",
+                                "Value #C": "load (slurmd)", "Value #D": "free memory"},
+                  overrides=[{"matcher": {"id": "byName", "options": "free memory"},
+                              "properties": [{"id": "unit", "value": "bytes"}]}],
+                  data_links=[drill("Jobs on ${__data.fields.node}", "jobs",
+                                    cluster="$cluster", node="${__data.fields.node}")]),
+        ]),
+        Row("Load: Slurm and node_exporter", [
+            timeseries("CPU load as slurmd reports it", "short",
+                       Q("max by (node) (slurm_node_cpu_load{@cn})", "{{node}}"), w=12),
+            timeseries("Load per CPU (node_exporter, joined to Slurm nodes)", "percentunit",
+                       Q(by_node(f"node_load1{{{NE}}}") + " / " + by_node(
+                           f'count without (cpu, mode) (node_cpu_seconds_total{{{NE}, mode="idle"}})'),
+                         "{{node}}"), w=12,
+                       description="node_exporter's instance host part is taken as the Slurm "
+                                   "node name (Config.node_exporter_node_regex)."),
+            timeseries("CPU busy (node_exporter, joined to Slurm nodes)", "percentunit",
+                       Q(by_node(f'1 - avg without (cpu, mode) (rate(node_cpu_seconds_total'
+                                 f'{{{NE}, mode="idle"}}[$__rate_interval]))'), "{{node}}"),
+                       w=12, min=0, max=1),
+            timeseries("Host load (node_exporter, every host of the cluster)", "short",
+                       Q(f"node_load1{{{NE}}}", "{{instance}} 1m"),
+                       Q(f"node_load5{{{NE}}}", "{{instance}} 5m"), w=12),
+            timeseries("Host memory available (node_exporter)", "bytes",
+                       Q(f"node_memory_MemAvailable_bytes{{{NE}}}", "{{instance}}"), w=12),
+            timeseries("Host CPU busy (node_exporter)", "percentunit",
+                       Q(f'1 - avg by (instance) (rate(node_cpu_seconds_total{{{NE}, '
+                         f'mode="idle"}}[$__rate_interval]))', "{{instance}}"), w=12,
+                       min=0, max=1),
+        ]),
+    ],
+)

@@ -1,0 +1,126 @@
+"""`slurmops dashboards build|check|upload|preview`."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import generate, lint
+
+
+def _dirs(f):
+    f = click.option("--source-dir", type=click.Path(path_type=Path, file_okay=False),
+                     default=generate.SOURCE_DIR, show_default=True,
+                     help="Where the *.dashboard.py sources are.")(f)
+    f = click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False),
+                     default=generate.BUILD_DIR, show_default=True,
+                     help="Where the generated JSON goes.")(f)
+    return f
+
+
+@click.group("dashboards")
+def dashboards() -> None:
+    """Grafana dashboards generated from dashboards/*.dashboard.py (grafanalib)."""
+
+
+@dashboards.command("build")
+@_dirs
+def build_cmd(source_dir: Path, out_dir: Path) -> None:
+    """Regenerate the JSON (deterministic: same sources, same bytes)."""
+    built = generate.build_all(source_dir)
+    problems = lint.lint({b.name: b.model for b in built})
+    if problems:
+        raise click.ClickException("lint failed:\n  " + "\n  ".join(problems))
+    for path in generate.write(built, out_dir):
+        click.echo(f"wrote {path}")
+
+
+@dashboards.command("check")
+@_dirs
+@click.option("--promtool/--no-promtool", default=True, show_default=True,
+              help="Also parse every expression with promtool (when installed).")
+def check_cmd(source_dir: Path, out_dir: Path, promtool: bool) -> None:
+    """Fail when the committed JSON differs from the sources, or a dashboard fails lint."""
+    built = generate.build_all(source_dir)
+    models = {b.name: b.model for b in built}
+    problems = generate.differences(built, out_dir) + lint.lint(models)
+    if promtool:
+        try:
+            problems += lint.promtool_check(models)
+        except FileNotFoundError:
+            click.echo("promtool not found: expressions not parsed", err=True)
+    if problems:
+        raise click.ClickException("\n  ".join(["dashboards are not in order:", *problems]))
+    click.echo(f"{len(built)} dashboards in sync and clean")
+
+
+@dashboards.command("upload")
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=generate.BUILD_DIR, show_default=True, help="Generated JSON to upload.")
+@click.option("--grafana-url", envvar="GRAFANA_URL", required=True,
+              help="Grafana base URL [env GRAFANA_URL].")
+@click.option("--token-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File holding the service-account token (else env GRAFANA_TOKEN).")
+@click.option("--folder-uid", envvar="GRAFANA_FOLDER_UID", default=None,
+              help="Folder to put the dashboards in [env GRAFANA_FOLDER_UID].")
+@click.option("--overwrite/--no-overwrite", default=False, show_default=True,
+              help="Replace a dashboard with the same uid changed in Grafana since.")
+@click.option("--only", multiple=True, help="Upload only these (file stem, e.g. overview).")
+def upload_cmd(out_dir: Path, grafana_url: str, token_file: Path | None, folder_uid: str | None,
+               overwrite: bool, only: tuple[str, ...]) -> None:
+    """POST each dashboard to Grafana's /api/dashboards/db."""
+    from .upload import UploadError, upload
+    token = token_file.read_text().strip() if token_file else os.environ.get("GRAFANA_TOKEN", "")
+    if not token:
+        raise click.ClickException("no token: set GRAFANA_TOKEN or pass --token-file")
+    models = generate.load_built(out_dir)
+    if only:
+        unknown = set(only) - set(models)
+        if unknown:
+            raise click.ClickException(f"no such dashboards: {', '.join(sorted(unknown))}")
+        models = {k: v for k, v in models.items() if k in only}
+    failed = 0
+    for name, model in models.items():
+        try:
+            r = upload(grafana_url, token, model, folder_uid=folder_uid, overwrite=overwrite)
+            click.echo(f"{name}: {r.status or 'ok'} {r.url} (version {r.version})")
+        except UploadError as e:
+            click.echo(f"error: {e}", err=True)
+            failed += 1
+    if failed:
+        sys.exit(1)
+
+
+@dashboards.command("preview")
+@click.option("--prometheus", "prom_url", envvar="SLURMOPS_PROMETHEUS_URL", required=True,
+              help="Prometheus to read the last hour from [env SLURMOPS_PROMETHEUS_URL].")
+@click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Directory for the HTML pages (one per dashboard, plus index.html).")
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=generate.BUILD_DIR, show_default=True, help="Generated JSON to preview.")
+@click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE",
+              help="Set a dashboard variable (default: All, or the first value).")
+@click.option("--only", multiple=True, help="Preview only these (file stem).")
+def preview_cmd(prom_url: str, out: Path, out_dir: Path, vars_: tuple[str, ...],
+                only: tuple[str, ...]) -> None:
+    """Render static HTML previews with real data (no Grafana needed)."""
+    from .preview import write_previews
+    from .prom import Prometheus, PromError
+    overrides = {}
+    for item in vars_:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--var")
+        overrides[name] = value
+    models = generate.load_built(out_dir)
+    if only:
+        models = {k: v for k, v in models.items() if k in only}
+    try:
+        paths = write_previews(Prometheus(prom_url), models, out, overrides)
+    except PromError as e:
+        raise click.ClickException(str(e))
+    for p in paths:
+        click.echo(f"wrote {p}")
+    click.echo(f"open {out / 'index.html'}")

@@ -1,0 +1,59 @@
+"""A private lab for the runbook tests: own dir, ports, cluster and node names, so runbooks that
+restart daemons and rotate keys never touch the shared lab in /var/tmp/slurmops-lab."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+LAB_DIR = Path(os.environ.get("SLURMOPS_RB_LAB_DIR", "/var/tmp/slurmops-rb-lab"))
+LAB_ARGS = ["--dir", str(LAB_DIR), "--port-base", "20800", "--cluster", "rblab", "--node-prefix", "r",
+            "--cloud-nodes", "0"]
+SLURMOPS = [sys.executable, "-m", "slurmops"]
+RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
+
+
+def lab_cmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*SLURMOPS, "lab", *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, cwd=REPO)
+
+
+@pytest.fixture(scope="session")
+def rb_lab():
+    """Up once for the session (~20 s), down --purge at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    r = lab_cmd("up", *LAB_ARGS)
+    if r.returncode != 0:
+        pytest.fail(f"private lab did not come up: {r.stdout[-2000:]} {r.stderr[-2000:]}")
+    yield LAB_DIR
+    lab_cmd("down", "--purge", "--dir", str(LAB_DIR))
+
+
+@pytest.fixture
+def state_dir(tmp_path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def runbook(rb_lab, state_dir):
+    """Run `runbook <verb> ...` against the private lab, no stdin (as automation would)."""
+    def call(verb: str, *args: str, timeout: float = 600, target: bool = True) -> subprocess.CompletedProcess:
+        extra = ["--state-dir", str(state_dir)] if verb in ("run", "resume", "log") else []
+        tgt = ["--target", f"lab:{rb_lab}"] if target and verb in ("run", "plan") else []
+        return subprocess.run([*RUNBOOK, verb, *tgt, *extra, *args], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL, cwd=REPO)
+    return call
+
+
+@pytest.fixture
+def healthy(runbook):
+    """Assert the lab is healthy (the cluster-health runbook: daemons, nodes, a test job)."""
+    def check():
+        r = runbook("run", "cluster-health")
+        assert r.returncode == 0, r.stdout + r.stderr
+    return check

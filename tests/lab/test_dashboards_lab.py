@@ -1,0 +1,242 @@
+"""Every dashboard query proven on the lab's real Prometheus, and the preview drawn in Chromium.
+
+The test makes its own state: two running jobs (one holding a license), a held job (pending
+reason JobHeldUser), a drain on the node running them and a future reservation; it waits until
+Prometheus has scraped all of it, then evaluates every panel expression with real variable
+values. An expression that returns nothing must be in ALLOW with the reason, and the reason's
+condition must still hold in the lab (so an entry lifts itself when, say, the job exporter joins)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from slurmops.grafana import generate
+from slurmops.grafana import model as m
+from slurmops.grafana.preview import write_previews
+from slurmops.grafana.prom import Prometheus, PromError, resolve
+
+pytestmark = pytest.mark.lab
+
+RESERVATION = "slurmops_dashboards_test"
+DRAIN_REASON = "slurmops dashboards lab test"
+
+
+@dataclass(frozen=True)
+class Why:
+    reason: str
+    holds: Callable[[Prometheus], bool]   # the entry applies only while this is true
+
+
+def _none(expr: str) -> Callable[[Prometheus], bool]:
+    return lambda prom: not prom.query(expr)
+
+
+NO_JOB_EXPORTER = Why("the job exporter (job slurm_job) does not run in the lab yet",
+                      _none('up{job="slurm_job"} == 1'))
+NO_GPU = Why("no GPU in the lab: the job exporter reports no NVML GPU",
+             _none("slurm_job_exporter_gpu_available == 1"))
+NO_DCGM = Why("no GPU and no DCGM exporter in the lab", _none("DCGM_FI_DEV_GPU_UTIL"))
+ONE_HOST = Why("the lab runs every slurmd on one host (node_exporter instance 127.0.0.1:16910), "
+               "so no node_exporter instance is named after a Slurm node (n1..n3)",
+               lambda prom: True)
+NO_ALERTS = Why("no alert is pending or firing in the lab", _none("ALERTS"))
+NO_BLKIO = Why("Slurm creates v1 blkio cgroups only on request: no job IO series in the lab",
+               _none("slurm_job_io_read_bytes_total"))
+
+JOBS_GPU = ("Idle GPUs: held by a job with no process on them", "GPU utilization by user",
+            "GPU utilization per job", "GPU memory of the job's processes")
+ALLOW: dict[tuple[str, str], Why] = {
+    **{("jobs", t): NO_GPU for t in JOBS_GPU},
+    **{("jobs", t): NO_BLKIO for t in ("Block IO per job", "Block IO operations per user")},
+    **{("jobs", t): NO_JOB_EXPORTER for t in (
+        "Jobs on the selected hosts", "CPUs allocated", "CPUs in use", "CPU efficiency",
+        "Memory used / limit", "Idle CPUs held, by user", "Idle CPUs held, by account",
+        "CPU efficiency by user", "CPU efficiency per job", "CPUs in use per job (user + system)",
+        "Memory used per job", "RSS per user",
+        "Memory requested vs peak per job (over-requests first)",
+        "OOM kills in the last hour, by job", "Processes and threads per job")},
+    **{("gpus", t): NO_DCGM for t in (
+        "GPU utilization", "GPU framebuffer used", "GPU power", "GPU temperature",
+        "GPU -> job (DCGM utilization with the job exporter's mapping)",
+        "GPU utilization per job (DCGM)")},
+    ("gpus", "GPU power per job (job exporter)"): NO_GPU,
+    **{("nodes", t): ONE_HOST for t in ("Load per CPU (node_exporter, joined to Slurm nodes)",
+                                        "CPU busy (node_exporter, joined to Slurm nodes)")},
+    **{("platform", t): NO_JOB_EXPORTER for t in (
+        "Jobs seen per host", "Collector success per host", "Read problems per second")},
+    ("platform", "Alerts pending or firing"): NO_ALERTS,
+}
+# Variables whose query may offer nothing, and why.
+ALLOW_VARS: dict[tuple[str, str], Why] = {
+    ("jobs", v): NO_JOB_EXPORTER for v in ("user", "account", "host", "jobid")}
+
+
+def _run(lab, *argv: str, check: bool = True) -> str:
+    r = subprocess.run(list(argv), env=lab.env, capture_output=True, text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)}: {r.stderr.strip() or r.stdout.strip()}")
+    return r.stdout.strip()
+
+
+def _wait(what: str, probe: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(2)
+
+
+@pytest.fixture(scope="module")
+def prom(lab) -> Prometheus:
+    return Prometheus(lab.cfg.url("prometheus"))
+
+
+@pytest.fixture(scope="module")
+def world(lab, prom):
+    """Own jobs, a drain and a reservation, visible in Prometheus; all undone afterwards."""
+    jobs: list[str] = []
+    node = None
+    try:
+        for extra in (["-L", "matlab:1"], []):
+            jobs.append(_run(lab, "sbatch", "--parsable", "-p", "cpu", "-J", "dash-run", "-A", "research",
+                             "-o", "/dev/null", *extra, "--wrap", "sleep 300"))
+        jobs.append(_run(lab, "sbatch", "--parsable", "-p", "cpu", "-J", "dash-held", "--hold",
+                         "-o", "/dev/null", "--wrap", "sleep 1"))
+
+        def running() -> bool:
+            out = _run(lab, "squeue", "-h", "-j", jobs[0], "-o", "%T %N")
+            return out.startswith("RUNNING ") and bool(out.split()[1:])
+        _wait("our job to run", running, 60)
+        node = _run(lab, "squeue", "-h", "-j", jobs[0], "-o", "%N")
+        account = _run(lab, "squeue", "-h", "-j", jobs[0], "-o", "%a")
+        _run(lab, "scontrol", "update", f"nodename={node}", "state=drain",
+             f"reason={DRAIN_REASON}")
+        _run(lab, "scontrol", "create", "reservation", f"reservationname={RESERVATION}",
+             "starttime=now+1hour", "duration=10", f"nodes={node}", "users=root",
+             "flags=ignore_jobs")
+        for expr in ('slurm_jobs{cluster="lab", state=~"(?i)running"} > 0',
+                     'slurm_jobs_pending{cluster="lab", reason="JobHeldUser"} > 0',
+                     f'slurm_node_reason_info{{cluster="lab", node="{node}"}}',
+                     f'slurm_reservation_info{{cluster="lab", reservation="{RESERVATION}"}}',
+                     'slurm_licenses{cluster="lab", license="matlab", status="used"} > 0',
+                     'slurm_user_cpus_allocated{cluster="lab", user="root"} > 0'):
+            _wait(f"Prometheus to show {expr}", lambda e=expr: bool(prom.query(e)))
+        yield {"node": node, "jobid": jobs[0], "account": account}
+    finally:
+        if jobs:
+            _run(lab, "scancel", *jobs, check=False)
+        _run(lab, "scontrol", "delete", f"reservationname={RESERVATION}", check=False)
+        if node:
+            _run(lab, "scontrol", "update", f"nodename={node}", "state=resume", check=False)
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, dict]:
+    return generate.load_built()
+
+
+def _prefer(world) -> dict[str, str]:
+    return {"cluster": "lab", "partition": "cpu", "node": world["node"], "user": "root",
+            "account": world["account"], "jobid": world["jobid"]}
+
+
+def test_allow_list_names_real_panels(models):
+    titles = {(name, p["title"]) for name, d in models.items() for p in m.panels(d)}
+    assert set(ALLOW) <= titles, sorted(set(ALLOW) - titles)
+
+
+def test_every_expression_returns_data_in_the_lab(prom, world, models):
+    failures, allowed, lifted = [], [], []
+    checked = 0
+    for name, d in sorted(models.items()):
+        values, offered = resolve(prom, d, _prefer(world), all_by_default=False)
+        for var in m.variables(d):
+            if var["type"] == "query" and not offered.get(var["name"]):
+                why = ALLOW_VARS.get((name, var["name"]))
+                if why and why.holds(prom):
+                    allowed.append(f"{name}/${var['name']}: {why.reason}")
+                else:
+                    failures.append(f"{name}: variable ${var['name']} offers no value "
+                                    f"({var['query']})")
+        for q in m.queries(d):
+            expr = m.substitute(q.expr, values)
+            checked += 1
+            try:
+                series = prom.query(expr)
+            except PromError as e:   # a parse error or a bad query: never allowed
+                failures.append(f"{q.key}: {e}\n    {expr}")
+                continue
+            why = ALLOW.get((name, q.panel_title))
+            if series:
+                if why and why.holds(prom):
+                    lifted.append(f"{q.key} returns data now: its allow entry can go")
+                continue
+            if why and why.holds(prom):
+                allowed.append(f"{q.key}: {why.reason}")
+            else:
+                failures.append(f"{q.key}: no series\n    {expr}")
+    print(f"\n{checked} expressions evaluated against {prom.url}")
+    print("allowed empty:\n  " + "\n  ".join(allowed or ["(none)"]))
+    if lifted:
+        print("allow entries no longer needed:\n  " + "\n  ".join(lifted))
+    assert not failures, "\n".join(failures)
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _browser_args(profile: Path) -> list[str]:
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--window-size=1400,2000"]
+
+
+def test_preview_renders_real_data_in_chromium(prom, world, models, tmp_path_factory):
+    browser = _chromium()
+    if not browser:
+        msg = "chromium is not installed (apt-get install -y chromium)"
+        if os.environ.get("SLURMOPS_REQUIRE_LAB") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    out = tmp_path_factory.mktemp("dashboards-preview")
+    paths = write_previews(prom, models, out, _prefer(world))
+    empty = []
+    for path in paths:
+        profile = Path(tempfile.mkdtemp(prefix="chromium-", dir=out))
+        r = subprocess.run([browser, *_browser_args(profile), "--dump-dom", path.as_uri()],
+                           capture_output=True, text=True, timeout=120)
+        dom = r.stdout
+        assert r.returncode == 0 and "</html>" in dom, f"{path}: {r.stderr[-500:]}"
+        name = path.stem
+        panels = [p for p in m.panels(models[name])]
+        for p in panels:
+            tag = dom.split(f'id="panel-{p["id"]}"', 1)
+            assert len(tag) == 2, f"{name}: panel {p['title']!r} missing from the page"
+            head = tag[1].split(">", 1)[0]
+            count = int(head.split('data-series-count="', 1)[1].split('"', 1)[0])
+            if count == 0 and not (ALLOW.get((name, p["title"])) or Why("", lambda _: False)).holds(prom):
+                empty.append(f"{name}: {p['title']}")
+            if count and p["type"] in ("timeseries", "state-timeline", "heatmap"):
+                assert "<svg" in tag[1].split("</details>", 1)[0], f"{name}: {p['title']} drew no chart"
+            if count and p["type"] in ("stat", "gauge"):
+                assert "data-stat-value=" in head, f"{name}: {p['title']} shows no value"
+    assert not empty, "panels that drew no data:\n  " + "\n  ".join(empty)
+    shots = []
+    for name in ("overview", "nodes"):
+        shot = out / f"{name}.png"
+        profile = Path(tempfile.mkdtemp(prefix="chromium-", dir=out))
+        r = subprocess.run([browser, *_browser_args(profile), f"--screenshot={shot}",
+                            (out / f"{name}.html").as_uri()],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000, r.stderr[-500:]
+        shots.append(shot)
+    print(f"\npreview pages: {out}/index.html\nscreenshots: " + ", ".join(map(str, shots)))
