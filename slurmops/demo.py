@@ -1,9 +1,14 @@
 """`slurmops demo`: the README's main job once the lab is up — a sample workload on the real
-cluster, then where to look (URLs, curl lines, status). Later parts (exporters, dashboards, a
-runbook rehearsal) add their step here."""
+cluster (both exporters already scrape it), the alert rules loaded into the lab's Prometheus, a
+runbook rehearsal (slurmctld restart, with its audit log), the dashboards previewed from real
+data, then where to look (URLs, curl lines, status)."""
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import click
@@ -27,7 +32,17 @@ def demo(lab_dir: Path) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(f"\nsample workload: {len(w.jobs)} jobs, node {w.drained or '-'} drained, "
-               f"reservation {w.reservation}\n")
+               f"reservation {w.reservation}")
+    repo = Path(__file__).resolve().parent.parent
+    rules = _load_alert_rules(repo, c)
+    state_dir = c.dir / "runbooks"
+    click.echo("\nrunbook rehearsal: slurmctld-restart on the lab (jobs keep running)")
+    rc = _slurmops("runbook", "run", "slurmctld-restart", "--target", f"lab:{c.dir}", "--yes",
+                   "--state-dir", str(state_dir))
+    time.sleep(10)   # let Prometheus scrape the workload before drawing it
+    previews = c.dir / "dashboards"
+    _slurmops("dashboards", "preview", "--prometheus", c.url("prometheus"), "--out", str(previews),
+              quiet=True)
     rows = lab.status()
     print_status(rows)
     click.echo(f"""
@@ -36,7 +51,32 @@ Where to look
   Prometheus:     {c.url('prometheus')}/targets   (query: up)
   Alertmanager:   {c.url('alertmanager')}/#/alerts
   node_exporter:  curl -s {c.url('node_exporter')}/metrics | head
+  Slurm exporter: curl -s {c.url('slurm_exporter')}/metrics | grep -E '^slurm_(up|nodes|jobs) '
+  job exporter:   curl -s {c.url('job_exporter')}/metrics | grep '^slurm_job_cpu_user'
+  alert rules:    {rules} rule files loaded; {c.url('prometheus')}/alerts
+  dashboards:     {previews}/index.html   (Grafana JSON in dashboards/build/)
+  runbook audit:  .venv/bin/slurmops runbook log --state-dir {state_dir}   (rehearsal exit {rc})
   slurmrestd:     curl -s -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $(SLURM_CONF={c.slurm_conf} scontrol token | cut -d= -f2)" {c.url('slurmrestd')}/slurm/{REST_VERSION}/nodes
   logs:           {c.log}/
   stop it:        .venv/bin/slurmops lab down   (--purge also removes {c.dir})""")
-    sys.exit(0 if all(s.healthy for s in rows) else 1)
+    sys.exit(0 if all(s.healthy for s in rows) and rc == 0 else 1)
+
+
+def _slurmops(*args: str, quiet: bool = False) -> int:
+    r = subprocess.run([sys.executable, "-m", "slurmops", *args], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL if quiet else None)
+    return r.returncode
+
+
+def _load_alert_rules(repo: Path, c) -> int:
+    """Copy the shipped rule files into the lab's Prometheus and reload it."""
+    src = sorted((repo / "alerts").glob("*.rules.yml"))
+    dest = c.dir / "prometheus" / "rules"
+    for f in src:
+        shutil.copyfile(f, dest / f.name)
+    try:
+        urllib.request.urlopen(urllib.request.Request(c.url("prometheus") + "/-/reload", method="POST"),
+                               timeout=10).read()
+    except OSError as exc:
+        click.echo(f"warning: Prometheus reload failed: {exc}", err=True)
+    return len(src)
