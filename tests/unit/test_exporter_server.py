@@ -129,3 +129,15 @@ def test_render_failure_is_a_500_not_a_traceback():
         assert status == 500 and b"Traceback" not in body
     finally:
         srv.stop()
+
+
+def test_shipped_examples_load():
+    from click import Context
+    from slurmops.exporter.slurm_exporter import ClusterConfig, load_clusters
+    ex = Path(__file__).resolve().parents[2] / "exporters"
+    web = webconfig.load(ex / "slurm-exporter.web-config.example.yml")
+    assert web.check("prometheus", "example-only-change-me") and not web.check("prometheus", "x")
+    clusters = load_clusters(ex / "slurm-exporter.example.yml", ClusterConfig())
+    assert [(c.name, c.source) for c in clusters] == [("hpc", "cli"), ("cloud", "rest")]
+    assert clusters[1].rest_token_file == "/etc/slurmops/cloud.jwt"
+    assert "fairshare" not in clusters[1].collectors and clusters[0].env["SLURM_CONF"] == "/etc/slurm/slurm.conf"
