@@ -129,6 +129,11 @@ def world(lab, prom):
                      'slurm_licenses{cluster="lab", license="matlab", status="used"} > 0',
                      'slurm_user_cpus_allocated{cluster="lab", user="root"} > 0'):
             _wait(f"Prometheus to show {expr}", lambda e=expr: bool(prom.query(e)))
+        # The job exporter's counters need two scrapes of our job before rate()/increase() answer.
+        if prom.query('up{job="slurm_job"} == 1'):
+            for expr in (f'rate(slurm_job_cpu_usage_seconds_total{{jobid="{jobs[0]}"}}[1m])',
+                         f'increase(slurm_job_oom_kills_total{{jobid="{jobs[0]}"}}[1h])'):
+                _wait(f"Prometheus to show {expr}", lambda e=expr: bool(prom.query(e)))
         yield {"node": node, "jobid": jobs[0], "account": account}
     finally:
         if jobs:

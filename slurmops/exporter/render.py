@@ -1,0 +1,66 @@
+"""Text exposition (format 0.0.4), faster than client_python's for many series, shared by both
+exporters.
+
+client_python's ``generate_latest`` validates and escapes every label of every sample: 60,000
+per-node series took ~190 ms, and for a node with 1,000 jobs ~120 ms of a 150 ms scrape budget.
+This renders gauges and counters byte for byte the same way (tests compare both) while building
+each label set's text once; other family types (histograms) go through client_python unchanged.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from prometheus_client.core import Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.utils import floatToGoString
+
+
+class _Families:
+    def __init__(self, families: Iterable[Metric]):
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def slow_render(families: Iterable[Metric]) -> bytes:
+    """client_python's own exposition: the reference the fast path is tested against."""
+    return generate_latest(_Families(list(families)))  # type: ignore[arg-type]
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def render_family(m: Metric, labelstr: dict | None = None) -> tuple[str, bytes, bytes]:
+    """(exposed name, "# HELP/# TYPE" lines, sample lines) of one family, so families of one name
+    from several clusters can be merged later without rendering again."""
+    if m.type not in ("gauge", "counter") or any(
+            s.timestamp is not None or s.exemplar is not None or s.name.endswith("_created")
+            for s in m.samples):
+        text = slow_render([m])
+        head, _, rest = text.partition(b"\n")
+        typ, _, body = rest.partition(b"\n")
+        return m.name, head + b"\n" + typ + b"\n", body
+    labelstr = {} if labelstr is None else labelstr
+    name = m.name + "_total" if m.type == "counter" else m.name
+    doc = m.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    header = f"# HELP {name} {doc}\n# TYPE {name} {m.type}\n".encode()
+    out: list[str] = []
+    for s in m.samples:
+        key = tuple(s.labels.items())
+        ls = labelstr.get(key)
+        if ls is None:
+            ls = labelstr[key] = ("{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(key)) + "}"
+                                  if key else "")
+        out.append(f"{s.name}{ls} {floatToGoString(s.value)}\n")
+    return m.name, header, "".join(out).encode()
+
+
+def render(families: Iterable[Metric]) -> bytes:
+    labelstr: dict = {}
+    parts = []
+    for m in families:
+        _, header, body = render_family(m, labelstr)
+        parts.append(header + body)
+    return b"".join(parts)
