@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Iterable, Protocol
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import generate_latest
+
+from .render import render as _fast_render
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +25,9 @@ class Collector(Protocol):
     def collect(self) -> Iterable[Metric]: ...
 
 
-class _Families:
-    def __init__(self, families: Iterable[Metric]):
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
-
-
 def render(families: Iterable[Metric]) -> bytes:
     """Prometheus text exposition (format 0.0.4) of the given families."""
-    return generate_latest(_Families(list(families)))  # type: ignore[arg-type]
+    return _fast_render(families)
 
 
 @dataclass

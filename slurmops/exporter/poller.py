@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from prometheus_client.core import Metric
-from prometheus_client.exposition import generate_latest
 
 from ..slurm.sources import CallStats, SourceError
 from . import metrics as m
-from .core import _Families
+from .render import render_family
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +28,8 @@ Chunk = list[tuple[str, bytes, bytes]]   # (family name, "# HELP/# TYPE" lines, 
 def render_chunk(families: Iterable[Metric]) -> Chunk:
     """Render each family once and split its header from its samples, so families of the same
     name from several clusters can be merged at scrape time without re-rendering."""
-    out: Chunk = []
-    for fam in families:
-        if not fam.samples:
-            continue
-        text = generate_latest(_Families([fam]))  # type: ignore[arg-type]
-        lines = text.split(b"\n", 2)
-        out.append((fam.name, lines[0] + b"\n" + lines[1] + b"\n", lines[2] if len(lines) > 2 else b""))
-    return out
+    labelstr: dict = {}
+    return [render_family(fam, labelstr) for fam in families if fam.samples]
 
 
 def merge_chunks(chunks: Iterable[Chunk]) -> bytes:
@@ -84,6 +77,7 @@ class ClusterPoller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self.generation = 0     # bumped whenever the data a scrape would serve changes
 
     def data(self, name: str) -> Any:
         st = self.states.get(name)
@@ -109,6 +103,7 @@ class ClusterPoller:
             st.polls += 1
             if ok:
                 st.data, st.chunk, st.last_success = data, chunk, time.time()
+                self.generation += 1
         if not ok:
             log.warning("cluster %s collector %s: %s", self.cluster, name, err)
 
@@ -135,11 +130,13 @@ class ClusterPoller:
         self._stop.set()
 
     # ---- what a scrape reads -------------------------------------------------------------------
-    def chunks(self, now: float | None = None) -> list[Chunk]:
+    def chunks(self, now: float | None = None) -> tuple[tuple, list[Chunk]]:
+        """(a key that changes whenever the served data changes, the fresh chunks)."""
         now = now or time.time()
         with self._lock:
-            return [st.chunk for st in self.states.values()
-                    if st.chunk and st.last_success and now - st.last_success <= self.stale_after]
+            fresh = [st for st in self.states.values()
+                     if st.chunk and st.last_success and now - st.last_success <= self.stale_after]
+            return (self.generation, tuple(st.name for st in fresh)), [st.chunk for st in fresh]
 
     def up(self) -> bool:
         """slurmctld answered the last time we asked it: sdiag when enabled (cheap, always
@@ -176,15 +173,31 @@ class ClusterPoller:
 
 
 class Snapshot:
-    """What the HTTP server renders: every cluster's cached chunks plus fresh self-metrics."""
+    """What the HTTP server sends: every cluster's data, merged once per poll (not per scrape:
+    at 10,000 nodes that is megabytes), then a few self-metrics rendered fresh."""
 
     def __init__(self, pollers: list[ClusterPoller]):
         self.pollers = pollers
+        self._key: tuple | None = None
+        self._data = b""
+        self._lock = threading.Lock()
+
+    def data(self, now: float) -> bytes:
+        keys, chunks = [], []
+        for p in self.pollers:
+            key, cs = p.chunks(now)
+            keys.append(key)
+            chunks.extend(cs)
+        with self._lock:
+            if tuple(keys) != self._key:
+                self._data, self._key = merge_chunks(chunks), tuple(keys)
+            return self._data
+
+    def render_parts(self) -> list[bytes]:
+        now = time.time()
+        data = self.data(now)
+        own = merge_chunks([render_chunk([f for p in self.pollers for f in p.self_families(now)])])
+        return [data, own]
 
     def render(self) -> bytes:
-        now = time.time()
-        chunks: list[Chunk] = []
-        for p in self.pollers:
-            chunks.extend(p.chunks(now))
-        chunks.append(render_chunk([f for p in self.pollers for f in p.self_families(now)]))
-        return merge_chunks(chunks)
+        return b"".join(self.render_parts())

@@ -41,7 +41,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class MetricsServer:
-    def __init__(self, listen: str, render: Callable[[], bytes], *, telemetry_path: str = "/metrics",
+    def __init__(self, listen: str, render: Callable[[], bytes | list[bytes]], *,
+                 telemetry_path: str = "/metrics",
                  web_config: WebConfig | None = None, web_config_dir: Path = Path("."),
                  title: str = "slurmops exporter"):
         self.render = render
@@ -85,15 +86,17 @@ class MetricsServer:
                     return False
                 return server.web.check(user, password)
 
-            def _send(self, code: int, body: bytes, ctype: str, extra: dict | None = None):
+            def _send(self, code: int, body: bytes | list[bytes], ctype: str, extra: dict | None = None):
+                parts = [body] if isinstance(body, bytes) else body
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(sum(len(p) for p in parts)))
                 for k, v in (extra or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(body)
+                    for part in parts:   # cached parts go out as they are, never copied
+                        self.wfile.write(part)
 
             def do_GET(self):
                 if not self._authorized():

@@ -23,7 +23,7 @@ from ..exporter.webconfig import WebConfigError, load as load_web_config
 from .collector import ErrorCounter, JobCollector, JobScanner
 from .jobinfo import JobInfoCache, squeue_runner
 from .metrics import PREFIX, metrics_doc
-from .render import render
+from ..exporter.render import render
 
 log = logging.getLogger(__name__)
 DEFAULT_LISTEN = ":9342"

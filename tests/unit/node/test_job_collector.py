@@ -206,7 +206,7 @@ def test_bad_web_config_is_one_error_line(tmp_path):
 @pytest.mark.parametrize("tree", ["v2-25.05", "v1-slurm-23.02", "v1-multislurmd-22.05.8"])
 def test_fast_render_is_byte_identical_to_client_python(tree):
     from slurmops.exporter.core import render as slow
-    from slurmops.node.render import render as fast
+    from slurmops.exporter.render import render as fast
     e = JobExporter(str(FIX / tree), gpu=False, lookup=fixture_lookup())
     fams = list(e.collector_set.collect()) + list(e.errors.collect())
     assert fast(fams) == slow(fams)
@@ -215,7 +215,7 @@ def test_fast_render_is_byte_identical_to_client_python(tree):
 def test_fast_render_escapes_label_values():
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
     from slurmops.exporter.core import render as slow
-    from slurmops.node.render import render as fast
+    from slurmops.exporter.render import render as fast
     g = GaugeMetricFamily("x", 'help with \\ and\nnewline', labels=["a", "b"])
     g.add_metric(['q"uote', "back\\slash\nnl"], 1.5e10)
     c = CounterMetricFamily("y", "h")
