@@ -97,32 +97,20 @@ def worker(source: str, env_info: dict, duration: float) -> dict:
     renders = []
     for _ in range(20):
         t0 = time.perf_counter()
-        body = snap.render()
+        body = b"".join(snap.render_parts())
         renders.append(time.perf_counter() - t0)
     series = sum(1 for ln in body.splitlines() if ln and not ln.startswith(b"#"))
 
-    server = MetricsServer("127.0.0.1:0", snap.render).start()
+    sys.setswitchinterval(0.0005)   # as `slurmops exporter slurm` does
+    server = MetricsServer("127.0.0.1:0", snap.render_parts).start()
     url = f"http://127.0.0.1:{server.port}/metrics"
 
     def scrape_times(n_threads: int, seconds: float) -> tuple[list[float], int]:
+        """Scrapers run in another process, as Prometheus does: their buffers are not ours."""
         calls_before = sum(p.stats.snapshot()[0].values())
-        stop = time.monotonic() + seconds
-        times: list[float] = []
-        lock = threading.Lock()
-
-        def loop():
-            while time.monotonic() < stop:
-                t0 = time.perf_counter()
-                with urllib.request.urlopen(url, timeout=30) as r:
-                    r.read()
-                with lock:
-                    times.append(time.perf_counter() - t0)
-        ts = [threading.Thread(target=loop) for _ in range(n_threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        return times, sum(p.stats.snapshot()[0].values()) - calls_before
+        r = subprocess.run([sys.executable, __file__, "--scraper", url, "--threads", str(n_threads),
+                            "--duration", str(seconds)], capture_output=True, text=True)
+        return json.loads(r.stdout), sum(p.stats.snapshot()[0].values()) - calls_before
 
     p.start()   # background polling as in production (here every duration/3 s)
     time.sleep(2)
@@ -143,8 +131,30 @@ def worker(source: str, env_info: dict, duration: float) -> dict:
     }
 
 
+def scraper(url: str, n_threads: int, seconds: float) -> list[float]:
+    stop = time.monotonic() + seconds
+    times: list[float] = []
+    lock = threading.Lock()
+
+    def loop():
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=30) as r:
+                r.read()
+            with lock:
+                times.append(time.perf_counter() - t0)
+    ts = [threading.Thread(target=loop) for _ in range(n_threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return times
+
+
 def floor(source: str, env_info: dict) -> float:
-    """The fastest raw fetch + decode of the same facts, no model building: the floor."""
+    """The fastest raw fetch + decode of the same facts, no model building: the floor. Decode
+    means json.loads for slurmrestd, and for text splitting each record into its fields (what
+    json.loads does for JSON) — not interpreting them."""
     env = dict(os.environ, SLURM_CONF=env_info["slurm_conf"], SLURM_TIME_FORMAT="standard")
     best = []
     for _ in range(3):
@@ -155,7 +165,10 @@ def floor(source: str, env_info: dict) -> float:
                          list(SQUEUE_ARGS), ["sdiag"], ["sshare", "-a", "-l", "-P"],
                          ["scontrol", "show", "licenses", "-o"], ["scontrol", "show", "reservations", "-o"]):
                 out = subprocess.run(argv, capture_output=True, text=True, env=env).stdout
-                out.splitlines()
+                if argv[0] == "squeue" or argv[0] == "sshare":
+                    [ln.split("|") for ln in out.splitlines()]
+                else:
+                    [ln.split(" ") for ln in out.splitlines()]
         else:
             for what in ("nodes", "partitions", "jobs", "diag", "licenses", "reservations"):
                 req = urllib.request.Request(f"{env_info['rest_url']}/slurm/v0.0.38/{what}", headers={
@@ -175,7 +188,12 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="leave the bench lab running")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--env-json", help=argparse.SUPPRESS)
+    ap.add_argument("--scraper", help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.scraper:
+        print(json.dumps(scraper(args.scraper, args.threads, args.duration)))
+        return
     if args.worker:
         print(json.dumps(worker(args.worker, json.loads(args.env_json), args.duration)))
         return

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily,
-                                    Metric)
+from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.samples import Sample
 
 
 @dataclass(frozen=True)
@@ -25,25 +25,41 @@ class Spec:
         return Family(self)
 
 
+class RowsFamily:
+    """A gauge or counter kept as (label values, value) rows: 90,000 per-node samples cost a
+    tuple each instead of a client_python Sample with its own label dict, and render.py writes
+    them straight to text. ``samples`` builds the client_python view on demand (tests, fallback)."""
+
+    def __init__(self, name: str, documentation: str, typ: str, labelnames: list[str]):
+        self.name = name
+        self.documentation = documentation
+        self.type = typ
+        self.labelnames = tuple(labelnames)
+        self.rows: list[tuple[tuple[str, ...], float]] = []
+        self.sample_name = name + "_total" if typ == "counter" else name
+
+    @property
+    def samples(self) -> list[Sample]:
+        return [Sample(self.sample_name, dict(zip(self.labelnames, vals)), v, None, None)
+                for vals, v in self.rows]
+
+
 class Family:
     """A metric family being filled; ``cluster`` is always the first label."""
 
     def __init__(self, spec: Spec):
         self.spec = spec
         labels = ["cluster", *spec.labels]
-        name = spec.name
-        if spec.kind == "counter":
-            name = name[: -len("_total")] if name.endswith("_total") else name
-            self.metric: Metric = CounterMetricFamily(name, spec.help, labels=labels)
-        elif spec.kind == "histogram":
-            self.metric = HistogramMetricFamily(name, spec.help, labels=labels)
+        if spec.kind == "histogram":
+            self.metric: Metric | RowsFamily = HistogramMetricFamily(spec.name, spec.help, labels=labels)
         else:
-            self.metric = GaugeMetricFamily(name, spec.help, labels=labels)
+            name = spec.name[: -len("_total")] if spec.kind == "counter" else spec.name
+            self.metric = RowsFamily(name, spec.help, spec.kind, labels)
 
     def add(self, labels: Iterable[str], value: float | int | None) -> None:
         if value is None:   # unknown stays absent, never a made-up zero
             return
-        self.metric.add_metric([str(v) for v in labels], float(value))
+        self.metric.rows.append((tuple(str(v) for v in labels), float(value)))
 
     def add_histogram(self, labels: Iterable[str], buckets: list[tuple[str, float]], total: float) -> None:
         self.metric.add_metric([str(v) for v in labels], buckets, total)

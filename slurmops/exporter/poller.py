@@ -18,7 +18,7 @@ from prometheus_client.core import Metric
 
 from ..slurm.sources import CallStats, SourceError
 from . import metrics as m
-from .render import render_family
+from .render import has_samples, render_family
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def render_chunk(families: Iterable[Metric]) -> Chunk:
     """Render each family once and split its header from its samples, so families of the same
     name from several clusters can be merged at scrape time without re-rendering."""
     labelstr: dict = {}
-    return [render_family(fam, labelstr) for fam in families if fam.samples]
+    return [render_family(fam, labelstr) for fam in families if has_samples(fam)]
 
 
 def merge_chunks(chunks: Iterable[Chunk]) -> bytes:
@@ -78,6 +78,7 @@ class ClusterPoller:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.generation = 0     # bumped whenever the data a scrape would serve changes
+        self.keep_data = {"info", "nodes", "partitions"}
 
     def data(self, name: str) -> Any:
         st = self.states.get(name)
@@ -102,7 +103,10 @@ class ClusterPoller:
             st.error = err
             st.polls += 1
             if ok:
-                st.data, st.chunk, st.last_success = data, chunk, time.time()
+                # Only what another collector reads is kept (partitions joins nodes, jobs lists
+                # partitions); 50,000 Job objects would be ~40 MB held for nothing.
+                st.data = data if name in self.keep_data else None
+                st.chunk, st.last_success = chunk, time.time()
                 self.generation += 1
         if not ok:
             log.warning("cluster %s collector %s: %s", self.cluster, name, err)

@@ -32,9 +32,30 @@ def _escape(v: str) -> str:
     return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
+def _render_rows(m) -> tuple[str, bytes, bytes]:
+    """The fast path for exporter.metrics.RowsFamily: label text built per distinct row."""
+    names = m.labelnames
+    order = sorted(range(len(names)), key=names.__getitem__)
+    doc = m.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    header = f"# HELP {m.sample_name} {doc}\n# TYPE {m.sample_name} {m.type}\n".encode()
+    prefix = m.sample_name
+    out = []
+    for vals, v in m.rows:
+        ls = ",".join(f'{names[i]}="{_escape(vals[i])}"' for i in order)
+        out.append(f"{prefix}{{{ls}}} {floatToGoString(v)}\n" if names else f"{prefix} {floatToGoString(v)}\n")
+    return m.name, header, "".join(out).encode()
+
+
+def has_samples(m) -> bool:
+    rows = getattr(m, "rows", None)
+    return bool(rows) if rows is not None else bool(m.samples)
+
+
 def render_family(m: Metric, labelstr: dict | None = None) -> tuple[str, bytes, bytes]:
     """(exposed name, "# HELP/# TYPE" lines, sample lines) of one family, so families of one name
     from several clusters can be merged later without rendering again."""
+    if getattr(m, "rows", None) is not None:
+        return _render_rows(m)
     if m.type not in ("gauge", "counter") or any(
             s.timestamp is not None or s.exemplar is not None or s.name.endswith("_created")
             for s in m.samples):

@@ -18,7 +18,7 @@ class Gres:
     indexes: tuple[int, ...] = ()
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     name: str
     # Base state in lower case (idle, mixed, allocated, down, completing, future, unknown, ...)
@@ -48,7 +48,7 @@ class Node:
         return max(self.cpus_total - self.cpus_alloc, 0)
 
 
-@dataclass
+@dataclass(slots=True)
 class Partition:
     name: str
     state: str = "up"                      # up, down, drain, inactive
@@ -59,7 +59,7 @@ class Partition:
     total_nodes: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     job_id: str                             # "123", "123_4" (array task), "123_[5-9]" (pending array)
     state: str                              # PENDING, RUNNING, ... (upper case, base state)
@@ -78,14 +78,14 @@ class Job:
     node_list: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class RpcStat:
     name: str
     count: int
     total_time_s: float
 
 
-@dataclass
+@dataclass(slots=True)
 class SchedulerStats:
     """sdiag / slurmrestd diag."""
     server_thread_count: int | None = None
@@ -117,7 +117,7 @@ class SchedulerStats:
     rpcs_by_user: list[RpcStat] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class Share:
     """One line of sshare: an account (user None) or a user within an account."""
     account: str
@@ -130,7 +130,7 @@ class Share:
     fairshare: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class License:
     name: str
     total: int
@@ -139,7 +139,7 @@ class License:
     reserved: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Reservation:
     name: str
     start_time: float | None
@@ -153,7 +153,7 @@ class Reservation:
     partition: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ClusterInfo:
     cluster: str | None = None
     version: str | None = None
