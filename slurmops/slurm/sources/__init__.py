@@ -5,6 +5,7 @@ talks to raises ``SourceError(reason="unsupported")`` and that collector reports
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 
@@ -61,7 +62,7 @@ def checked_parse(stats: CallStats, collector: str, command: str, parse, payload
     if isinstance(result, list):
         empty = not result
     else:   # one object (sdiag): empty when it learnt nothing at all
-        empty = all(v in (None, [], ()) for v in vars(result).values())
+        empty = all(getattr(result, f.name) in (None, [], ()) for f in dataclasses.fields(result))
     if empty and had_input and errors:
         stats.error(command, "parse")
         raise SourceError(command, "parse", errors[0][:300])

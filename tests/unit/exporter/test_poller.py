@@ -100,3 +100,19 @@ def test_background_threads_poll_on_their_own():
     finally:
         p.stop()
     assert src.calls >= 3
+
+
+def test_checked_parse_counts_skips_and_fails_on_nothing_but_garbage():
+    from slurmops.slurm.parse.text import parse_sdiag
+    from slurmops.slurm.sources import checked_parse
+    stats = CallStats()
+    try:
+        checked_parse(stats, "scheduler", "sdiag", parse_sdiag, "garbage\n\x00\x01\n", True)
+    except SourceError as exc:
+        assert exc.reason == "parse"
+    else:
+        raise AssertionError("garbage sdiag output must be a parse failure")
+    good = checked_parse(stats, "scheduler", "sdiag", parse_sdiag,
+                         "Server thread count:  3\nAgent queue size:     0\n", True)
+    assert good.server_thread_count == 3
+    assert stats.snapshot()[1] == {("sdiag", "parse"): 1}
