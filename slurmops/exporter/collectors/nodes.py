@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from prometheus_client.core import Metric
@@ -45,6 +46,34 @@ def gpu_types(node: Node) -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+@dataclass
+class Capacity:
+    """CPUs split as sinfo %C does, memory, and GPUs by type, summed over some nodes."""
+    cpus: Counter = field(default_factory=Counter)
+    memory: Counter = field(default_factory=Counter)
+    gpus: dict[str, Counter] = field(default_factory=dict)
+
+
+def capacity(nodes: Iterable[Node]) -> Capacity:
+    cap = Capacity()
+    for status in ("allocated", "idle", "other", "total"):
+        cap.cpus[status] = 0
+    cap.memory["allocated"] = cap.memory["total"] = 0
+    for n in nodes:
+        if n.cpus_total is not None:
+            a = n.cpus_alloc or 0
+            cap.cpus["total"] += n.cpus_total
+            cap.cpus["allocated"] += a
+            cap.cpus["idle" if usable(n) else "other"] += max(n.cpus_total - a, 0)
+        cap.memory["total"] += n.memory_total_bytes or 0
+        cap.memory["allocated"] += n.memory_alloc_bytes or 0
+        for t, (tot, used) in gpu_types(n).items():
+            g = cap.gpus.setdefault(t, Counter())
+            g["total"] += tot
+            g["allocated"] += used
+    return cap
+
+
 def build(cluster: str, nodes: Iterable[Node], per_node: bool = True) -> list[Metric]:
     nodes = list(nodes)
     fam = {s.name: s.family() for s in (m.NODES, m.NODES_FLAGGED, m.NODES_POWER, m.CPUS, m.MEMORY, m.GPUS)}
@@ -59,32 +88,14 @@ def build(cluster: str, nodes: Iterable[Node], per_node: bool = True) -> list[Me
         if power or any("CLOUD" in n.flags for n in nodes):
             fam[m.NODES_POWER.name].add([cluster, p], power.get(p, 0))
 
-    alloc = idle = other = total = 0
-    mem_alloc = mem_total = 0
-    gpu_tot: Counter = Counter()
-    gpu_alloc: Counter = Counter()
-    for n in nodes:
-        if n.cpus_total is not None:
-            total += n.cpus_total
-            a = n.cpus_alloc or 0
-            alloc += a
-            if usable(n):
-                idle += max(n.cpus_total - a, 0)
-            else:
-                other += max(n.cpus_total - a, 0)
-        mem_total += n.memory_total_bytes or 0
-        mem_alloc += n.memory_alloc_bytes or 0
-        for t, (tot, used) in gpu_types(n).items():
-            gpu_tot[t] += tot
-            gpu_alloc[t] += used
-    cpus = fam[m.CPUS.name]
-    for status, value in (("allocated", alloc), ("idle", idle), ("other", other), ("total", total)):
-        cpus.add([cluster, status], value)
-    fam[m.MEMORY.name].add([cluster, "allocated"], mem_alloc)
-    fam[m.MEMORY.name].add([cluster, "total"], mem_total)
-    for t in sorted(gpu_tot):
-        fam[m.GPUS.name].add([cluster, t, "total"], gpu_tot[t])
-        fam[m.GPUS.name].add([cluster, t, "allocated"], gpu_alloc[t])
+    cap = capacity(nodes)
+    for status in ("allocated", "idle", "other", "total"):
+        fam[m.CPUS.name].add([cluster, status], cap.cpus[status])
+    for status in ("allocated", "total"):
+        fam[m.MEMORY.name].add([cluster, status], cap.memory[status])
+    for t in sorted(cap.gpus):
+        fam[m.GPUS.name].add([cluster, t, "total"], cap.gpus[t]["total"])
+        fam[m.GPUS.name].add([cluster, t, "allocated"], cap.gpus[t]["allocated"])
     out = [f.metric for f in fam.values()]
     if per_node:
         out += _per_node(cluster, nodes)

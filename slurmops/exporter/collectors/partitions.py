@@ -8,7 +8,7 @@ from prometheus_client.core import Metric
 
 from ...slurm.models import Node, Partition
 from .. import metrics as m
-from .nodes import gpu_types, usable
+from .nodes import capacity
 
 
 def build(cluster: str, partitions: Iterable[Partition], nodes: Iterable[Node] | None) -> list[Metric]:
@@ -24,25 +24,11 @@ def build(cluster: str, partitions: Iterable[Partition], nodes: Iterable[Node] |
         members = [by_name[n] for n in p.nodes if n in by_name]
         for state, count in sorted(Counter(n.state for n in members).items()):
             fam[m.PART_NODES.name].add([cluster, p.name, state], count)
-        alloc = idle = other = total = mem_a = mem_t = g_t = g_a = 0
-        for n in members:
-            if n.cpus_total is not None:
-                a = n.cpus_alloc or 0
-                total += n.cpus_total
-                alloc += a
-                if usable(n):
-                    idle += max(n.cpus_total - a, 0)
-                else:
-                    other += max(n.cpus_total - a, 0)
-            mem_t += n.memory_total_bytes or 0
-            mem_a += n.memory_alloc_bytes or 0
-            for tot, used in gpu_types(n).values():
-                g_t += tot
-                g_a += used
-        for status, value in (("allocated", alloc), ("idle", idle), ("other", other), ("total", total)):
-            fam[m.PART_CPUS.name].add([cluster, p.name, status], value)
-        fam[m.PART_MEMORY.name].add([cluster, p.name, "allocated"], mem_a)
-        fam[m.PART_MEMORY.name].add([cluster, p.name, "total"], mem_t)
-        fam[m.PART_GPUS.name].add([cluster, p.name, "allocated"], g_a)
-        fam[m.PART_GPUS.name].add([cluster, p.name, "total"], g_t)
+        cap = capacity(members)
+        for status in ("allocated", "idle", "other", "total"):
+            fam[m.PART_CPUS.name].add([cluster, p.name, status], cap.cpus[status])
+        for status in ("allocated", "total"):
+            fam[m.PART_MEMORY.name].add([cluster, p.name, status], cap.memory[status])
+            fam[m.PART_GPUS.name].add([cluster, p.name, status],
+                                      sum(g[status] for g in cap.gpus.values()))
     return [f.metric for f in fam.values()]
