@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import urllib.error
 import urllib.request
@@ -44,6 +45,29 @@ def scontrol_ping(env: dict[str, str]) -> Result:
     r = proc.run(["scontrol", "ping"], env=env, timeout=10)
     text = (r.stdout + r.stderr).strip()
     return (r.returncode == 0 and " is UP" in text and "DOWN" not in text), text.splitlines()[0] if text else "no answer"
+
+
+def controllers(env: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """{role: (host, UP|DOWN)} from `scontrol ping` ("Slurmctld(primary) at vm is UP");
+    roles are primary, backup (backup1, ... when there are several)."""
+    r = proc.run(["scontrol", "ping"], env=env, timeout=15)
+    return parse_ping(r.stdout + r.stderr)
+
+
+def parse_ping(text: str) -> dict[str, tuple[str, str]]:
+    out = {}
+    for m in re.finditer(r"Slurmctld\((\w+)\) at (\S+) is (UP|DOWN)", text):
+        out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+def controller_up(env: dict[str, str], role: str) -> Result:
+    """One controller (primary or backup) answers `scontrol ping`, whatever the other does."""
+    ctl = controllers(env)
+    if role not in ctl:
+        return False, f"scontrol ping lists no {role} controller" + (f" ({ctl})" if ctl else "")
+    host, state = ctl[role]
+    return state == "UP", f"Slurmctld({role}) at {host} is {state}"
 
 
 def sacctmgr_ping(env: dict[str, str]) -> Result:

@@ -28,11 +28,12 @@ def _existing(lab_dir: Path) -> Lab:
 
 
 def print_status(rows) -> None:
-    click.echo(f"{'component':14} {'state':10} {'pid':16} {'endpoint':34} detail")
+    w = max([14] + [len(s.name) for s in rows])
+    click.echo(f"{'component':{w}} {'state':10} {'pid':16} {'endpoint':34} detail")
     for s in rows:
         state = "healthy" if s.healthy else ("UNHEALTHY" if s.running else "DOWN")
         pids = ",".join(map(str, s.pids[:3])) + ("…" if len(s.pids) > 3 else "") or "-"
-        click.echo(f"{s.name:14} {state:10} {pids:16} {s.endpoint:34} {s.detail}")
+        click.echo(f"{s.name:{w}} {state:10} {pids:16} {s.endpoint:34} {s.detail}")
 
 
 @click.group()
@@ -55,6 +56,8 @@ def lab() -> None:
 @click.option("--def-mem-per-cpu", "def_mem_per_cpu_mb", type=int, default=100, show_default=True)
 @click.option("--bench-nodes", type=int, default=0, show_default=True,
               help="Extra powered-down CLOUD nodes (cn00001..) in partition `big`, for scale tests.")
+@click.option("--backup-controller", is_flag=True, default=False,
+              help="Also run a backup slurmctld in its own network namespace (takeover drills).")
 @click.option("--extra-package", "extra_packages", multiple=True, hidden=True,
               help="Another Debian package the lab must have (tests use it for apt failures).")
 def up(lab_dir: Path, extra_packages, **opts) -> None:
@@ -112,7 +115,7 @@ def status(lab_dir: Path) -> None:
     sys.exit(0 if all(s.healthy for s in rows) else 1)
 
 
-COMPONENTS = ["munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmrestd",
+COMPONENTS = ["munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmctld_backup", "slurmrestd",
               "node_exporter", "slurm_exporter", "job_exporter", "alertmanager", "prometheus"]
 
 
@@ -121,7 +124,10 @@ COMPONENTS = ["munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmrest
 @click.argument("component", type=click.Choice(COMPONENTS))
 def stop_cmd(lab_dir: Path, component: str) -> None:
     """Stop one component (the others keep running)."""
-    pids = _existing(lab_dir).stop_component(component)
+    try:
+        pids = _existing(lab_dir).stop_component(component)
+    except LabError as exc:
+        _fail(str(exc))
     click.echo(f"stopped {component} ({' '.join(map(str, pids)) or 'was not running'})")
 
 
@@ -143,8 +149,8 @@ def start_cmd(lab_dir: Path, component: str) -> None:
 def restart_cmd(lab_dir: Path, component: str) -> None:
     """Stop and start one component, waiting for its health."""
     lab_ = _existing(lab_dir)
-    lab_.stop_component(component)
     try:
+        lab_.stop_component(component)
         _, detail = lab_.start_component(component)
     except LabError as exc:
         _fail(str(exc))

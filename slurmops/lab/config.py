@@ -47,6 +47,9 @@ class LabConfig:
     # Scale testing: this many extra powered-down CLOUD nodes (cn00001...) in partition `big`;
     # held jobs there never start, so slurmctld carries a large cluster on a 2-core machine.
     bench_nodes: int = 0
+    # A backup slurmctld in its own network + UTS namespace (see ARCHITECTURE.md, "Backup
+    # controller"). Off by default: the default lab stays on 127.0.0.1 exactly as before.
+    backup_controller: bool = False
     hostname: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
 
     # ---- derived names -------------------------------------------------------------------
@@ -67,6 +70,44 @@ class LabConfig:
 
     def slurmd_port(self, node: str) -> int:
         return self.port_base + SLURMD_PORT_OFFSET + 1 + self.node_names.index(node)
+
+    # ---- backup controller: network namespace, veth pair, addresses ------------------------
+    @property
+    def netns(self) -> str:
+        return f"slurmops-{self.cluster}-{self.port_base}"
+
+    @property
+    def veth_host(self) -> str:          # interface names: at most 15 characters
+        return f"sob{self.port_base}"
+
+    @property
+    def veth_ns(self) -> str:
+        return f"son{self.port_base}"
+
+    @property
+    def _subnet(self) -> str:
+        # 10.<hi>.<lo & ~3>.0/30 from the port base: two labs whose port bases give the same /30
+        # would also share ports, so a lab's /30 is as unique as its ports.
+        return f"10.{(self.port_base >> 8) & 0xFF}.{self.port_base & 0xFC}"
+
+    @property
+    def veth_host_addr(self) -> str:
+        return f"{self._subnet}.1"
+
+    @property
+    def backup_addr(self) -> str:
+        return f"{self._subnet}.2"
+
+    @property
+    def backup_hostname(self) -> str:
+        return f"{self.cluster.replace('_', '-')}-backup"
+
+    @property
+    def host_addr(self) -> str:
+        """The address slurmctld, slurmdbd and slurmd are reached at. 127.0.0.1 in the default
+        lab; with a backup controller the host's veth address, because 127.0.0.1 inside the
+        backup's namespace is that namespace's own loopback."""
+        return self.veth_host_addr if self.backup_controller else "127.0.0.1"
 
     # ---- paths ---------------------------------------------------------------------------
     @property
@@ -96,6 +137,12 @@ class LabConfig:
     @property
     def munge_socket(self) -> Path:
         return self.run / "munge" / "munge.socket"
+
+    @property
+    def slurm_conf_backup(self) -> Path:
+        """The backup slurmctld's copy of slurm.conf: private pid and log file (slurmctld has
+        no option for its pid file and slurm.conf expands no %h there)."""
+        return self.etc / "slurm-backup.conf"
 
     @property
     def state_file(self) -> Path:

@@ -6,6 +6,7 @@ ResumeProgram) -> slurmrestd (JWT) -> node_exporter, Alertmanager, Prometheus.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -153,6 +154,8 @@ class Lab:
             if proc.port_in_use(port):
                 raise LabError(f"port {port} for {what} is already in use on this host "
                                f"(another lab? pick one with --port-base)")
+        if self.cfg.backup_controller:
+            self.check_network()
 
     def render(self) -> None:
         c = self.cfg
@@ -168,7 +171,7 @@ class Lab:
         db_password = self.secret("db.password", 16, hexed=True).read_text()
         env = _render_env()
         ctx = {"c": c, "db_password": db_password, "version_hint": "22.05",
-               "python": sys.executable}
+               "python": sys.executable, "backup_conf": False}
         files = {
             "etc/slurm.conf": ("slurm.conf.j2", 0o644),
             "etc/cgroup.conf": ("cgroup.conf.j2", 0o644),
@@ -179,6 +182,9 @@ class Lab:
         }
         for rel, (tpl, mode) in files.items():
             _write(c.dir / rel, env.get_template(tpl).render(**ctx), mode)
+        if c.backup_controller:
+            _write(c.slurm_conf_backup,
+                   env.get_template("slurm.conf.j2").render(**{**ctx, "backup_conf": True}), 0o644)
         for action in ("resume", "suspend"):
             _write(c.bin / action, env.get_template("power.j2").render(action=action, **ctx), 0o755)
         _write(c.state_file, c.to_json() + "\n", 0o644)
@@ -193,13 +199,18 @@ class Lab:
             Component("mariadb", self._start_mariadb, self._mariadb_health,
                       lambda: [c.pidfile("mariadb")], f"127.0.0.1:{c.port('mariadb')}", "mariadb.log"),
             Component("slurmdbd", self._start_slurmdbd, lambda: checks.sacctmgr_ping(self.env),
-                      lambda: [c.pidfile("slurmdbd")], f"127.0.0.1:{c.port('slurmdbd')}", "slurmdbd.log"),
-            Component("slurmctld", self._start_slurmctld, lambda: checks.scontrol_ping(self.env),
-                      lambda: [c.pidfile("slurmctld")], f"127.0.0.1:{c.port('slurmctld')}", "slurmctld.log"),
+                      lambda: [c.pidfile("slurmdbd")], f"{c.host_addr}:{c.port('slurmdbd')}", "slurmdbd.log"),
+            Component("slurmctld", self._start_slurmctld, self._slurmctld_health,
+                      lambda: [c.pidfile("slurmctld")], f"{c.host_addr}:{c.port('slurmctld')}", "slurmctld.log"),
             Component("slurmd", self._start_slurmd, self._slurmd_health,
                       lambda: [c.pidfile(f"slurmd-{n}") for n in c.node_names],
                       f"{len(c.cpu_node_names)} cpu + {len(c.cloud_node_names)} cloud nodes",
                       "slurmd-<node>.log"),
+            *([Component("slurmctld_backup", self._start_slurmctld_backup,
+                         lambda: checks.controller_up(self.env, "backup"),
+                         lambda: [c.pidfile("slurmctld_backup")],
+                         f"{c.backup_addr}:{c.port('slurmctld')}", "slurmctld_backup.log")]
+              if c.backup_controller else []),
             Component("slurmrestd", self._start_slurmrestd, self._slurmrestd_health,
                       lambda: [c.pidfile("slurmrestd")], c.url("slurmrestd"), "slurmrestd.out"),
             Component("node_exporter", self._start_node_exporter,
@@ -296,6 +307,76 @@ class Lab:
     def _start_slurmctld(self) -> None:
         self._bootstrap_accounting()
         self._spawn("slurmctld", ["slurmctld", "-D"])
+
+    def _slurmctld_health(self) -> checks.Result:
+        if self.cfg.backup_controller:     # the primary answers, whatever the backup does
+            return checks.controller_up(self.env, "primary")
+        return checks.scontrol_ping(self.env)
+
+    # ---- backup controller: its own network and UTS namespace -----------------------------
+    def check_network(self) -> None:
+        """The lab's /30 must not be on this host already, except on this lab's own veth."""
+        c = self.cfg
+        ours = ipaddress.ip_network(f"{c.veth_host_addr}/30", strict=False)
+        r = proc.run(["ip", "-o", "-4", "addr", "show"])
+        for line in r.stdout.splitlines():
+            parts = line.split()
+            if len(parts) < 4 or parts[2] != "inet":
+                continue
+            dev = parts[1].split("@")[0]
+            try:
+                net = ipaddress.ip_interface(parts[3]).network
+            except ValueError:
+                continue
+            if dev != c.veth_host and net.overlaps(ours):
+                raise LabError(f"{parts[3]} on {dev} overlaps the backup controller's network "
+                               f"{ours} (pick another --port-base)")
+
+    def ensure_network(self) -> None:
+        """Network namespace + veth pair (host side .1/30, namespace side .2/30). Idempotent.
+        Traffic stays between this host and the namespace: no route, no forwarding, no NAT."""
+        c = self.cfg
+        have_ns = c.netns in proc.run(["ip", "netns", "list"]).stdout.split()
+        have_veth = proc.run(["ip", "link", "show", "dev", c.veth_host]).returncode == 0
+        if have_ns and have_veth:
+            return
+        if have_veth:
+            proc.run(["ip", "link", "del", "dev", c.veth_host])
+        steps = [] if have_ns else [["ip", "netns", "add", c.netns]]
+        steps += [
+            ["ip", "link", "add", c.veth_host, "type", "veth", "peer", "name", c.veth_ns,
+             "netns", c.netns],
+            ["ip", "addr", "add", f"{c.veth_host_addr}/30", "dev", c.veth_host],
+            ["ip", "link", "set", "dev", c.veth_host, "up"],
+            ["ip", "-n", c.netns, "addr", "add", f"{c.backup_addr}/30", "dev", c.veth_ns],
+            ["ip", "-n", c.netns, "link", "set", "dev", c.veth_ns, "up"],
+            ["ip", "-n", c.netns, "link", "set", "dev", "lo", "up"],
+        ]
+        for argv in steps:
+            r = proc.run(argv, timeout=15)
+            if r.returncode != 0:
+                raise LabError(f"{' '.join(argv)} failed: {_last_line(r)}")
+
+    def remove_network(self) -> None:
+        c = self.cfg
+        removed = []
+        if proc.run(["ip", "link", "show", "dev", c.veth_host]).returncode == 0:
+            proc.run(["ip", "link", "del", "dev", c.veth_host], timeout=15)
+            removed.append(c.veth_host)
+        if c.netns in proc.run(["ip", "netns", "list"]).stdout.split():
+            proc.run(["ip", "netns", "del", c.netns], timeout=15)
+            removed.append(f"netns {c.netns}")
+        if removed:
+            self.say(f"  removed {', '.join(removed)}")
+
+    def _start_slurmctld_backup(self) -> None:
+        """slurmctld -D -f <backup conf>, exec'd inside the namespace with the backup's hostname."""
+        c = self.cfg
+        self.ensure_network()
+        self._spawn("slurmctld_backup", [
+            sys.executable, "-m", "slurmops.lab.nsexec", "--netns", c.netns,
+            "--hostname", c.backup_hostname, "--",
+            "slurmctld", "-D", "-f", str(c.slurm_conf_backup)])
 
     def _start_slurmd(self) -> None:
         for node in self.cfg.cpu_node_names:
@@ -422,6 +503,9 @@ class Lab:
         self.ensure_users()
         self.check_ports()
         self.render()
+        if self.cfg.backup_controller:
+            self.ensure_network()   # slurmdbd, slurmctld and slurmd are reached on its address
+        width = max([14] + [len(comp.name) for comp in self.components()])
         try:
             for comp in self.components():
                 was_running = any(proc.owned_pid(p, self.cfg.dir) for p in comp.pidfiles())
@@ -430,7 +514,7 @@ class Lab:
                 if not ok:
                     raise LabError(f"{comp.name} did not become healthy: {detail} "
                                    f"(log: {self.cfg.log / comp.log})")
-                self.say(f"  {comp.name:14} {'up' if was_running else 'started':8} {detail}")
+                self.say(f"  {comp.name:{width}} {'up' if was_running else 'started':8} {detail}")
             if self._started:   # something was (re)started: prove the whole path again
                 self.smoke_job()
         except BaseException:
@@ -457,7 +541,8 @@ class Lab:
         ok, detail = _wait(lambda: self._in_sacct(jobid), 30)
         if not ok:
             raise LabError(f"test job not accounted in sacct: {detail}")
-        self.say(f"  {'test job':14} {'ok':8} ran on {' '.join(sorted(ran_on))}; {detail}")
+        width = max([14] + [len(comp.name) for comp in self.components()])
+        self.say(f"  {'test job':{width}} {'ok':8} ran on {' '.join(sorted(ran_on))}; {detail}")
 
     def _in_sacct(self, jobid: str) -> checks.Result:
         r = proc.run(["sacct", "-n", "-X", "-P", "-j", jobid, "-o", "JobID,State"],
@@ -508,7 +593,7 @@ class Lab:
 
     def cancel_jobs(self, timeout: float = 30) -> None:
         """scancel every job (by user, so 50,000 jobs need few calls), wait until none runs."""
-        if not self.own_pid("slurmctld"):
+        if not (self.own_pid("slurmctld") or self.own_pid("slurmctld_backup")):
             return
         r = proc.run(["squeue", "-h", "-o", "%u"], env=self.env, timeout=30)
         for user in sorted(set(r.stdout.split())):
@@ -534,6 +619,8 @@ class Lab:
         if leftovers:
             self.say(f"  stopping {len(leftovers)} leftover lab processes")
         survivors = proc.terminate(leftovers, timeout=10)
+        if self.cfg.backup_controller and not survivors:
+            self.remove_network()
         if purge:
             _remove_job_cgroups(self.cfg.node_names)
             if self.cfg.dir.is_dir():

@@ -60,3 +60,37 @@ def file_mode_check(path_key: str, mode: str, owner_key: str) -> Check:
 def differs_check(a: str, b: str, what: str) -> Cmd:
     """cmp exits 1 when the files differ: that is success here (the key really changed)."""
     return Cmd(("cmp", "-s", "--", a, b), why=f"{what} differs from the backup", ok_rc=(1,))
+
+
+# ---- graded read-only checks (PASS / WARN / FAIL) ---------------------------------------------------
+# A read-only runbook (munge-health, slurmdbd-archive-check) should show *every* finding, not stop at
+# the first one. Each graded check records its level in ctx.memory and passes; `verdict` at the end
+# of the same step fails the run when any FAIL (or, with strict, any WARN) was recorded. Keep them
+# in one step: a resumed run re-runs that whole step, so the findings are complete again.
+LEVELS = ("PASS", "WARN", "FAIL")
+
+
+def graded(name: str, fn, why: str = "") -> Check:
+    """``fn(ctx) -> (level, detail)`` with level PASS, WARN or FAIL."""
+    def run(ctx):
+        level, detail = fn(ctx)
+        if level not in LEVELS:
+            raise ValueError(f"{name}: level {level!r} is not one of {LEVELS}")
+        ctx.memory.setdefault("findings", []).append((level, name, detail))
+        return True, f"{level}: {detail}"
+    return Check(name, run, why)
+
+
+def verdict(strict_param: str | None = "strict") -> Check:
+    """Fails when a graded check said FAIL, or WARN when the runbook's ``strict`` parameter is set."""
+    def run(ctx):
+        found = ctx.memory.get("findings", [])
+        strict = bool(strict_param and ctx.params.get(strict_param))
+        counts = {lv: sum(1 for f in found if f[0] == lv) for lv in LEVELS}
+        bad = [f for f in found if f[0] == "FAIL" or (strict and f[0] == "WARN")]
+        summary = ", ".join(f"{counts[lv]} {lv}" for lv in LEVELS)
+        if bad:
+            return False, f"{summary}: " + "; ".join(f"{lv} {n}" for lv, n, _ in bad)
+        warns = [n for lv, n, _ in found if lv == "WARN"]
+        return True, summary + (f" (warnings: {', '.join(warns)})" if warns else "")
+    return Check("verdict", run, "fails on any FAIL (and on WARN with strict=true)")

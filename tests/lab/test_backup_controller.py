@@ -1,0 +1,146 @@
+"""A private lab with a backup slurmctld (`lab up --backup-controller`): both controllers answer,
+kill -9 of the primary hands control to the backup, `lab up` brings the primary back, the
+slurmctld-takeover runbook runs end to end, and `lab down` leaves no process and no namespace.
+
+Own dir, ports, cluster and node names: the shared lab in /var/tmp/slurmops-lab is never touched.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from slurmops.lab import proc
+from slurmops.lab.checks import parse_ping
+from slurmops.lab.platform import load_config
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_DIR = Path("/var/tmp/slurmops-ha-lab")
+LAB_ARGS = ["--dir", str(LAB_DIR), "--port-base", "28800", "--cluster", "halab", "--node-prefix", "h",
+            "--cloud-nodes", "0", "--backup-controller"]
+SLURMOPS = [sys.executable, "-m", "slurmops"]
+
+
+def lab_cmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*SLURMOPS, "lab", *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, cwd=REPO)
+
+
+def env() -> dict[str, str]:
+    return proc.lab_env(LAB_DIR, LAB_DIR / "etc" / "slurm.conf")
+
+
+def ping() -> dict[str, tuple[str, str]]:
+    r = proc.run(["scontrol", "ping"], env=env(), timeout=15)
+    return parse_ping(r.stdout + r.stderr)
+
+
+def state(role: str) -> str:
+    return ping().get(role, ("", "missing"))[1]
+
+
+def wait_for(pred, timeout: float, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
+
+
+def srun_ok() -> subprocess.CompletedProcess:
+    return proc.run(["srun", "-p", "cpu", "-N1", "-t", "1", "true"], env=env(), timeout=120)
+
+
+@pytest.fixture(scope="module")
+def ha_lab():
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    r = lab_cmd("up", *LAB_ARGS)
+    if r.returncode != 0:
+        lab_cmd("down", "--purge", "--dir", str(LAB_DIR))
+        pytest.fail(f"HA lab did not come up: {r.stdout[-3000:]} {r.stderr[-2000:]}")
+    yield load_config(LAB_DIR)
+    lab_cmd("down", "--purge", "--dir", str(LAB_DIR))
+
+
+def test_both_controllers_answer(ha_lab):
+    ctl = ping()
+    assert ctl["primary"] == (ha_lab.hostname, "UP"), ctl
+    assert ctl["backup"] == (ha_lab.backup_hostname, "UP"), ctl
+    r = lab_cmd("status", "--dir", str(LAB_DIR))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "slurmctld_backup" in r.stdout
+    # private pid files: the backup never overwrites the primary's
+    primary = proc.owned_pid(ha_lab.pidfile("slurmctld"), LAB_DIR)
+    backup = proc.owned_pid(ha_lab.pidfile("slurmctld_backup"), LAB_DIR)
+    assert primary and backup and primary != backup
+    # the backup runs in its own network and UTS namespace
+    assert os.readlink(f"/proc/{backup}/ns/net") != os.readlink(f"/proc/{primary}/ns/net")
+    assert os.readlink(f"/proc/{backup}/ns/uts") != os.readlink(f"/proc/{primary}/ns/uts")
+
+
+def test_kill_primary_backup_takes_over_and_lab_up_restores(ha_lab):
+    pid = proc.owned_pid(ha_lab.pidfile("slurmctld"), LAB_DIR)
+    assert pid
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+
+    def backup_serves() -> bool:
+        return state("primary") == "DOWN" and state("backup") == "UP" and \
+            proc.run(["sinfo", "-h"], env=env(), timeout=10).returncode == 0
+    assert wait_for(backup_serves, 30), ping()
+    r = srun_ok()
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert took < 45, f"a job ran {took:.1f} s after kill -9 of the primary"
+    print(f"kill -9 of the primary -> job ran under the backup after {took:.1f} s")
+
+    t0 = time.monotonic()
+    r = lab_cmd("up", "--dir", str(LAB_DIR))
+    assert r.returncode == 0, r.stdout + r.stderr
+    print(f"lab up restored the primary in {time.monotonic() - t0:.1f} s")
+    assert state("primary") == "UP" and state("backup") == "UP", ping()
+    assert srun_ok().returncode == 0
+
+
+def test_takeover_runbook(ha_lab, tmp_path):
+    def runbook(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "slurmops", "runbook", "run", *args,
+                               "--target", f"lab:{LAB_DIR}", "--yes", "--state-dir",
+                               str(tmp_path / "state")], capture_output=True, text=True,
+                              timeout=600, stdin=subprocess.DEVNULL, cwd=REPO)
+
+    # Maintenance mode: the run ends with the backup in control and the primary stopped.
+    r = runbook("slurmctld-takeover")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert state("primary") == "DOWN" and state("backup") == "UP", ping()
+    assert srun_ok().returncode == 0
+    # After the work on the primary's host: start it again, it takes control back.
+    r = lab_cmd("up", "--dir", str(LAB_DIR))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    # Drill: takeover and hand back in one run, then the cluster health runbook passes.
+    r = runbook("slurmctld-takeover", "-p", "hand_back=true")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Hand control back" in r.stdout
+    assert state("primary") == "UP" and state("backup") == "UP", ping()
+    r = runbook("cluster-health")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = lab_cmd("status", "--dir", str(LAB_DIR))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_down_leaves_no_process_and_no_namespace(ha_lab):
+    r = lab_cmd("down", "--dir", str(LAB_DIR))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert proc.lab_processes(LAB_DIR) == []
+    assert ha_lab.netns not in proc.run(["ip", "netns", "list"]).stdout.split()
+    assert proc.run(["ip", "link", "show", "dev", ha_lab.veth_host]).returncode != 0
