@@ -452,7 +452,9 @@ class Lab:
         env = dict(self.env)
         self._spawn("job_exporter", [
             sys.executable, "-m", "slurmops", "exporter", "jobs",
-            f"--web.listen-address=127.0.0.1:{c.port('job_exporter')}"], env=env)
+            f"--web.listen-address=127.0.0.1:{c.port('job_exporter')}",
+            # Only this lab's nodes: another lab on the host reuses job ids under its own prefixes.
+            f"--slurm.node={','.join(c.node_names)}"], env=env)
         self._register_target("slurm_job", c.port("job_exporter"))
 
     def _slurm_exporter_health(self) -> checks.Result:

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
+from ..exporter.metrics import RowsFamily
 from . import cgroup
-from .cgroup import JobCgroup, JobStats
+from .cgroup import FileCache, JobCgroup, JobStats
 from .jobinfo import JobInfoCache, user_name
 from .metrics import JOB_LABELS, JOB_METRICS, PREFIX
 
@@ -57,6 +59,48 @@ class Job:
     stats: JobStats
     cgroups: list[JobCgroup] = field(default_factory=list)
     labels: tuple[str, ...] = ()
+    label_text: str = ""        # '{account="...",jobid="...",...}', as the exposition writes it
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def label_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    """The ``{...}`` of a sample line: labels sorted by name and escaped the way
+    ``slurmops.exporter.render`` (and client_python) write them."""
+    if not names:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(zip(names, values))) + "}"
+
+
+class JobRows(RowsFamily):
+    """A RowsFamily (rendered by ``slurmops.exporter.render``, ``samples`` for client_python) that
+    also keeps each row's label text, built once per job and shared by every family: the job
+    exporter writes ~25 series per job, and building their label text per series was a third of a
+    scrape. ``render_text`` gives exactly the bytes ``render_family`` gives for the same rows."""
+
+    def __init__(self, name: str, documentation: str, typ: str, labelnames):
+        super().__init__(name, documentation, typ, labelnames)
+        self.label_texts: list[str] = []
+
+    def add(self, values: tuple[str, ...], text: str, value: float) -> None:
+        self.rows.append((values, value))
+        self.label_texts.append(text)
+
+    def render_text(self, fmt: dict | None = None) -> bytes:
+        """``fmt``: a float -> text memo shared by the families of one scrape (limits, CPU counts
+        and zeros repeat across jobs)."""
+        fmt = {} if fmt is None else fmt
+        name = self.sample_name
+        doc = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        out = [f"# HELP {name} {doc}\n# TYPE {name} {self.type}\n"]
+        for (_, v), lt in zip(self.rows, self.label_texts):
+            s = fmt.get(v)
+            if s is None:
+                s = fmt[v] = floatToGoString(v)
+            out.append(f"{name}{lt} {s}\n")
+        return "".join(out).encode()
 
 
 def resolve_sluid(pids: list[int], proc_root: str = "/proc", tries: int = 3) -> str | None:
@@ -95,7 +139,9 @@ class JobScanner:
         self._lock = threading.Lock()
         self._cached: tuple[float, list[Job]] | None = None
         self._sluids: dict[str, str] = {}
-        self._trees: dict = {}      # v2 job dir -> (nr_descendants, leaf dirs), see cgroup.read_job
+        self._trees: dict = {}      # job dir -> its tree (v2: nr_descendants, leaves), see read_job
+        self.files = FileCache()    # descriptors kept open between scrapes, per job dir
+        self._label_texts: dict[tuple[str, ...], str] = {}
 
     def invalidate(self) -> None:
         """Start of a scrape: the next scan() reads the files again."""
@@ -118,8 +164,10 @@ class JobScanner:
         live_paths = {cg.main_path for cg in found}
         for p in [p for p in self._trees if p not in live_paths]:
             del self._trees[p]
+        self.files.keep_only(live_paths)
+        self.files.now = self.clock()
         for cg in found:
-            stats = cgroup.read_job(cg, self._trees)
+            stats = cgroup.read_job(cg, self._trees, self.files)
             for reason in stats.errors:
                 self.errors.inc("jobs", reason)
             if stats.vanished:
@@ -148,11 +196,18 @@ class JobScanner:
         if self.lookup.failures > failures:
             self.errors.inc("jobs", "lookup", self.lookup.failures - failures)
         jobs = sorted(by_key.values(), key=lambda j: (len(j.jobid), j.jobid, j.step))
+        names = JOB_LABELS + (("step",) if self.steps else ())
+        old, texts = self._label_texts, {}
         for job in jobs:
             info = infos.get(job.jobid)
             user = user_name(job.uid) or (info.user if info else "")
             labels = (job.jobid, user, info.account if info else "", info.partition if info else "")
-            job.labels = labels + ((job.step,) if self.steps else ())
+            job.labels = labels = labels + ((job.step,) if self.steps else ())
+            t = old.get(labels)
+            if t is None:
+                t = label_text(names, labels)
+            texts[labels] = job.label_text = t
+        self._label_texts = texts
         return jobs
 
 
@@ -168,14 +223,16 @@ class JobCollector:
         jobs = self.scanner.scan()
         labels = list(JOB_LABELS) + (["step"] if self.scanner.steps else [])
         for d in JOB_METRICS:
-            cls = CounterMetricFamily if d.kind == "counter" else GaugeMetricFamily
-            fam = cls(d.name, d.help, labels=labels)
+            name = d.name[:-len("_total")] if d.kind == "counter" else d.name
+            fam = JobRows(name, d.help, d.kind, labels)
+            rows, texts = fam.rows, fam.label_texts
             get = d.get
             for job in jobs:
                 v = get(job.stats)
                 if v is not None:
-                    fam.add_metric(job.labels, v)
-            if fam.samples:     # a file this kernel/config lacks: no empty family in the page
+                    rows.append((job.labels, float(v)))
+                    texts.append(job.label_text)
+            if rows:     # a file this kernel/config lacks: no empty family in the page
                 yield fam
         count = GaugeMetricFamily(f"{PREFIX}_jobs", "Job cgroups found on this node in this scrape.")
         count.add_metric([], len({j.jobid for j in jobs}))

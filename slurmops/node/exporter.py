@@ -23,10 +23,26 @@ from ..exporter.webconfig import WebConfigError, load as load_web_config
 from .collector import ErrorCounter, JobCollector, JobScanner
 from .jobinfo import JobInfoCache, squeue_runner
 from .metrics import PREFIX, metrics_doc
-from ..exporter.render import render
+from ..exporter.render import render_family
 
 log = logging.getLogger(__name__)
 DEFAULT_LISTEN = ":9342"
+
+
+def render(families) -> bytes:
+    """``slurmops.exporter.render.render`` with the job families' own faster path: their label
+    text is built once per job (``collector.JobRows``), byte for byte the same output."""
+    labelstr: dict = {}
+    fmt: dict = {}
+    parts = []
+    for m in families:
+        fast = getattr(m, "render_text", None)
+        if fast is not None:
+            parts.append(fast(fmt))
+        else:
+            _, header, body = render_family(m, labelstr)
+            parts.append(header + body)
+    return b"".join(parts)
 
 
 class SingleFlight:
@@ -93,7 +109,8 @@ class JobExporter:
 @click.option("--collector.gpu/--no-collector.gpu", "gpu", default=True, show_default=True,
               help="GPU metrics per job through NVML (off by itself when there is no NVML).")
 @click.option("--slurm.node", "node", default=None,
-              help="multiple-slurmd hosts: only this node's cgroups (default: every node on the host).")
+              help="multiple-slurmd hosts: only these nodes' cgroups, e.g. n[1-3],c1 "
+                   "(default: every node on the host).")
 @click.option("--slurm.squeue", "squeue", default="squeue", show_default=True,
               help="squeue used once per job for the account and partition labels.")
 @click.option("--slurm.timeout", "timeout_s", default=5.0, show_default=True, type=float,

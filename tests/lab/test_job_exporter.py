@@ -27,16 +27,20 @@ def wait_for(fn, timeout, interval=0.3):
     return value
 
 
-def job_dir(ctl: str, jobid: str) -> Path | None:
+def job_dir(ctl: str, jobid: str, nodes=None) -> Path | None:
+    """The job's cgroup dir under one of the given lab nodes (another lab may reuse the id)."""
     for p in Path(ROOT, ctl).glob(f"slurm*/uid_*/job_{jobid}"):
-        return p
+        if nodes is None or p.parent.parent.name.removeprefix("slurm_") in nodes:
+            return p
     return None
 
 
 @pytest.fixture
 def exporter(lab, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(lab.cfg.slurm_conf))   # squeue of the lookup finds the lab
-    return JobExporter(ROOT, gpu=False, lookup=JobInfoCache(squeue_runner()), cache_s=0)
+    # Only this lab's nodes: a private lab of another test reuses job ids under its own prefixes.
+    return JobExporter(ROOT, gpu=False, node=",".join(lab.cfg.node_names),
+                       lookup=JobInfoCache(squeue_runner()), cache_s=0)
 
 
 @pytest.fixture
@@ -58,14 +62,14 @@ def test_cpu_burner_and_memory_limit_match_kernel_files(lab, exporter, jobs):
     jid = sbatch(lab, "-p", "cpu", "-J", "jobexp-burn", "--mem=64M", "-A", "research",
                  "--wrap", "python3 -c 'while True: pass'")
     jobs.append(jid)
-    assert wait_for(lambda: job_dir("cpuacct", jid) and stats_of(exporter, jid)
+    assert wait_for(lambda: job_dir("cpuacct", jid, lab.cfg.node_names) and stats_of(exporter, jid)
                     and stats_of(exporter, jid).stats.processes, 60)
     first = stats_of(exporter, jid)
     time.sleep(2.0)
     j = stats_of(exporter, jid)
     assert j.stats.cpu_user_s > first.stats.cpu_user_s + 0.5          # a CPU burner burns
     # agrees with the kernel files read right after (counters only grow in between)
-    cpu_dir, mem_dir = job_dir("cpuacct", jid), job_dir("memory", jid)
+    cpu_dir, mem_dir = job_dir("cpuacct", jid, lab.cfg.node_names), job_dir("memory", jid, lab.cfg.node_names)
     kernel_user = int((cpu_dir / "cpuacct.usage_user").read_text()) / 1e9
     assert j.stats.cpu_user_s <= kernel_user < j.stats.cpu_user_s + 1.0
     assert j.stats.mem_limit == int((mem_dir / "memory.limit_in_bytes").read_text()) == 64 * 2**20
@@ -87,7 +91,7 @@ def test_oom_kill_is_counted(lab, exporter, jobs):
     assert j.stats.oom_kills >= 1
     assert j.stats.mem_peak >= 40 * 2**20 and j.stats.mem_limit == 50 * 2**20
     # v1 counts the kill in the task's cgroup, not the job's: the exporter sums the subtree
-    mem_dir = job_dir("memory", jid)
+    mem_dir = job_dir("memory", jid, lab.cfg.node_names)
     kernel = sum(int(line.split()[1]) for p in mem_dir.rglob("memory.oom_control")
                  for line in p.read_text().splitlines() if line.startswith("oom_kill "))
     assert kernel == j.stats.oom_kills

@@ -157,3 +157,9 @@ def test_v2_leaf_cache_follows_new_and_vanished_steps(tmp_path):
     (job / "step_2/user/task_0/cgroup.procs").write_text("")
     s = cg.read_job(cgj, cache)
     assert s.processes == 9 - 2 + 1 and s.errors == []
+
+
+def test_node_filter_takes_a_hostlist():
+    from slurmops.node.cgroup import _node_filter
+    assert _node_filter(None) is None
+    assert _node_filter("n[1-2],c1") == {"n1", "n2", "c1", ""}
