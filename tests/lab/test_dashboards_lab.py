@@ -110,6 +110,11 @@ def world(lab, prom):
                              "-o", "/dev/null", *extra, "--wrap", "sleep 300"))
         jobs.append(_run(lab, "sbatch", "--parsable", "-p", "cpu", "-J", "dash-held", "--hold",
                          "-o", "/dev/null", "--wrap", "sleep 1"))
+        # A job that cannot start yet gives the backfill scheduler work: its sdiag cycle figures
+        # only exist once backfill has run a cycle with something to consider.
+        jobs.append(_run(lab, "sbatch", "--parsable", "-p", "cpu", "-J", "dash-wide", "--exclusive",
+                         f"-N{len(lab.cfg.cpu_node_names)}", "-t", "5", "-o", "/dev/null",
+                         "--wrap", "sleep 1"))
 
         def running() -> bool:
             out = _run(lab, "squeue", "-h", "-j", jobs[0], "-o", "%T %N")
@@ -127,7 +132,8 @@ def world(lab, prom):
                      f'slurm_node_reason_info{{cluster="lab", node="{node}"}}',
                      f'slurm_reservation_info{{cluster="lab", reservation="{RESERVATION}"}}',
                      'slurm_licenses{cluster="lab", license="matlab", status="used"} > 0',
-                     'slurm_user_cpus_allocated{cluster="lab", user="root"} > 0'):
+                     'slurm_user_cpus_allocated{cluster="lab", user="root"} > 0',
+                     'slurm_scheduler_backfill_cycle_mean_seconds{cluster="lab"}'):
             _wait(f"Prometheus to show {expr}", lambda e=expr: bool(prom.query(e)))
         # The job exporter's counters need two scrapes of our job before rate()/increase() answer.
         if prom.query('up{job="slurm_job"} == 1'):
