@@ -100,6 +100,11 @@ PARSE_SKIPPED = _spec("slurm_exporter_parse_skipped_records_total", "counter",
                       "Records skipped because Slurm's output for them was malformed.",
                       ("collector",), "exporter")
 
+# ---- controllers ------------------------------------------------------------------------------
+CONTROLLER_UP = _spec("slurm_controller_up", "gauge",
+                      "Each slurmctld of SlurmctldHost as a ping sees it: 1 up, 0 down (role: primary, "
+                      "backup, backup2, ...).", ("host", "role"), "controllers")
+
 # ---- nodes ------------------------------------------------------------------------------------
 NODES = _spec("slurm_nodes", "gauge", "Nodes by base state (idle, mixed, allocated, down, ...).",
               ("state",), "nodes")

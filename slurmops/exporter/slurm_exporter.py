@@ -28,7 +28,8 @@ from .webconfig import WebConfigError, load as load_web_config
 
 log = logging.getLogger("slurmops.exporter.slurm")
 
-COLLECTORS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations")
+COLLECTORS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations",
+              "controllers")
 DEFAULT_PORT = 9341
 
 
@@ -83,6 +84,7 @@ def builders(cc: ClusterConfig) -> dict[str, Any]:
         "fairshare": lambda p, data: accounting.fairshare(p.cluster, data),
         "licenses": lambda p, data: accounting.licenses(p.cluster, data),
         "reservations": lambda p, data: accounting.reservations(p.cluster, data, time.time()),
+        "controllers": lambda p, data: accounting.controllers(p.cluster, data),
     }
     return {name: table[name] for name in cc.collectors}
 

@@ -154,6 +154,14 @@ class Reservation:
 
 
 @dataclass(slots=True)
+class Controller:
+    """One slurmctld of SlurmctldHost, as `scontrol ping` / slurmrestd's /ping see it."""
+    host: str
+    role: str          # primary, backup, backup2, ... (SlurmctldHost order)
+    up: bool
+
+
+@dataclass(slots=True)
 class ClusterInfo:
     cluster: str | None = None
     version: str | None = None

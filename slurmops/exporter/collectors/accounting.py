@@ -5,7 +5,7 @@ from typing import Iterable
 
 from prometheus_client.core import Metric
 
-from ...slurm.models import ClusterInfo, License, Reservation, Share
+from ...slurm.models import ClusterInfo, Controller, License, Reservation, Share
 from .. import metrics as m
 
 
@@ -39,6 +39,13 @@ def reservations(cluster: str, items: Iterable[Reservation], now: float) -> list
             is_active = r.start_time <= now and (r.end_time is None or now < r.end_time)
             active.add([cluster, r.name], 1 if is_active else 0)
     return [info.metric, start.metric, end.metric, nodes.metric, cpus.metric, active.metric]
+
+
+def controllers(cluster: str, items: Iterable[Controller]) -> list[Metric]:
+    f = m.CONTROLLER_UP.family()
+    for c in items:
+        f.add([cluster, c.host, c.role], 1 if c.up else 0)
+    return [f.metric]
 
 
 def info(cluster: str, ci: ClusterInfo) -> list[Metric]:

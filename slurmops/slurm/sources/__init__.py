@@ -9,7 +9,8 @@ import dataclasses
 import threading
 from collections import Counter
 
-FETCHERS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations")
+FETCHERS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations",
+            "controllers")
 
 
 class SourceError(Exception):

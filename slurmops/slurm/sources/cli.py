@@ -13,6 +13,7 @@ from typing import Callable
 
 from ..models import ClusterInfo
 from ..parse import text as tp
+from ..parse.controllers import parse_scontrol_ping
 from . import CallStats, SourceError, checked_parse
 
 
@@ -28,7 +29,7 @@ class CliSource:
         self.stats = stats or CallStats()
         self.bin_dir = bin_dir
 
-    def run(self, argv: list[str]) -> str:
+    def run(self, argv: list[str], any_exit: bool = False) -> str:
         command = argv[0]
         exe = os.path.join(self.bin_dir, command) if self.bin_dir else command
         self.stats.call(command)
@@ -41,7 +42,7 @@ class CliSource:
         except OSError as exc:
             self.stats.error(command, "not_found")
             raise SourceError(command, "not_found", str(exc))
-        if r.returncode != 0:
+        if r.returncode != 0 and not (any_exit and r.stdout.strip()):
             self.stats.error(command, "exit")
             last = (r.stderr.strip() or r.stdout.strip()).splitlines()[-1:] or [f"exit {r.returncode}"]
             raise SourceError(command, "exit", last[0][:300])
@@ -77,6 +78,12 @@ class CliSource:
     def licenses(self):
         out = self.run(["scontrol", "show", "licenses", "-o"])
         return self._parse("licenses", "scontrol", tp.parse_scontrol_licenses, out)
+
+    def controllers(self):
+        # scontrol ping answers (and may exit non-zero) when a controller is down: that answer
+        # is the data, so read it whatever the exit code.
+        return self._parse("controllers", "scontrol", parse_scontrol_ping,
+                           self.run(["scontrol", "ping"], any_exit=True))
 
     def reservations(self):
         out = self.run(["scontrol", "show", "reservations", "-o"])

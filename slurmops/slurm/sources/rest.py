@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..models import ClusterInfo
 from ..parse import jsondoc as jp
+from ..parse.controllers import parse_ping_doc
 from . import CallStats, SourceError, checked_parse
 
 @dataclass
@@ -194,6 +195,9 @@ class RestSource:
 
     def licenses(self):
         return self._parse("licenses", "licenses", jp.parse_licenses, self._doc("licenses"))
+
+    def controllers(self):
+        return self._parse("controllers", "ping", parse_ping_doc, self._doc("ping"))
 
     def reservations(self):
         return self._parse("reservations", "reservations", jp.parse_reservations,

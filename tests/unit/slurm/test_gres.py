@@ -42,3 +42,23 @@ def test_garbage_is_skipped_not_raised():
 def test_normalize_reason(raw, want):
     from slurmops.slurm.parse.reasons import normalize_reason
     assert normalize_reason(raw) == want
+
+
+def test_controller_pings_text_and_every_json_shape():
+    from slurmops.slurm.models import Controller
+    from slurmops.slurm.parse.controllers import parse_ping_doc, parse_scontrol_ping
+    text = ("Slurmctld(primary) at ctl1 is DOWN\nSlurmctld(backup) at ctl2 is UP\n\n"
+            "*****************************************\n** RESTORE SLURMCTLD DAEMON TO SERVICE **\n")
+    want = [Controller("ctl1", "primary", False), Controller("ctl2", "backup", True)]
+    assert parse_scontrol_ping(text) == want
+    assert parse_ping_doc({"pings": [{"hostname": "ctl1", "ping": "DOWN", "mode": "primary"},
+                                     {"hostname": "ctl2", "ping": "UP", "mode": "backup"}]}) == want
+    assert parse_ping_doc({"pings": [{"hostname": "ctl1", "pinged": "DOWN", "mode": "primary", "latency": 1},
+                                     {"hostname": "ctl2", "pinged": "UP", "mode": "backup"}]}) == want
+    assert parse_ping_doc({"pings": [{"hostname": "ctl1", "responding": False, "primary": True},
+                                     {"hostname": "ctl2", "responding": True, "primary": False}]}) == \
+        [Controller("ctl1", "primary", False), Controller("ctl2", "backup", True)]
+    errors: list[str] = []
+    assert parse_ping_doc({"pings": [3]}, errors) == [] and errors
+    errors = []
+    assert parse_scontrol_ping("garbage", errors) == [] and errors
