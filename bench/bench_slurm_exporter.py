@@ -101,7 +101,9 @@ def worker(source: str, env_info: dict, duration: float) -> dict:
         renders.append(time.perf_counter() - t0)
     series = sum(1 for ln in body.splitlines() if ln and not ln.startswith(b"#"))
 
+    from slurmops.exporter.poller import tune_gc
     sys.setswitchinterval(0.0005)   # as `slurmops exporter slurm` does
+    tune_gc()
     server = MetricsServer("127.0.0.1:0", snap.render_parts).start()
     url = f"http://127.0.0.1:{server.port}/metrics"
 

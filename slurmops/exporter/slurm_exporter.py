@@ -22,7 +22,7 @@ import yaml
 from ..slurm.sources import CallStats, SourceError
 from . import metrics as m
 from .collectors import accounting, jobs as jobs_c, nodes as nodes_c, partitions as parts_c, scheduler
-from .poller import ClusterPoller, Snapshot
+from .poller import ClusterPoller, Snapshot, tune_gc
 from .server import MetricsServer
 from .webconfig import WebConfigError, load as load_web_config
 
@@ -198,6 +198,7 @@ def slurm_command(listen, telemetry_path, web_config_file, config_file, source, 
     # Polling threads parse megabytes of Slurm output in pure Python; a short GIL switch
     # interval lets a scrape (a few microseconds of Python around cached bytes) cut in quickly.
     sys.setswitchinterval(0.0005)
+    tune_gc()
     for p in pollers:
         p.start()
     log.info("listening on %s%s (%s), clusters: %s", listen, telemetry_path,
