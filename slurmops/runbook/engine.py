@@ -327,15 +327,20 @@ class Runner:
         rb, t = self.ctx.runbook, self.ctx.target
         return RunLock(self.state_dir / "locks" / f"{rb.name}@{t.slug}.lock")
 
+    def _acquire(self) -> RunLock:
+        """One run at a time per runbook and target; a busy lock names both."""
+        lock = self.lock()
+        try:
+            lock.acquire(self.ctx.run_id)
+        except LockBusy as exc:
+            raise LockBusy(f"{self.ctx.runbook.name} on {self.ctx.target.label}: {exc}") from None
+        return lock
+
     # -- entry points
     def run(self) -> RunReport:
         ctx, rb = self.ctx, self.ctx.runbook
         gate(rb, ctx.assume_yes)
-        lock = self.lock()
-        try:
-            lock.acquire(ctx.run_id)
-        except LockBusy as exc:
-            raise LockBusy(f"{rb.name} on {ctx.target.label}: {exc}") from None
+        lock = self._acquire()
         try:
             self._open_audit()
             ctx.audit.write("run_start", runbook=rb.name, runbook_path=rb.path, who=who(),
@@ -361,11 +366,7 @@ class Runner:
             raise RunbookError(f"resume mode {mode!r}: finish or rollback")
         if mode == "finish":
             gate(rb, ctx.assume_yes)
-        lock = self.lock()
-        try:
-            lock.acquire(ctx.run_id)
-        except LockBusy as exc:
-            raise LockBusy(f"{rb.name} on {ctx.target.label}: {exc}") from None
+        lock = self._acquire()
         try:
             self._open_audit()
             ctx.resumed = True

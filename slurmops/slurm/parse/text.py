@@ -778,14 +778,20 @@ Topology
 """.split())
 
 
-def _partition(kv: dict[str, str], f: _Fields, n: int) -> Partition | None:
-    nodes: tuple[str, ...] = ()
+def _node_list(kv: dict[str, str], f: _Fields) -> tuple[str, ...]:
+    """``Nodes=n[1-3],c1`` expanded; a bad hostlist is noted and leaves the list empty."""
     raw_nodes = _opt_str(kv.get("Nodes"))
-    if raw_nodes is not None:
-        try:
-            nodes = tuple(_expand_hostlist(raw_nodes))
-        except ValueError as exc:
-            _note(f.errors, f"{f.where}: {exc}; nodes left empty")
+    if raw_nodes is None:
+        return ()
+    try:
+        return tuple(_expand_hostlist(raw_nodes))
+    except ValueError as exc:
+        _note(f.errors, f"{f.where}: {exc}; nodes left empty")
+        return ()
+
+
+def _partition(kv: dict[str, str], f: _Fields, n: int) -> Partition | None:
+    nodes = _node_list(kv, f)
     state = _opt_str(kv.get("State"))
     return Partition(
         name=kv["PartitionName"],
@@ -815,13 +821,7 @@ _RESV_FREE = frozenset({"Comment"})
 
 
 def _reservation(kv: dict[str, str], f: _Fields, n: int) -> Reservation | None:
-    nodes: tuple[str, ...] = ()
-    raw_nodes = _opt_str(kv.get("Nodes"))
-    if raw_nodes is not None:
-        try:
-            nodes = tuple(_expand_hostlist(raw_nodes))
-        except ValueError as exc:
-            _note(f.errors, f"{f.where}: {exc}; nodes left empty")
+    nodes = _node_list(kv, f)
     tres = _tres_dict(kv.get("TRES"))
     return Reservation(
         name=kv["ReservationName"],
