@@ -41,20 +41,13 @@ def scratch_lab(lab):
     """A second, private lab for tests that break things on purpose (stop slurmctld, kill
     slurmrestd): the shared lab stays untouched. Each test leaves it healthy again."""
     import shutil
-    import subprocess
-    import sys
     import tempfile
+
+    from labtools import private_lab
 
     parent = Path(tempfile.mkdtemp(prefix="slurmops-scratch-", dir="/var/tmp"))
     os.chmod(parent, 0o755)
-    d = parent / "lab"
-    r = subprocess.run([sys.executable, "-m", "slurmops", "lab", "up", "--dir", str(d),
-                        "--port-base", "24800", "--cluster", "scratch", "--node-prefix", "s",
-                        "--cloud-nodes", "0", "--cpu-nodes", "2"],
-                       capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    if r.returncode != 0:
-        pytest.fail(f"scratch lab did not come up: {r.stdout[-2000:]}{r.stderr[-2000:]}")
-    yield Lab(load_config(d))
-    subprocess.run([sys.executable, "-m", "slurmops", "lab", "down", "--purge", "--dir", str(d)],
-                   capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+    with private_lab(parent / "lab", "--port-base", "24800", "--cluster", "scratch",
+                     "--node-prefix", "s", "--cloud-nodes", "0", "--cpu-nodes", "2") as d:
+        yield Lab(load_config(d))
     shutil.rmtree(parent, ignore_errors=True)

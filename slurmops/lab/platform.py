@@ -148,7 +148,7 @@ class Lab:
             if comp not in running:
                 wanted.append((comp, self.cfg.port(comp)))
         for node in self.cfg.cpu_node_names:
-            if f"slurmd" not in running or not self.own_pid(f"slurmd-{node}"):
+            if "slurmd" not in running or not self.own_pid(f"slurmd-{node}"):
                 wanted.append((f"slurmd {node}", self.cfg.slurmd_port(node)))
         for what, port in wanted:
             if proc.port_in_use(port):
@@ -295,7 +295,7 @@ class Lab:
         for account in ACCOUNTS:
             if account not in have:
                 add("account", account, f"cluster={c.cluster}", f"description={account}",
-                    f"organization=lab")
+                    "organization=lab")
         pairs = {tuple(ln.split("|")[:2]) for ln in proc.run(
             ["sacctmgr", "-n", "-P", "show", "assoc", f"cluster={c.cluster}",
              "format=user,account"], env=env, timeout=30).stdout.splitlines() if ln}

@@ -7,7 +7,6 @@ Exit codes: 0 succeeded, 1 failed and rolled back (or declined), 2 bad usage/par
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 

@@ -5,13 +5,13 @@ again and the alert resolves."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from labtools import private_lab
 
 from slurmops.rules import build
 
@@ -59,19 +59,9 @@ def wait_for(what: str, check, timeout: float = 90, interval: float = 1.0):
 
 @pytest.fixture(scope="module")
 def alert_lab():
-    if os.geteuid() != 0:
-        pytest.skip("the lab runs as root")
-    if not Path(SLURMOPS).exists():
-        pytest.skip(f"{SLURMOPS} missing")
-    r = slurmops("lab", "up", "--dir", str(LAB_DIR), "--port-base", str(PORT_BASE), "--cluster", CLUSTER,
-                 "--node-prefix", "a", "--cloud-nodes", "0", timeout=600)
-    try:
-        assert r.returncode == 0, r.stdout + r.stderr
-        yield LAB_DIR
-    finally:
-        slurmops("lab", "start", "slurmctld", "--dir", str(LAB_DIR))   # in case a test left it down
-        d = slurmops("lab", "down", "--purge", "--dir", str(LAB_DIR), timeout=300)
-        assert d.returncode == 0, d.stdout + d.stderr
+    with private_lab(LAB_DIR, "--port-base", str(PORT_BASE), "--cluster", CLUSTER,
+                     "--node-prefix", "a", "--cloud-nodes", "0") as d:
+        yield d
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from labtools import lab_cmd, private_lab
 
 from slurmops.lab import proc
 from slurmops.lab.checks import parse_ping
@@ -23,14 +24,9 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_DIR = Path("/var/tmp/slurmops-ha-lab")
-LAB_ARGS = ["--dir", str(LAB_DIR), "--port-base", "28800", "--cluster", "halab", "--node-prefix", "h",
-            "--cloud-nodes", "0", "--backup-controller"]
+LAB_ARGS = ["--port-base", "28800", "--cluster", "halab", "--node-prefix", "h", "--cloud-nodes", "0",
+            "--backup-controller"]
 SLURMOPS = [sys.executable, "-m", "slurmops"]
-
-
-def lab_cmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*SLURMOPS, "lab", *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, cwd=REPO)
 
 
 def env() -> dict[str, str]:
@@ -61,14 +57,8 @@ def srun_ok() -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def ha_lab():
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
-    r = lab_cmd("up", *LAB_ARGS)
-    if r.returncode != 0:
-        lab_cmd("down", "--purge", "--dir", str(LAB_DIR))
-        pytest.fail(f"HA lab did not come up: {r.stdout[-3000:]} {r.stderr[-2000:]}")
-    yield load_config(LAB_DIR)
-    lab_cmd("down", "--purge", "--dir", str(LAB_DIR))
+    with private_lab(LAB_DIR, *LAB_ARGS) as d:
+        yield load_config(d)
 
 
 def test_both_controllers_answer(ha_lab):

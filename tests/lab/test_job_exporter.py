@@ -3,7 +3,6 @@ values agree with the kernel files, CPU seconds rise for a CPU burner, the memor
 job's --mem, an OOM kill is counted, and account/partition come from the real squeue."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 

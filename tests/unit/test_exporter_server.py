@@ -132,7 +132,6 @@ def test_render_failure_is_a_500_not_a_traceback():
 
 
 def test_shipped_examples_load():
-    from click import Context
     from slurmops.exporter.slurm_exporter import ClusterConfig, load_clusters
     ex = Path(__file__).resolve().parents[2] / "exporters"
     web = webconfig.load(ex / "slurm-exporter.web-config.example.yml")

@@ -8,30 +8,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from labtools import private_lab
 
 REPO = Path(__file__).resolve().parents[3]
 LAB_DIR = Path(os.environ.get("SLURMOPS_RB_LAB_DIR", "/var/tmp/slurmops-rb-lab"))
-LAB_ARGS = ["--dir", str(LAB_DIR), "--port-base", "20800", "--cluster", "rblab", "--node-prefix", "r",
-            "--cloud-nodes", "0"]
+LAB_ARGS = ["--port-base", "20800", "--cluster", "rblab", "--node-prefix", "r", "--cloud-nodes", "0"]
 SLURMOPS = [sys.executable, "-m", "slurmops"]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
-
-
-def lab_cmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*SLURMOPS, "lab", *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, cwd=REPO)
 
 
 @pytest.fixture(scope="session")
 def rb_lab():
     """Up once for the session (~20 s), down --purge at the end."""
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
-    r = lab_cmd("up", *LAB_ARGS)
-    if r.returncode != 0:
-        pytest.fail(f"private lab did not come up: {r.stdout[-2000:]} {r.stderr[-2000:]}")
-    yield LAB_DIR
-    lab_cmd("down", "--purge", "--dir", str(LAB_DIR))
+    with private_lab(LAB_DIR, *LAB_ARGS) as d:
+        yield d
 
 
 @pytest.fixture

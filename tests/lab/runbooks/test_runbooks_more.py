@@ -10,36 +10,26 @@ import tarfile
 import time
 from pathlib import Path
 
-import sys
 
 import pytest
+from labtools import private_lab
 
 REPO = Path(__file__).resolve().parents[3]
 
-
-def lab_cmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "slurmops", "lab", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, cwd=REPO)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 # Own dir, ports, cluster and node names: these tests stop slurmctld and slurmdbd, so they must not
 # share a lab with test_runbooks_lab.py (or anyone else) running at the same time.
 MORE_DIR = Path(os.environ.get("SLURMOPS_RB_MORE_LAB_DIR", "/var/tmp/slurmops-rb-more-lab"))
-MORE_ARGS = ["--dir", str(MORE_DIR), "--port-base", "21800", "--cluster", "rbmore", "--node-prefix", "m",
-             "--cloud-nodes", "0"]
+MORE_ARGS = ["--port-base", "21800", "--cluster", "rbmore", "--node-prefix", "m", "--cloud-nodes", "0"]
 
 
 @pytest.fixture(scope="module")
 def rb_lab():
     """Overrides conftest's rb_lab for this module; conftest's runbook/healthy fixtures use it."""
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
-    r = lab_cmd("up", *MORE_ARGS)
-    if r.returncode != 0:
-        pytest.fail(f"private lab did not come up: {r.stdout[-2000:]} {r.stderr[-2000:]}")
-    yield MORE_DIR
-    lab_cmd("down", "--purge", "--dir", str(MORE_DIR))
+    with private_lab(MORE_DIR, *MORE_ARGS) as d:
+        yield d
 
 
 def env(lab: Path) -> dict:

@@ -3,7 +3,6 @@ timeouts, redaction, audit durability, resume, ssh argv, docs."""
 from __future__ import annotations
 
 import io
-import json
 import shlex
 import sys
 import time

@@ -1,0 +1,37 @@
+"""Private labs for tests that break things on purpose (stop daemons, rotate keys, kill the
+primary controller): each gets its own dir, ports, cluster and node names, so the shared lab and
+the other private labs are never touched."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SLURMOPS = [sys.executable, "-m", "slurmops"]
+
+
+def lab_cmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`slurmops lab ...` as a subprocess, no stdin (as automation runs it)."""
+    return subprocess.run([*SLURMOPS, "lab", *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, cwd=REPO)
+
+
+@contextmanager
+def private_lab(lab_dir: Path, *up_args: str, timeout: float = 600) -> Iterator[Path]:
+    """`lab up --dir lab_dir *up_args`, yield the dir, `lab down --purge` at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    r = lab_cmd("up", "--dir", str(lab_dir), *up_args, timeout=timeout)
+    if r.returncode != 0:
+        lab_cmd("down", "--purge", "--dir", str(lab_dir))   # a half-made namespace, a stray daemon
+        pytest.fail(f"private lab {lab_dir} did not come up: {r.stdout[-3000:]} {r.stderr[-2000:]}")
+    try:
+        yield lab_dir
+    finally:
+        lab_cmd("down", "--purge", "--dir", str(lab_dir))
