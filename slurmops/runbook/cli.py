@@ -115,8 +115,13 @@ def run(runbooks_dir, target_spec, ssh, sets, params, state_dir, yes, name):
     """Run the runbook; on failure roll back what it did. Every command goes to the audit log."""
     ctx = _context(name, runbooks_dir, target_spec, ssh, sets, params)
     ctx.assume_yes = yes
+    _finish(lambda: engine.Runner(ctx, state_dir).run())
+
+
+def _finish(start_run) -> None:
+    """Run or resume, then exit with the run's code; refusals, locks and errors get theirs."""
     try:
-        report = engine.Runner(ctx, state_dir).run()
+        report = start_run()
     except engine.Refused as exc:
         _fail(str(exc), engine.EXIT_REFUSED)
     except LockBusy as exc:
@@ -154,14 +159,9 @@ def resume(runbooks_dir, state_dir, rollback, yes, run_id):
         target = make_target(spec["target"], spec.get("ssh"), spec.get("set") or {})
         ctx = engine.build_context(rb, target, start["params"], values=start["values"], run_id=run_id)
         ctx.assume_yes = yes
-        report = engine.Runner(ctx, state_dir).resume("rollback" if rollback else "finish")
-    except engine.Refused as exc:
-        _fail(str(exc), engine.EXIT_REFUSED)
-    except LockBusy as exc:
-        _fail(str(exc), engine.EXIT_LOCKED)
-    except RunbookError as exc:
+    except RunbookError as exc:   # the log or the runbook it names cannot be used
         _fail(str(exc))
-    sys.exit(report.exit_code)
+    _finish(lambda: engine.Runner(ctx, state_dir).resume("rollback" if rollback else "finish"))
 
 
 @runbook.command()
