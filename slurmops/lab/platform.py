@@ -384,17 +384,29 @@ class Lab:
         self._reset_lost_cloud_nodes()
 
     def _reset_lost_cloud_nodes(self) -> None:
-        """A cloud node that was powered up when the lab went down comes back DOWN ("Not
-        responding"): its slurmd is gone. Return it to powered-down idle so bursting works again;
-        nodes an operator drained, or whose resume failed on purpose, are left alone."""
-        r = proc.run(["sinfo", "-N", "-h", "-o", "%N|%T|%E"], env=self.env, timeout=10)
-        for line in r.stdout.splitlines():
-            node, _, rest = line.partition("|")
-            state, _, reason = rest.partition("|")
-            if (node in self.cfg.cloud_node_names and state.startswith("down")
-                    and reason.startswith("Not responding")
-                    and not self.own_pid(f"slurmd-{node}")):
-                proc.run(["scontrol", "update", f"nodename={node}", "state=resume"], env=self.env)
+        """A cloud node that was powered up when the lab went down has lost its slurmd: slurmctld
+        still believes it up, later marks it DOWN or NOT_RESPONDING, and never schedules on it
+        again. Every cloud node without a running slurmd of ours that is not cleanly powered
+        down goes back to powered-down idle (resume clears DOWN, power_down_force clears the
+        rest). Drained nodes and nodes whose resume is meant to fail are left alone."""
+        from ..slurm.parse.text import parse_scontrol_nodes
+        failing = set()
+        fail_file = self.cfg.run / "resume-fail"
+        if fail_file.exists():
+            failing = set(fail_file.read_text().split())
+        r = proc.run(["scontrol", "show", "node", "-o", "--all"], env=self.env, timeout=10)
+        for n in parse_scontrol_nodes(r.stdout):
+            if (n.name not in self.cfg.cloud_node_names or n.name in failing or "DRAIN" in n.flags
+                    or self.own_pid(f"slurmd-{n.name}")):
+                continue
+            clean = n.state == "idle" and "NOT_RESPONDING" not in n.flags and \
+                n.flags & {"POWERED_DOWN", "POWERING_DOWN"}
+            if clean:
+                continue
+            if n.state == "down":
+                proc.run(["scontrol", "update", f"nodename={n.name}", "state=resume"], env=self.env)
+            proc.run(["scontrol", "update", f"nodename={n.name}", "state=power_down_force"],
+                     env=self.env)
 
     def _slurmd_health(self) -> checks.Result:
         states = checks.node_states(self.env)
