@@ -20,7 +20,7 @@ from pathlib import Path
 from ..models import ClusterInfo
 from ..parse import jsondoc as jp
 from ..parse.controllers import parse_ping_doc
-from . import CallStats, SourceError, checked_parse
+from . import POLL_GATE, CallStats, SourceError, checked_parse
 
 @dataclass
 class _JobsCache:
@@ -72,8 +72,8 @@ class RestSource:
             headers["X-SLURM-USER-NAME"] = self.user
         self.stats.call(command)
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                        timeout=self.timeout) as resp:
+            with POLL_GATE.io(), urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                                        timeout=self.timeout) as resp:
                 body = resp.read()
         except urllib.error.HTTPError as exc:
             if exc.code == 304:   # update_time given and nothing changed since

@@ -157,6 +157,9 @@ def test_squeue_22_05_recorded():
     ]
     # the expected start time squeue prints for a pending job (87: --begin) is not a start time
     assert "2026-11-25T17:36:26" in read(V22 / "squeue-exporter.txt")
+    # Repeated values are one string object each (memory at 50,000 jobs), equal values all the same
+    assert len({id(j.user) for j in jobs}) == 1 and len({id(j.state) for j in jobs}) == 1
+    assert jobs[4].account is jobs[10].account and jobs[3].reason is jobs[4].reason
 
 
 G42 = "gpu-a100-rack12-chassis03-blade07-node0042.hpc.physics.example.org"
