@@ -241,24 +241,26 @@ RPC_USER_TIME = _spec("slurm_rpc_user_duration_seconds_total", "counter",
                       "Time slurmctld spent serving RPCs by user.", ("user",), "scheduler")
 
 # ---- fairshare (sshare) -----------------------------------------------------------------------
+# slurmrestd has /shares from v0.0.40 (23.11); pyslurm has no fair-share API at all.
+_NO_SHARES = ("rest@v0.0.38", "rest@v0.0.39", "pyslurm")
 SHARE_FIELDS = {
     "fairshare": _spec("slurm_share_fairshare", "gauge", "Fair-share factor (0..1).",
-                       ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
+                       ("account", "user"), "fairshare", _NO_SHARES),
     "norm_shares": _spec("slurm_share_normalized_shares", "gauge", "Normalized shares.",
-                         ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
+                         ("account", "user"), "fairshare", _NO_SHARES),
     "norm_usage": _spec("slurm_share_normalized_usage", "gauge", "Normalized usage.",
-                        ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
+                        ("account", "user"), "fairshare", _NO_SHARES),
     "effective_usage": _spec("slurm_share_effective_usage", "gauge", "Effective usage.",
-                             ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
+                             ("account", "user"), "fairshare", _NO_SHARES),
     "raw_usage": _spec("slurm_share_raw_usage", "gauge", "Raw usage (decayed CPU-seconds).",
-                       ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
+                       ("account", "user"), "fairshare", _NO_SHARES),
     "raw_shares": _spec("slurm_share_raw_shares", "gauge", "Raw shares assigned.",
-                        ("account", "user"), "fairshare", ("rest@v0.0.38", "rest@v0.0.39")),
+                        ("account", "user"), "fairshare", _NO_SHARES),
 }
 
 # ---- licenses, reservations -------------------------------------------------------------------
 LICENSES = _spec("slurm_licenses", "gauge", "Licenses by status (total, used, free, reserved).",
-                 ("license", "status"), "licenses")
+                 ("license", "status"), "licenses", ("pyslurm (status reserved)",))
 RES_INFO = _spec("slurm_reservation_info", "gauge", "Reservation (always 1) with its flags and partition.",
                  ("reservation", "flags", "partition"), "reservations")
 RES_START = _spec("slurm_reservation_start_timestamp_seconds", "gauge", "Reservation start.",

@@ -22,7 +22,7 @@ import yaml
 from ..slurm.sources import CallStats, SourceError
 from . import metrics as m
 from .collectors import accounting, jobs as jobs_c, nodes as nodes_c, partitions as parts_c, scheduler
-from .poller import ClusterPoller, Snapshot, tune_gc
+from .poller import ClusterPoller, Snapshot, tune_runtime
 from .server import MetricsServer
 from .webconfig import WebConfigError, load as load_web_config
 
@@ -61,7 +61,14 @@ def make_source(cc: ClusterConfig, stats: CallStats):
             raise click.UsageError("the rest source needs --rest.url (or rest.url in the config)")
         return RestSource(cc.rest_url, user=cc.rest_user, token_file=cc.rest_token_file,
                           timeout=cc.timeout, stats=stats, version=cc.rest_version)
-    raise click.UsageError(f"unknown source {cc.source!r}: cli or rest")
+    if cc.source == "pyslurm":
+        from ..slurm.sources.pyslurm_source import PyslurmSource, PyslurmUnavailable, open_pyslurm
+        try:   # only a pyslurm whose major.minor is the running Slurm's, else the reason why not
+            module = open_pyslurm(cc.env, cc.bin_dir, cc.timeout, stats)
+        except PyslurmUnavailable as exc:
+            raise click.UsageError(f"cannot use --source pyslurm: {exc}")
+        return PyslurmSource(module, stats=stats)
+    raise click.UsageError(f"unknown source {cc.source!r}: cli, rest or pyslurm")
 
 
 def builders(cc: ClusterConfig) -> dict[str, Any]:
@@ -149,9 +156,11 @@ def _collector_flags(fn):
               help="node_exporter web config: TLS and basic auth.")
 @click.option("--config.file", "config_file", type=click.Path(path_type=Path), default=None,
               help="YAML with a `clusters:` list (several clusters from one process).")
-@click.option("--source", type=click.Choice(["cli", "rest"]), default="cli", show_default=True)
+@click.option("--source", type=click.Choice(["cli", "rest", "pyslurm"]), default="cli", show_default=True,
+              help="cli: Slurm's commands; rest: slurmrestd; pyslurm: Slurm's C API in-process "
+                   "(optional extra; only a pyslurm matching the running Slurm's major.minor).")
 @click.option("--cluster", default=None, help="The cluster label (default: Slurm's ClusterName).")
-@click.option("--slurm.conf", "slurm_conf", default=None, help="SLURM_CONF for the cli source.")
+@click.option("--slurm.conf", "slurm_conf", default=None, help="SLURM_CONF for the cli and pyslurm sources.")
 @click.option("--rest.url", "rest_url", default=None, help="slurmrestd URL for the rest source.")
 @click.option("--rest.user", "rest_user", default=None, help="X-SLURM-USER-NAME to send.")
 @click.option("--rest.token-file", "rest_token_file", default=None,
@@ -195,10 +204,7 @@ def slurm_command(listen, telemetry_path, web_config_file, config_file, source, 
     except (WebConfigError, ValueError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    # Polling threads parse megabytes of Slurm output in pure Python; a short GIL switch
-    # interval lets a scrape (a few microseconds of Python around cached bytes) cut in quickly.
-    sys.setswitchinterval(0.0005)
-    tune_gc()
+    tune_runtime()
     for p in pollers:
         p.start()
     log.info("listening on %s%s (%s), clusters: %s", listen, telemetry_path,

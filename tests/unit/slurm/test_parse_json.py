@@ -519,3 +519,72 @@ def test_partition_star_and_flags():
     (q,) = parse_partitions({"partitions": [{"name": "gpu", "flags": ["DEFAULT", "EXCLUSIVE_USER"],
                                              "partition": {"state": ["INACTIVE"]}}]})
     assert (q.is_default, q.state) == (True, "inactive")
+
+
+# --------------------------------------------------------------------------- streamed /jobs
+
+JOB_DOCS = sorted(FIX.glob("slurm-*/rest/slurm-v0.0.*-jobs*.json"))
+
+
+@pytest.mark.parametrize("path", JOB_DOCS, ids=lambda p: p.name)
+def test_streamed_jobs_equal_parsed_jobs_and_keep_the_top_level_members(path):
+    import io
+
+    from slurmops.slurm.parse.jsondoc import stream_jobs
+    doc = load(path)
+    errors_a: list[str] = []
+    errors_b: list[str] = []
+    outer: dict = {}
+    streamed = stream_jobs(io.BytesIO(path.read_bytes()), errors_b, outer)
+    assert streamed == parse_jobs(doc, errors_a)
+    assert errors_b == errors_a
+    for name in ("errors", "warnings", "last_update", "meta"):
+        assert outer.get(name) == doc.get(name), name
+
+
+def _big_jobs_doc(n: int, members_first: bool) -> tuple[bytes, dict]:
+    """A v0.0.41-shaped answer far larger than the regions outer_members reads (256 KiB)."""
+    job = load(FIX / "slurm-24.05/rest/slurm-v0.0.41-jobs.json")["jobs"][0]
+    members = {"last_update": {"set": True, "infinite": False, "number": 1795600000},
+               "meta": {"plugin": {"type": "openapi/slurmctld"}},
+               "errors": [{"description": "partial", "error_number": 0}], "warnings": []}
+    jobs = [dict(job, job_id=1000 + i, comment='"errors": ["not me"], "last_update": 1') for i in range(n)]
+    doc = {**members, "jobs": jobs} if members_first else {"jobs": jobs, **members}
+    return json.dumps(doc).encode(), members
+
+
+@pytest.mark.parametrize("members_first", [True, False], ids=["v0.0.38-order", "v0.0.39+-order"])
+def test_streamed_jobs_find_the_members_before_or_after_a_large_job_list(members_first):
+    import io
+
+    from slurmops.slurm.parse.jsondoc import stream_jobs
+    body, members = _big_jobs_doc(600, members_first)
+    assert len(body) > 3 * 256 * 1024
+    outer: dict = {}
+    jobs = stream_jobs(io.BytesIO(body), None, outer)
+    assert [j.job_id for j in jobs] == [str(1000 + i) for i in range(600)]
+    assert outer == members        # the look-alike text inside job comments is not a member
+
+
+@pytest.mark.parametrize("cut", [1, 1000, 200_000])
+def test_a_cut_or_garbage_jobs_answer_is_an_error_not_a_shorter_queue(cut):
+    import io
+
+    from slurmops.slurm.parse.jsondoc import stream_jobs
+    body, _ = _big_jobs_doc(300, False)
+    with pytest.raises(ValueError, match="not a complete JSON document"):
+        stream_jobs(io.BytesIO(body[:-cut]), [], {})
+    with pytest.raises(ValueError):
+        stream_jobs(io.BytesIO(b"<html>502 Bad Gateway</html>"), [], {})
+
+
+@pytest.mark.parametrize("path", sorted(FIX.glob("slurm-*/rest/slurm-v0.0.*-nodes*.json")), ids=lambda p: p.name)
+def test_streamed_nodes_equal_parsed_nodes(path):
+    import io
+
+    from slurmops.slurm.parse.jsondoc import stream_nodes
+    errors_a: list[str] = []
+    errors_b: list[str] = []
+    outer: dict = {}
+    assert stream_nodes(io.BytesIO(path.read_bytes()), errors_b, outer) == parse_nodes(load(path), errors_a)
+    assert errors_b == errors_a and outer.get("errors") == load(path).get("errors")

@@ -21,16 +21,8 @@ MB = 1024 * 1024
 GB = 1024 * MB
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    """Fixture timestamps are the lab's local time, which is UTC."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    T._cached_timestamp.cache_clear()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-    T._cached_timestamp.cache_clear()
+# Fixture timestamps are the lab's local time, which is UTC (conftest.py).
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def read(path: Path) -> str:
