@@ -59,7 +59,7 @@ class Family:
     def add(self, labels: Iterable[str], value: float | int | None) -> None:
         if value is None:   # unknown stays absent, never a made-up zero
             return
-        self.metric.rows.append((tuple(str(v) for v in labels), float(value)))
+        self.metric.rows.append((tuple(map(str, labels)), float(value)))
 
     def add_histogram(self, labels: Iterable[str], buckets: list[tuple[str, float]], total: float) -> None:
         self.metric.add_metric([str(v) for v in labels], buckets, total)
