@@ -109,7 +109,7 @@ def worker(source: str, env_info: dict, duration: float) -> dict:
 
     from slurmops.exporter.poller import tune_runtime
     tune_runtime()   # as `slurmops exporter slurm` does
-    server = MetricsServer("127.0.0.1:0", snap.render_parts).start()
+    server = MetricsServer("127.0.0.1:0", snap.render_parts, render_gzip=snap.render_gzip_parts).start()
     url = f"http://127.0.0.1:{server.port}/metrics"
 
     def scrape_times(n_threads: int, seconds: float) -> tuple[list[float], int]:
@@ -124,6 +124,7 @@ def worker(source: str, env_info: dict, duration: float) -> dict:
     one, calls_one = scrape_times(1, duration)
     ten, calls_ten = scrape_times(10, duration)
     ten_curl = curl_scrapes(url, 10, duration)
+    ten_gzip = curl_scrapes(url, 10, duration, gzip=True)
     p.stop()
     server.stop()
     return {
@@ -138,6 +139,10 @@ def worker(source: str, env_info: dict, duration: float) -> dict:
         "scrape_10_curl_ms_p50": statistics.median(ten_curl) * 1000 if ten_curl else None,
         "scrape_10_curl_ms_p99": sorted(ten_curl)[int(len(ten_curl) * 0.99)] * 1000 if ten_curl else None,
         "scrape_10_curl_ms_max": max(ten_curl) * 1000 if ten_curl else None, "scrapes_10_curl": len(ten_curl),
+        "scrape_10_gzip_ms_p50": statistics.median(ten_gzip) * 1000 if ten_gzip else None,
+        "scrape_10_gzip_ms_p99": sorted(ten_gzip)[int(len(ten_gzip) * 0.99)] * 1000 if ten_gzip else None,
+        "scrape_10_gzip_ms_max": max(ten_gzip) * 1000 if ten_gzip else None, "scrapes_10_gzip": len(ten_gzip),
+        "gzip_bytes": len(b"".join(snap.render_gzip_parts())),
         "calls_per_min_1": calls_one * 60 / duration, "calls_per_min_10": calls_ten * 60 / duration,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_after_sequential_polls_mb": rss_polls,
@@ -164,10 +169,11 @@ def scraper(url: str, n_threads: int, seconds: float) -> list[float]:
     return times
 
 
-def curl_scrapes(url: str, n: int, seconds: float) -> list[float]:
+def curl_scrapes(url: str, n: int, seconds: float, gzip: bool = False) -> list[float]:
     """10 concurrent scrapers as C clients (curl, 20 requests per process, curl's own timing):
     closer to Prometheus than Python threads, whose own reading of 6.5 MB competes for the GIL
-    and the same 2 cores. Empty when curl is not installed."""
+    and the same 2 cores. ``gzip``: ask for it, as Prometheus does by default. Empty when curl
+    is not installed."""
     if not shutil.which("curl"):
         return []
     stop = time.monotonic() + seconds
@@ -176,7 +182,7 @@ def curl_scrapes(url: str, n: int, seconds: float) -> list[float]:
 
     def loop():
         while time.monotonic() < stop:
-            argv = ["curl", "-s", "--max-time", "30", "-w", "%{time_total}\n"]
+            argv = ["curl", "-s", "--max-time", "30", "-w", "%{time_total}\n", *(["--compressed"] if gzip else [])]
             for _ in range(20):
                 argv += ["-o", "/dev/null", url]
             out = subprocess.run(argv, capture_output=True, text=True).stdout.split()
@@ -262,6 +268,10 @@ def main() -> None:
         if r.get("scrapes_10_curl"):
             print(f"  10 curl scrapers p50/p99/max {r['scrape_10_curl_ms_p50']:6.1f} / {r['scrape_10_curl_ms_p99']:.1f} / "
                   f"{r['scrape_10_curl_ms_max']:.1f} ms ({r['scrapes_10_curl']} scrapes)   target <= 100 ms")
+        if r.get("scrapes_10_gzip"):
+            print(f"  10 curl gzip p50/p99/max     {r['scrape_10_gzip_ms_p50']:6.1f} / {r['scrape_10_gzip_ms_p99']:.1f} / "
+                  f"{r['scrape_10_gzip_ms_max']:.1f} ms ({r['scrapes_10_gzip']} scrapes, {r['gzip_bytes'] / 1e6:.2f} MB "
+                  f"each, as Prometheus asks)   target <= 100 ms")
         print(f"  Slurm calls/min, 1 vs 10   {r['calls_per_min_1']:8.1f} vs {r['calls_per_min_10']:.1f}")
         print(f"  RSS                        {r['rss_mb']:8.0f} MB   target <= 150 MB")
     print(f"\npeer (vpenso exporter, same lab): one scrape {PEER['scrape_s']} s, 10 concurrent "

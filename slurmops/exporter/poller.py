@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -217,30 +218,52 @@ class ClusterPoller:
 
 class Snapshot:
     """What the HTTP server sends: every cluster's data, merged once per poll (not per scrape:
-    at 10,000 nodes that is megabytes), then a few self-metrics rendered fresh."""
+    at 10,000 nodes that is megabytes), then a few self-metrics rendered fresh.
+
+    For scrapers that accept gzip (Prometheus does by default) the merged data is also compressed
+    once per poll; each scrape then only compresses its self-metrics onto a copy of the
+    compressor, so the answer is one gzip stream: 6.5 MB at 10,000 nodes goes out as ~0.5 MB."""
 
     def __init__(self, pollers: list[ClusterPoller]):
         self.pollers = pollers
         self._key: tuple | None = None
         self._data = b""
+        self._gz: tuple[Any, bytes] | None = None     # (compressor after the data, its output)
         self._lock = threading.Lock()
 
-    def data(self, now: float) -> bytes:
+    def _refresh(self, now: float) -> None:
+        """Under the lock: merge the clusters' chunks again when any of them changed."""
         keys, chunks = [], []
         for p in self.pollers:
             key, cs = p.chunks(now)
             keys.append(key)
             chunks.extend(cs)
+        if tuple(keys) != self._key:
+            self._data, self._key, self._gz = merge_chunks(chunks), tuple(keys), None
+
+    def data(self, now: float) -> bytes:
         with self._lock:
-            if tuple(keys) != self._key:
-                self._data, self._key = merge_chunks(chunks), tuple(keys)
+            self._refresh(now)
             return self._data
+
+    def _own(self, now: float) -> bytes:
+        return merge_chunks([render_chunk([f for p in self.pollers for f in p.self_families(now)])])
 
     def render_parts(self) -> list[bytes]:
         now = time.time()
         data = self.data(now)
-        own = merge_chunks([render_chunk([f for p in self.pollers for f in p.self_families(now)])])
-        return [data, own]
+        return [data, self._own(now)]
+
+    def render_gzip_parts(self) -> list[bytes]:
+        now = time.time()
+        with self._lock:
+            self._refresh(now)
+            if self._gz is None:
+                c = zlib.compressobj(1, zlib.DEFLATED, 31)    # gzip framing, fastest level
+                self._gz = (c, c.compress(self._data) + c.flush(zlib.Z_SYNC_FLUSH))
+            c, head = self._gz
+            tail = c.copy()
+        return [head, tail.compress(self._own(now)) + tail.flush()]
 
     def render(self) -> bytes:
         return b"".join(self.render_parts())

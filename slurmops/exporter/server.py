@@ -27,6 +27,23 @@ def parse_listen_address(addr: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def accepts_gzip(header: str | None) -> bool:
+    """Does an Accept-Encoding header allow gzip? ``gzip``, ``gzip;q=0.5``, ``*`` yes;
+    ``gzip;q=0``, ``identity`` or no header no."""
+    for item in (header or "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        q = params.strip().lower()
+        if q.startswith("q="):
+            try:
+                return float(q[2:]) > 0
+            except ValueError:
+                return False
+        return True
+    return False
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -42,10 +59,12 @@ class _Server(ThreadingHTTPServer):
 
 class MetricsServer:
     def __init__(self, listen: str, render: Callable[[], bytes | list[bytes]], *,
+                 render_gzip: Callable[[], bytes | list[bytes]] | None = None,
                  telemetry_path: str = "/metrics",
                  web_config: WebConfig | None = None, web_config_dir: Path = Path("."),
                  title: str = "slurmops exporter"):
         self.render = render
+        self.render_gzip = render_gzip
         self.telemetry_path = telemetry_path
         self.web = web_config or WebConfig()
         self.title = title
@@ -105,14 +124,18 @@ class MetricsServer:
                     return
                 path = self.path.split("?", 1)[0]
                 if path == server.telemetry_path:
+                    gz = server.render_gzip is not None and accepts_gzip(self.headers.get("Accept-Encoding"))
                     try:
-                        body = server.render()
+                        body = server.render_gzip() if gz else server.render()
                     except Exception as exc:  # never a traceback to the scraper
                         log.exception("render failed")
                         self._send(500, f"render failed: {type(exc).__name__}\n".encode(),
                                    "text/plain; charset=utf-8")
                         return
-                    self._send(200, body, CONTENT_TYPE)
+                    extra = {"Vary": "Accept-Encoding"} if server.render_gzip is not None else {}
+                    if gz:
+                        extra["Content-Encoding"] = "gzip"
+                    self._send(200, body, CONTENT_TYPE, extra)
                 elif path == "/":
                     page = (f"<html><head><title>{server.title}</title></head><body><h1>{server.title}</h1>"
                             f"<p><a href=\"{server.telemetry_path}\">Metrics</a></p></body></html>")

@@ -198,7 +198,8 @@ def slurm_command(listen, telemetry_path, web_config_file, config_file, source, 
         web = load_web_config(web_config_file)
         pollers = [make_poller(cc) for cc in clusters]
         snapshot = Snapshot(pollers)
-        server = MetricsServer(listen, snapshot.render_parts, telemetry_path=telemetry_path, web_config=web,
+        server = MetricsServer(listen, snapshot.render_parts, render_gzip=snapshot.render_gzip_parts,
+                               telemetry_path=telemetry_path, web_config=web,
                                web_config_dir=(web_config_file.parent if web_config_file else Path(".")),
                                title="slurmops Slurm exporter")
     except (WebConfigError, ValueError, OSError) as exc:

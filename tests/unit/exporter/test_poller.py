@@ -116,3 +116,38 @@ def test_checked_parse_counts_skips_and_fails_on_nothing_but_garbage():
                          "Server thread count:  3\nAgent queue size:     0\n", True)
     assert good.server_thread_count == 3
     assert stats.snapshot()[1] == {("sdiag", "parse"): 1}
+
+
+def test_gzip_answers_are_one_stream_equal_to_the_plain_answer(monkeypatch):
+    import gzip
+    import zlib
+
+    from slurmops.exporter import poller as poller_mod
+    from slurmops.exporter.server import accepts_gzip
+    monkeypatch.setattr(poller_mod.time, "time", lambda: 1_800_000_000.0)   # self-metrics fixed
+    src, p = make()
+    p.poll_all()
+    snap = Snapshot([p])
+    plain = snap.render()
+    first = snap.render_gzip_parts()
+    again = snap.render_gzip_parts()
+    assert first[0] is again[0]                 # the data is compressed once per poll
+    assert gzip.decompress(b"".join(first)) == plain == gzip.decompress(b"".join(again))
+    d = zlib.decompressobj(31)                  # a single gzip member: nothing after its end
+    assert d.decompress(b"".join(first)) == plain and d.eof and d.unused_data == b""
+    p.poll("scheduler")                         # new data: compressed afresh
+    assert snap.render_gzip_parts()[0] is not first[0]
+    assert gzip.decompress(b"".join(snap.render_gzip_parts())) == snap.render()
+    srv = MetricsServer("127.0.0.1:0", snap.render_parts, render_gzip=snap.render_gzip_parts).start()
+    try:
+        url = f"http://127.0.0.1:{srv.port}/metrics"
+        req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.headers["Content-Encoding"] == "gzip" and r.headers["Vary"] == "Accept-Encoding"
+            assert gzip.decompress(r.read()) == snap.render()
+        with urllib.request.urlopen(url, timeout=5) as r:      # no Accept-Encoding: plain text
+            assert r.headers.get("Content-Encoding") is None and r.read() == snap.render()
+    finally:
+        srv.stop()
+    assert [accepts_gzip(h) for h in ("gzip", "deflate, gzip;q=0.5", "*", "GZIP", "x-gzip")] == [True] * 5
+    assert [accepts_gzip(h) for h in (None, "", "identity", "gzip;q=0", "br, deflate", "gzip;q=x")] == [False] * 6
