@@ -135,8 +135,9 @@ def test_gzip_answers_are_one_stream_equal_to_the_plain_answer(monkeypatch):
     assert gzip.decompress(b"".join(first)) == plain == gzip.decompress(b"".join(again))
     d = zlib.decompressobj(31)                  # a single gzip member: nothing after its end
     assert d.decompress(b"".join(first)) == plain and d.eof and d.unused_data == b""
-    p.poll("scheduler")                         # new data: compressed afresh
-    assert snap.render_gzip_parts()[0] is not first[0]
+    p.poll("scheduler")                         # new data: compressed afresh, in the poll thread
+    assert snap._gz is not None and snap._gz[1] is not first[0]
+    assert snap.render_gzip_parts()[0] is snap._gz[1]
     assert gzip.decompress(b"".join(snap.render_gzip_parts())) == snap.render()
     srv = MetricsServer("127.0.0.1:0", snap.render_parts, render_gzip=snap.render_gzip_parts).start()
     try:
