@@ -226,7 +226,7 @@ class Snapshot:
 
     For scrapers that accept gzip (Prometheus does by default) the merged data is also compressed
     once per poll; each scrape then only compresses its self-metrics onto a copy of the
-    compressor, so the answer is one gzip stream: 6.5 MB at 10,000 nodes goes out as ~0.5 MB."""
+    compressor, so the answer is one gzip stream: 6.5 MB at 10,000 nodes goes out as ~0.3 MB."""
 
     def __init__(self, pollers: list[ClusterPoller]):
         self.pollers = pollers
@@ -242,7 +242,8 @@ class Snapshot:
         """After a poll, in the poll thread: once a scraper has asked for gzip, compress the new
         data here (a few tens of ms for 6.5 MB) rather than in the first scrape that needs it."""
         if self._gzip_asked:
-            self.render_gzip_parts()
+            with self._lock:
+                self._compressed(time.time())
 
     def _refresh(self, now: float) -> None:
         """Under the lock: merge the clusters' chunks again when any of them changed."""
@@ -267,15 +268,19 @@ class Snapshot:
         data = self.data(now)
         return [data, self._own(now)]
 
+    def _compressed(self, now: float) -> tuple[Any, bytes]:
+        """Under the lock: (compressor after the current data, its output so far)."""
+        self._refresh(now)
+        if self._gz is None:
+            c = zlib.compressobj(1, zlib.DEFLATED, 31)    # gzip framing, fastest level
+            self._gz = (c, c.compress(self._data) + c.flush(zlib.Z_SYNC_FLUSH))
+        return self._gz
+
     def render_gzip_parts(self) -> list[bytes]:
         now = time.time()
         with self._lock:
             self._gzip_asked = True
-            self._refresh(now)
-            if self._gz is None:
-                c = zlib.compressobj(1, zlib.DEFLATED, 31)    # gzip framing, fastest level
-                self._gz = (c, c.compress(self._data) + c.flush(zlib.Z_SYNC_FLUSH))
-            c, head = self._gz
+            c, head = self._compressed(now)
             tail = c.copy()
         return [head, tail.compress(self._own(now)) + tail.flush()]
 
