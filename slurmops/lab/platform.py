@@ -23,7 +23,11 @@ from . import checks, proc
 from .config import LabConfig
 
 APT_PACKAGES = [
+    # slurm-wlm-jwt-plugin: auth/jwt (AuthAltTypes, slurmrestd's rest_auth/jwt) is not a dependency
+    # of any daemon package and --no-install-recommends never brings it; the rootfs test proves the
+    # list by checking every plugin the rendered configs name.
     "munge", "slurmctld", "slurmd", "slurmdbd", "slurmrestd", "slurm-client",
+    "slurm-wlm-basic-plugins", "slurm-wlm-jwt-plugin", "slurm-wlm-mysql-plugin",
     "mariadb-server", "prometheus", "prometheus-alertmanager", "prometheus-node-exporter",
 ]
 REST_USER = "slurmrestd"       # slurmrestd refuses to run as root
