@@ -51,6 +51,9 @@ NO_ALERTS = Why("no alert is pending or firing in the lab", _none("ALERTS"))
 NO_BLKIO = Why("Slurm creates v1 blkio cgroups only on request: no job IO series in the lab",
                _none("slurm_job_io_read_bytes_total"))
 
+NO_PSI = Why("cgroup v1 host: no pressure stall information per job",
+             _none("slurm_job_pressure_memory_waiting_seconds_total"))
+
 JOBS_GPU = ("Idle GPUs: held by a job with no process on them", "GPU utilization by user",
             "GPU utilization per job", "GPU memory of the job's processes")
 ALLOW: dict[tuple[str, str], Why] = {
@@ -73,6 +76,10 @@ ALLOW: dict[tuple[str, str], Why] = {
     **{("platform", t): NO_JOB_EXPORTER for t in (
         "Jobs seen per host", "Collector success per host", "Read problems per second")},
     ("platform", "Alerts pending or firing"): NO_ALERTS,
+    # the per-job dashboard (jobstats links to it)
+    **{("job", t): NO_GPU for t in ("GPU utilisation", "GPU memory of the job")},
+    ("job", "Block IO"): NO_BLKIO,
+    ("job", "Time stalled (PSI some, cgroup v2)"): NO_PSI,
 }
 # Variables whose query may offer nothing, and why.
 ALLOW_VARS: dict[tuple[str, str], Why] = {
