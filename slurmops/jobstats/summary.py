@@ -1,17 +1,16 @@
 """The per-job usage summary: what Prometheus knew about a job, per node, small enough for
 AdminComment (compact JSON, zlib, base64, behind a versioned prefix).
 
-Stored as ``so1:<base32(zlib(json)), lower case, no padding>``. ``so`` marks it as ours
-(AdminComment is a free-text field other tools write too); the digit is the format version: a reader
-refuses a version it does not know instead of guessing. Base32, not base64: on Slurm 22.05.8
+Stored as ``so1:<hex(zlib(json))>``. ``so`` marks it as ours (AdminComment is a free-text field
+other tools write too); the digit is the format version: a reader refuses a version it does not know
+instead of guessing. Hex, not base64 (Princeton's choice): on Slurm 22.05.8
 `sacctmgr modify job ... set AdminComment=` stores the value lower-cased (observed in the lab,
-quoted or not), which would corrupt base64; base32 decodes the same in either case.
+quoted or not), which corrupts base64; hex reads the same in either case, and decodes in C
+(base32 would be 20% shorter but Python decodes it 40x slower: bulk mode reads 10,000 at once).
 Pure functions: no I/O here.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -141,7 +140,7 @@ def from_dict(d: dict) -> Summary:
 
 def encode(s: Summary) -> str:
     raw = json.dumps(to_dict(s), separators=(",", ":"), sort_keys=True).encode()
-    body = base64.b32encode(zlib.compress(raw, 9)).decode().rstrip("=").lower()
+    body = zlib.compress(raw, 9).hex()
     return f"{PREFIX}{VERSION}:{body}"
 
 
@@ -160,9 +159,8 @@ def decode(text: str) -> Summary:
     if len(body) > MAX_STORED:
         raise SummaryError(f"summary is {len(body)} characters, more than {MAX_STORED}")
     try:
-        packed = base64.b32decode(body.upper() + "=" * (-len(body) % 8))
-        raw = zlib.decompressobj().decompress(packed, MAX_STORED * 10)
+        raw = zlib.decompressobj().decompress(bytes.fromhex(body), MAX_STORED * 10)
         d = json.loads(raw)
-    except (binascii.Error, zlib.error, ValueError) as exc:
+    except (zlib.error, ValueError) as exc:
         raise SummaryError(f"corrupt summary ({type(exc).__name__}: {exc})") from None
     return from_dict(d)

@@ -233,7 +233,7 @@ def test_bad_input_clear_errors(lab, jobs, tmp_path):
 def test_malformed_stored_summary(lab, jobs):
     jid = jobs["ids"]["sleep"]
     proc.run(["sacctmgr", "-i", "modify", "job", "where", f"jobid={jid}", "set",
-              "AdminComment=so1:notbase32!!"], env=lab.env, timeout=30)
+              "AdminComment=so1:nothex!!"], env=lab.env, timeout=30)
     r = jobstats(lab, jid, "--json")                    # Prometheus still has the job: fallback
     assert r.returncode == 0 and "warning: the summary stored" in r.stderr
     assert json.loads(r.stdout)["source"] == "prometheus"

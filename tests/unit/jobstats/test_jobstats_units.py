@@ -44,20 +44,20 @@ def test_sacct_recorded_line_parses():
     assert parse_size("1.5G") == 1.5 * 2**30 and parse_cputime("1-02:03:04") == 93784
 
 
-def test_summary_round_trip_survives_lower_casing():
+def test_summary_round_trip_survives_case_changes():
     s = sm.Summary(nodes={"n1": sm.NodeUsage(cpus=4, cpu_s=123.4, span_s=60, mem_peak=3e8,
                                              slurm_nodes=["n1"],
                                              gpus={"0": sm.GpuUsage(util=0.5, mem_used=1e9, mem_total=8e10)})},
                    stored_at=1700000000)
     text = sm.encode(s)
-    assert text.startswith("so1:") and text == text.lower() and len(text) < 300
+    assert text.startswith("so1:") and text == text.lower() and len(text) < 400
     back = sm.decode(text.upper().replace("SO1:", "so1:"))      # what sacctmgr may do to case
     assert back.nodes["n1"].cpu_s == 123.4 and back.nodes["n1"].gpus["0"].util == 0.5
     assert back.source == "stored"
 
 
 @pytest.mark.parametrize("text,why", [
-    ("so2:abc", "not so1"), ("so1:!!!", "corrupt"), ("so1:" + "a" * 16, "corrupt"),
+    ("so2:abc", "not so1"), ("so1:!!!", "corrupt"), ("so1:" + "ab" * 16, "corrupt"),
     ("hello", "not a slurmops summary"),
 ])
 def test_malformed_summaries_are_refused_with_a_reason(text, why):
@@ -66,9 +66,10 @@ def test_malformed_summaries_are_refused_with_a_reason(text, why):
 
 
 def test_wrong_types_in_a_summary_are_refused():
-    import base64, json, zlib
+    import json
+    import zlib
     raw = json.dumps({"v": 1, "n": {"n1": {"u": "lots"}}}).encode()
-    text = "so1:" + base64.b32encode(zlib.compress(raw)).decode().rstrip("=").lower()
+    text = "so1:" + zlib.compress(raw).hex()
     with pytest.raises(sm.SummaryError, match="not a number"):
         sm.decode(text)
 
