@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -88,14 +89,17 @@ def main() -> None:
     try:
         user = sql(lab, f"SELECT u.user FROM {table} t JOIN {cfg.cluster}_assoc_table u ON "
                         f"t.id_assoc = u.id_assoc WHERE t.id_job = {tpl}").split()[0]
-        runs = []
+        runs, cpus = [], []
         for _ in range(3):
             calls.write_text("")
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.monotonic()
             r = subprocess.run([sys.executable, "-m", "slurmops", "jobstats", "--user", user,
                                 "--since", "7d", "--format", "json", "--prometheus", "http://127.0.0.1:1"],
                                env=env, capture_output=True, text=True, timeout=300)
             runs.append(time.monotonic() - t0)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
             if r.returncode != 0:
                 sys.exit(f"error: jobstats failed: {r.stderr.strip()}")
             d = json.loads(r.stdout)
@@ -105,6 +109,8 @@ def main() -> None:
               f"stored summaries, {totals['prometheus_jobs']} Prometheus lookups, {n_calls} sacct call(s)")
         print(f"wall time (3 runs, whole command incl. Python start): "
               + ", ".join(f"{x:.2f} s" for x in runs) + f"; best {min(runs):.2f} s (target <= 5 s)")
+        print("CPU time of jobstats + sacct (3 runs): " + ", ".join(f"{x:.2f} s" for x in cpus)
+              + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"totals: {totals['wasted_core_hours']:.1f} wasted core-hours, "
               f"{totals['wasted_gpu_hours']:.1f} wasted GPU-hours")
     finally:
