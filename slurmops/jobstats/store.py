@@ -23,10 +23,10 @@ from . import prom as promq
 from . import sacct
 from .config import Config
 from .service import EXIT_PROMETHEUS, EXIT_SLURM, JobstatsError, find_job
-from .summary import encode
+from .summary import encode, is_ours
 
 log = logging.getLogger("slurmops.jobstats.store")
-RESULTS = ("stored", "no_data", "prometheus_error", "slurm_error")
+RESULTS = ("stored", "no_data", "prometheus_error", "slurm_error", "occupied")
 COUNTER_FILE = "slurmops_jobstats.prom"
 
 
@@ -83,6 +83,9 @@ def store(jobid: str, cluster: str | None, cfg: Config, client: promq.PromClient
         return done("prometheus_error", EXIT_PROMETHEUS, "summary missing: no Prometheus URL")
     if rec.start is None:
         return done("no_data", 0, "never started: nothing to store")
+    if rec.admin_comment and not is_ours(rec.admin_comment):
+        # another tool's AdminComment (a site's own use of the field): never overwritten
+        return done("occupied", 0, "summary missing: AdminComment already holds something else")
     try:
         s = promq.collect(client, rec, cfg.cluster_label or None)
     except promq.PrometheusError as exc:

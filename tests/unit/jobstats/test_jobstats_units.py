@@ -138,3 +138,20 @@ def test_gpu_lines_from_the_job_exporter_on_fake_nvml():
     idle = [k for k, v in g.items() if v.idle == 1]
     assert idle and "gpu-idle" in [n.rule for n in report.notes]
     assert to_json(report)["figures"]["idle_gpus"] == len(idle)
+
+
+def test_report_links_the_per_job_dashboard():
+    from urllib.parse import parse_qs, urlsplit
+    r = rec(jobid="7_2", jobid_raw="9")
+    url = build(r, None, "none", T, grafana_url="https://grafana.example/").dashboard
+    u = urlsplit(url)
+    assert u.path == "/d/slurmops-job/"
+    q = parse_qs(u.query)
+    assert q["var-jobid"] == ["9"] and q["var-cluster"] == ["c"]
+    assert int(q["from"][0]) == (r.start - 60) * 1000 and int(q["to"][0]) == (r.end + 60) * 1000
+    assert url in render_text(build(r, None, "none", T, grafana_url="https://grafana.example/"))
+    # the dashboard this links to exists with that uid and a jobid variable
+    import json
+    d = json.loads((Path(__file__).resolve().parents[3] / "dashboards" / "build" / "job.json").read_text())
+    assert d["uid"] == "slurmops-job"
+    assert "jobid" in [v["name"] for v in d["templating"]["list"]]
