@@ -15,6 +15,13 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
+def promtool_bin() -> str:
+    """promtool ($PROMTOOL or PATH): missing fails under SLURMOPS_REQUIRE_LAB=1, else skips."""
+    import need
+    return need.promtool()
+
+
+@pytest.fixture(scope="session")
 def lab() -> Lab:
     lab_dir = Path(os.environ.get("SLURMOPS_LAB_DIR", DEFAULT_DIR))
     cfg = load_config(lab_dir)

@@ -94,7 +94,6 @@ class CollectorState:
     duration_s: float = 0.0
     last_success: float | None = None
     error: str = ""
-    polls: int = 0
 
 
 class ClusterPoller:
@@ -142,7 +141,6 @@ class ClusterPoller:
             st.duration_s = time.monotonic() - t0
             st.success = ok
             st.error = err
-            st.polls += 1
             if ok:
                 # Only what another collector reads is kept (partitions joins nodes, jobs lists
                 # partitions); 50,000 Job objects would be ~40 MB held for nothing.

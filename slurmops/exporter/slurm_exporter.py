@@ -106,8 +106,9 @@ def make_poller(cc: ClusterConfig) -> ClusterPoller:
         except SourceError as exc:
             log.warning("cannot learn the cluster name (%s); set --cluster", exc)
         name = name or "default"
-    # Slow-changing facts are polled less often: version, licenses, reservations, fair share.
-    slow = {k: max(cc.interval * 4, 120.0) for k in ("info",)}
+    # Only `info` (version, cluster name: two commands that change on an upgrade) is polled less
+    # often; licenses, reservations and fair share are polled every interval like the rest.
+    slow = {"info": max(cc.interval * 4, 120.0)}
     return ClusterPoller(name, source, builders(cc), interval=cc.interval, stats=stats, intervals=slow)
 
 

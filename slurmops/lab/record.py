@@ -11,19 +11,23 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..slurm.parse.text import CLI_ENV, SQUEUE_ARGS
 from . import checks, proc
 from .platform import REST_VERSION, Lab, LabError
 
-# (file name, argv). Parsers in slurmops/slurm/ read exactly these shapes.
+# (file name, argv). The exporter's cli source runs exactly the argv of squeue-exporter.txt,
+# scontrol-show-{nodes,partitions,reservations,licenses}.txt, scontrol-ping.txt, sdiag.txt and
+# sshare.txt (slurmops/slurm/sources/cli.py); the others are shapes the tests read.
 CLI_CAPTURES: list[tuple[str, list[str]]] = [
+    ("squeue-exporter.txt", list(SQUEUE_ARGS)),
     ("squeue.json", ["squeue", "--json"]),
     ("sinfo.json", ["sinfo", "--json"]),
     ("sacct.json", ["sacct", "--json", "-a", "-S", "now-1days"]),
     ("sdiag.txt", ["sdiag"]),
     ("sshare.txt", ["sshare", "-a", "-l", "-P"]),
     ("sprio.txt", ["sprio", "-h", "-l"]),
-    ("scontrol-show-nodes.txt", ["scontrol", "show", "nodes", "-o"]),
-    ("scontrol-show-partitions.txt", ["scontrol", "show", "partitions", "-o"]),
+    ("scontrol-show-nodes.txt", ["scontrol", "show", "nodes", "-o", "--all"]),
+    ("scontrol-show-partitions.txt", ["scontrol", "show", "partitions", "-o", "--all"]),
     ("scontrol-show-jobs.txt", ["scontrol", "show", "jobs", "-o"]),
     ("scontrol-show-reservations.txt", ["scontrol", "show", "reservations", "-o"]),
     ("scontrol-show-licenses.txt", ["scontrol", "show", "licenses", "-o"]),
@@ -54,7 +58,7 @@ def record(lab: Lab, out: Path) -> dict:
     manifest: dict = {"recorded_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                       "slurm_version": _slurm_version(lab), "cli": {}, "rest": {}}
     for name, argv in CLI_CAPTURES:
-        r = proc.run(argv, env=lab.env, timeout=60)
+        r = proc.run(argv, env={**lab.env, **CLI_ENV}, timeout=60)   # as the cli source runs them
         if r.returncode != 0:
             raise LabError(f"{' '.join(argv)} failed: {(r.stderr or r.stdout).strip()[:200]}")
         (out / "cli" / name).write_text(norm(r.stdout))

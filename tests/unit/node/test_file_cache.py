@@ -77,5 +77,5 @@ def test_node_render_is_byte_identical_to_shared_render(tree, steps):
     e = JobExporter(str(FIX / tree), steps=steps, gpu=False, lookup=JobInfoCache(lambda ids: SQUEUE))
     fams = list(e.collector_set.collect()) + list(e.errors.collect())
     assert node_render(fams) == shared_render(fams)
-    from slurmops.exporter.render import slow_render     # and client_python's own exposition
-    assert node_render(fams) == slow_render(fams)
+    from reference import client_python_exposition      # and client_python's own exposition
+    assert node_render(fams) == client_python_exposition(fams)
