@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 import yaml
@@ -71,7 +71,7 @@ def make_source(cc: ClusterConfig, stats: CallStats):
     raise click.UsageError(f"unknown source {cc.source!r}: cli, rest or pyslurm")
 
 
-def builders(cc: ClusterConfig) -> dict[str, Any]:
+def builders(cc: ClusterConfig, clock: Callable[[], float] = time.time) -> dict[str, Any]:
     def _nodes(p, data):
         return nodes_c.build(p.cluster, data, per_node=cc.per_node)
 
@@ -80,7 +80,7 @@ def builders(cc: ClusterConfig) -> dict[str, Any]:
 
     def _jobs(p, data):
         parts = [x.name for x in (p.data("partitions") or [])]
-        return jobs_c.build(p.cluster, data, time.time(), parts, cc.per_account, cc.per_user)
+        return jobs_c.build(p.cluster, data, clock(), parts, cc.per_account, cc.per_user)
 
     table = {
         "info": lambda p, data: accounting.info(p.cluster, data),
@@ -90,13 +90,15 @@ def builders(cc: ClusterConfig) -> dict[str, Any]:
         "scheduler": lambda p, data: scheduler.build(p.cluster, data),
         "fairshare": lambda p, data: accounting.fairshare(p.cluster, data),
         "licenses": lambda p, data: accounting.licenses(p.cluster, data),
-        "reservations": lambda p, data: accounting.reservations(p.cluster, data, time.time()),
+        "reservations": lambda p, data: accounting.reservations(p.cluster, data, clock()),
         "controllers": lambda p, data: accounting.controllers(p.cluster, data),
     }
     return {name: table[name] for name in cc.collectors}
 
 
-def make_poller(cc: ClusterConfig) -> ClusterPoller:
+def make_poller(cc: ClusterConfig, clock: Callable[[], float] = time.time) -> ClusterPoller:
+    """The poller of one cluster; ``clock`` dates what the collectors compute from "now"
+    (pending ages, whether a reservation is active): the golden tests fix it."""
     stats = CallStats()
     source = make_source(cc, stats)
     name = cc.name
@@ -109,7 +111,7 @@ def make_poller(cc: ClusterConfig) -> ClusterPoller:
     # Only `info` (version, cluster name: two commands that change on an upgrade) is polled less
     # often; licenses, reservations and fair share are polled every interval like the rest.
     slow = {"info": max(cc.interval * 4, 120.0)}
-    return ClusterPoller(name, source, builders(cc), interval=cc.interval, stats=stats, intervals=slow)
+    return ClusterPoller(name, source, builders(cc, clock), interval=cc.interval, stats=stats, intervals=slow)
 
 
 def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
