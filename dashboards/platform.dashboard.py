@@ -57,7 +57,7 @@ dashboard = build(
             timeseries("Jobs seen per host", "short",
                        Q("sum by (instance) (slurm_job_exporter_jobs{@jc})", "{{instance}}"), w=8),
             timeseries("Collector success per host", "bool_yes_no",
-                       Q("min by (instance, collector) (slurm_job_exporter_scrape_collector_success{@jc})",
+                       Q("min by (instance, collector) (slurm_job_exporter_collector_success{@jc})",
                          "{{instance}} {{collector}}"), w=8, min=0, max=1),
             timeseries("Read problems per second", "reqps",
                        Q(f"sum by (instance, reason) (rate(slurm_job_exporter_errors_total{{@jc}}[{R}]))"

@@ -8,6 +8,7 @@ condition must still hold in the lab (so an entry lifts itself when, say, the jo
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ from typing import Callable
 import pytest
 
 from slurmops.grafana import generate
+from slurmops.grafana.config import DEFAULT
 from slurmops.grafana import model as m
 from slurmops.grafana.preview import write_previews
 from slurmops.grafana.prom import Prometheus, PromError, resolve
@@ -44,9 +46,21 @@ NO_JOB_EXPORTER = Why("the job exporter (job slurm_job) does not run in the lab 
 NO_GPU = Why("no GPU in the lab: the job exporter reports no NVML GPU",
              _none("slurm_job_exporter_gpu_available == 1"))
 NO_DCGM = Why("no GPU and no DCGM exporter in the lab", _none("DCGM_FI_DEV_GPU_UTIL"))
-ONE_HOST = Why("the lab runs every slurmd on one host (node_exporter instance 127.0.0.1:16910), "
-               "so no node_exporter instance is named after a Slurm node (n1..n3)",
-               lambda prom: True)
+
+
+def _no_node_exporter_on_a_slurm_node(prom: Prometheus) -> bool:
+    """True while no node_exporter instance's host part (the dashboards' own join regex) names a
+    node slurm_node_state knows: a multi-host lab, where each node runs its node_exporter, lifts it."""
+    regex = re.compile(DEFAULT.node_exporter_node_regex)
+    hosts = {mt.group(1) for sr in prom.query('up{job="node"}')
+             if (mt := regex.fullmatch(sr.labels.get("instance", "")))}
+    nodes = {sr.labels["node"] for sr in prom.query("max by (node) (slurm_node_state)")}
+    return bool(hosts) and bool(nodes) and not hosts & nodes   # both seen, and they do not meet
+
+
+ONE_HOST = Why("the lab runs every slurmd on one host (one node_exporter at 127.0.0.1), so no "
+               "node_exporter instance is named after a Slurm node",
+               _no_node_exporter_on_a_slurm_node)
 NO_ALERTS = Why("no alert is pending or firing in the lab", _none("ALERTS"))
 NO_BLKIO = Why("Slurm creates v1 blkio cgroups only on request: no job IO series in the lab",
                _none("slurm_job_io_read_bytes_total"))

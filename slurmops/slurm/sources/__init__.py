@@ -1,17 +1,15 @@
 """Sources: how we ask Slurm. Each returns models; collectors never see raw output.
 
-Every source offers the same fetchers (``FETCHERS``); one it cannot serve on the Slurm version it
-talks to raises ``SourceError(reason="unsupported")`` and that collector reports failure alone.
+Every source offers the same fetchers (one per collector: ``info``, ``nodes``, ``partitions``,
+``jobs``, ``scheduler``, ``fairshare``, ``licenses``, ``reservations``, ``controllers``); one it
+cannot serve on the Slurm version it talks to raises ``SourceError(reason="unsupported")`` and that
+collector reports failure alone.
 """
 from __future__ import annotations
 
 import dataclasses
 import threading
 from collections import Counter
-
-FETCHERS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations",
-            "controllers")
-
 
 class SourceError(Exception):
     """A failed call to Slurm, classified for `slurm_exporter_command_errors_total`."""

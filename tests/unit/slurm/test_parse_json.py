@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from need import found
 
 from slurmops.slurm.models import Gres, RpcStat
 from slurmops.slurm.parse.jsondoc import (array_task_count, parse_diag, parse_jobs, parse_licenses,
@@ -534,7 +535,7 @@ def test_partition_star_and_flags():
 
 # --------------------------------------------------------------------------- streamed /jobs
 
-JOB_DOCS = sorted(FIX.glob("slurm-*/rest/slurm-v0.0.*-jobs*.json"))
+JOB_DOCS = found(FIX.glob("slurm-*/rest/slurm-v0.0.*-jobs*.json"), "recorded /jobs documents")
 
 
 @pytest.mark.parametrize("path", JOB_DOCS, ids=lambda p: p.name)
@@ -589,7 +590,8 @@ def test_a_cut_or_garbage_jobs_answer_is_an_error_not_a_shorter_queue(cut):
         stream_jobs(io.BytesIO(b"<html>502 Bad Gateway</html>"), [], {})
 
 
-@pytest.mark.parametrize("path", sorted(FIX.glob("slurm-*/rest/slurm-v0.0.*-nodes*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", found(FIX.glob("slurm-*/rest/slurm-v0.0.*-nodes*.json"), "recorded /nodes documents"),
+                         ids=lambda p: p.name)
 def test_streamed_nodes_equal_parsed_nodes(path):
     import io
 
