@@ -56,6 +56,9 @@ def lab() -> None:
 @click.option("--def-mem-per-cpu", "def_mem_per_cpu_mb", type=int, default=100, show_default=True)
 @click.option("--bench-nodes", type=int, default=0, show_default=True,
               help="Extra powered-down CLOUD nodes (cn00001..) in partition `big`, for scale tests.")
+@click.option("--gpus", type=int, default=0, show_default=True,
+              help="GPU GRES on every cpu node (device files under --dir, gres.conf AutoDetect=off).")
+@click.option("--gpu-type", default="", help="Type of those GPUs (Gres=gpu:TYPE:N).")
 @click.option("--backup-controller", is_flag=True, default=False,
               help="Also run a backup slurmctld in its own network namespace (takeover drills).")
 @click.option("--extra-package", "extra_packages", multiple=True, hidden=True,

@@ -392,9 +392,10 @@ def test_bad_documents():
     assert len(errors) == 3
     assert parse_diag([], errors).jobs_running is None and len(errors) == 4
     assert parse_meta("x").version is None
-    # Truncated document: the list never arrived.
+    # Truncated document: the list never arrived. That is an error, not an empty queue (#12).
     errors = []
-    assert parse_jobs({"meta": {}, "errors": []}, errors) == [] and errors == []
+    assert parse_jobs({"meta": {}, "errors": []}, errors) == []
+    assert errors == ["jobs: expected a list, got nothing"]
 
 
 def test_diag_bad_counter_only_loses_that_counter():
