@@ -91,6 +91,7 @@ class CollectorState:
     data: Any = None
     chunk: Chunk = field(default_factory=list)
     success: bool | None = None
+    supported: bool = True     # False: this source/Slurm version cannot serve it (not a failure)
     duration_s: float = 0.0
     last_success: float | None = None
     error: str = ""
@@ -131,16 +132,17 @@ class ClusterPoller:
             with POLL_GATE.session():     # CPU work one collector at a time; waits on Slurm are not
                 data = st.fetch()
                 chunk = render_chunk(st.build(data))
-            ok, err = True, ""
+            ok, err, supported = True, "", True
         except SourceError as exc:
-            ok, err = False, str(exc)
+            ok, err, supported = False, str(exc), exc.reason != "unsupported"
         except Exception as exc:  # a bug in one collector costs only that collector
             log.exception("collector %s failed", name)
             self.stats.error(name, "internal")
-            ok, err = False, f"{type(exc).__name__}: {exc}"
+            ok, err, supported = False, f"{type(exc).__name__}: {exc}", True
         with self._lock:
             st.duration_s = time.monotonic() - t0
             st.success = ok
+            st.supported = supported
             st.error = err
             st.polls += 1
             if ok:
@@ -149,7 +151,10 @@ class ClusterPoller:
                 st.data = data if name in self.keep_data else None
                 st.chunk, st.last_success = chunk, time.time()
                 self.generation += 1
-        if not ok:
+        if not supported:
+            if st.polls == 1:     # it will not change while the exporter runs: say it once
+                log.warning("cluster %s collector %s is unsupported here: %s", self.cluster, name, err)
+        elif not ok:
             log.warning("cluster %s collector %s: %s", self.cluster, name, err)
         else:
             for listener in self.listeners:   # e.g. the snapshot compressing the new data now
@@ -197,12 +202,15 @@ class ClusterPoller:
     def self_families(self, now: float | None = None) -> list[Metric]:
         now = now or time.time()
         c = self.cluster
-        fams = {s.name: s.family() for s in (m.UP, m.COLLECTOR_SUCCESS, m.COLLECTOR_DURATION,
-                                            m.COLLECTOR_LAST_SUCCESS, m.SNAPSHOT_AGE)}
+        fams = {s.name: s.family() for s in (m.UP, m.COLLECTOR_SUCCESS, m.COLLECTOR_SUPPORTED,
+                                            m.COLLECTOR_DURATION, m.COLLECTOR_LAST_SUCCESS, m.SNAPSHOT_AGE)}
         fams[m.UP.name].add([c], 1 if self.up() else 0)
         with self._lock:
             for st in self.states.values():
                 if st.success is None:
+                    continue
+                fams[m.COLLECTOR_SUPPORTED.name].add([c, st.name], 1 if st.supported else 0)
+                if not st.supported:    # neither success nor failure: nothing to alert on
                     continue
                 fams[m.COLLECTOR_SUCCESS.name].add([c, st.name], 1 if st.success else 0)
                 fams[m.COLLECTOR_DURATION.name].add([c, st.name], st.duration_s)
