@@ -71,6 +71,7 @@ dashboard = build(
                   iq(among('sum by (node) (slurm_node_memory_bytes{@cn, status="free"})', LOADED, "node")),
                   w=24, rename={"Value #A": "CPUs allocated", "Value #B": "CPUs",
                                 "Value #C": "load (slurmd)", "Value #D": "free memory"},
+                  sort_by="load (slurmd)",
                   overrides=[{"matcher": {"id": "byName", "options": "free memory"},
                               "properties": [{"id": "unit", "value": "bytes"}]}],
                   data_links=[drill("Jobs on ${__data.fields.node}", "jobs",

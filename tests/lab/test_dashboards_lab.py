@@ -259,8 +259,14 @@ def test_preview_renders_real_data_in_chromium(prom, world, models, tmp_path_fac
             if count and p["type"] in ("stat", "gauge"):
                 assert "data-stat-value=" in head, f"{name}: {p['title']} shows no value"
     assert not empty, "panels that drew no data:\n  " + "\n  ".join(empty)
+    # Thresholds as Grafana applies them: the world drained a node, so the overview's "Nodes
+    # drained" stat is orange (not the green the preview used to draw for every value).
+    overview = (out / "overview.html").read_text()
+    drained = next(p for p in m.panels(models["overview"]) if p["title"] == "Nodes drained")
+    head = overview.split(f'id="panel-{drained["id"]}"', 1)[1].split(">", 1)[0]
+    assert 'data-stat-color="#ff9830"' in head, head
     shots = []
-    for name in ("overview", "nodes"):
+    for name in sorted(models):
         shot = out / f"{name}.png"
         profile = Path(tempfile.mkdtemp(prefix="chromium-", dir=out))
         r = subprocess.run([browser, *_browser_args(profile), f"--screenshot={shot}",
@@ -268,4 +274,4 @@ def test_preview_renders_real_data_in_chromium(prom, world, models, tmp_path_fac
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000, r.stderr[-500:]
         shots.append(shot)
-    print(f"\npreview pages: {out}/index.html\nscreenshots: " + ", ".join(map(str, shots)))
+    print(f"\npreview pages: {out}/index.html\nscreenshots (look at them): " + ", ".join(map(str, shots)))
