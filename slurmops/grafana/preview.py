@@ -342,8 +342,9 @@ def render_panel(prom: Prometheus, panel: dict, values: dict[str, str],
         seen = {f"{p[1]:g}" for _, pts in collected for p in pts}
         view.lines = [Line(text, color, "") for key, (text, color) in colors.items() if key in seen]
     elif panel["type"] == "heatmap":
-        # Buckets are cumulative (le): show each bucket's own count, darker = more jobs.
-        series = sorted(collected, key=lambda s: float(s[0]) if _num(s[0]) else math.inf)
+        # Buckets are cumulative (le): Grafana's "heatmap" format shows each bucket's own count
+        # (this bucket minus the one below it), darker = more jobs.
+        series = decumulate(sorted(collected, key=lambda s: float(s[0]) if _num(s[0]) else math.inf))
         peak = max((v for _, pts in series for _, v in pts), default=1) or 1
         view.svg = _svg_lanes([(lbl, pts, "") for lbl, pts in series], start, end,
                               max(height, 40),
@@ -394,6 +395,15 @@ def _render_table(view: PanelView, panel: dict, raw: list[tuple[str, list]]) -> 
             else:
                 cells.append(Cell("" if v is None else str(v)))
         view.table_rows.append(cells)
+
+
+def decumulate(buckets: list[tuple[str, list]]) -> list[tuple[str, list]]:
+    """Cumulative `le` buckets (sorted by bound) -> each bucket's own count, per timestamp."""
+    out, below = [], {}
+    for label, pts in buckets:
+        out.append((label, [(t, v - below.get(t, 0.0)) for t, v in pts]))
+        below = dict(pts)
+    return out
 
 
 def _num(s: str) -> bool:

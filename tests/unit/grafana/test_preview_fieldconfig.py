@@ -52,3 +52,11 @@ def test_table_merge_and_organize_like_grafana():
     n1 = next(r for r in rows if r.get("node") == "n1" and "Value #B" in r)
     assert n1["reason"] == "bad disk"
 
+
+
+def test_heatmap_buckets_are_decumulated_like_grafanas_heatmap_format():
+    buckets = [("60.0", [(1.0, 2.0), (2.0, 2.0)]), ("300.0", [(1.0, 5.0), (2.0, 2.0)]),
+               ("+Inf", [(1.0, 9.0), (2.0, 3.0)])]
+    assert preview.decumulate(buckets) == [("60.0", [(1.0, 2.0), (2.0, 2.0)]),
+                                           ("300.0", [(1.0, 3.0), (2.0, 0.0)]),
+                                           ("+Inf", [(1.0, 4.0), (2.0, 1.0)])]
