@@ -158,6 +158,11 @@ def test_cli_and_rest_sources_agree(busy_lab):
     assert cli_failed == {}
     # Documented in docs/metrics.md: slurmrestd v0.0.38 has no /shares.
     assert set(rest_failed) == {"fairshare"}
+    # ... and it is "unsupported", not a failure: no success series to page on.
+    c = lab.cfg.cluster
+    assert rest[("slurm_exporter_collector_supported", f'{{cluster="{c}",collector="fairshare"}}')] == 0
+    assert ("slurm_exporter_collector_success", f'{{cluster="{c}",collector="fairshare"}}') not in rest
+    assert cli[("slurm_exporter_collector_supported", f'{{cluster="{c}",collector="fairshare"}}')] == 1
     cli_names = {k[0] for k in cli}
     rest_names = {k[0] for k in rest}
     both = {n for n in cli_names & rest_names if not n.startswith(SOURCE_SPECIFIC)}
