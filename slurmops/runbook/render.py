@@ -119,8 +119,10 @@ def _doc_ctx(rb: Runbook) -> SimpleNamespace:
 
 def op_line(op) -> str:
     if isinstance(op, Check):
-        return f"check **{op.name}**" + (f": {op.why}" if op.why else "") + \
-            (f" (retried for {op.retry_s:.0f} s)" if op.retry_s else "")
+        grade = " *(warning only)*" if op.grade == "warn" else ""
+        force = f" — `--force-unhealthy {op.health}` goes past it" if op.health and not grade else ""
+        return f"check **{op.name}**{grade}" + (f": {op.why}" if op.why else "") + \
+            (f" (retried for {op.retry_s:.0f} s)" if op.retry_s else "") + force
     if isinstance(op, Service):
         return (f"{op.action} `{op.component}` through the service manager "
                 f"(systemd: `systemctl {op.action} <unit>`; lab: `slurmops lab {op.action} {op.component}`)")

@@ -364,3 +364,70 @@ def test_cli_usage_errors(tmp_path):
     assert r.exit_code == 2 and "reason is required" in r.output
     r = CliRunner().invoke(runbook_cli, ["list"])
     assert r.exit_code == 0 and "munge-key-rotation" in r.output
+
+
+# ---- graded health, --force-unhealthy, a read-only plan ---------------------------------------
+def _failing(name):
+    return lambda ctx: (False, f"{name} is broken")
+
+
+def test_warn_grade_goes_on_and_is_audited(tmp_path):
+    step = Step("s", check=[Check("flaky", _failing("flaky"), grade="warn")],
+                action=[Cmd(("touch", "{dir}/made"))])
+    runner, ctx, out = make(tmp_path, [step])
+    assert runner.run().status == "succeeded" and (tmp_path / "made").exists()
+    rec = [e for e in events(runner) if e["event"] == "health_override"]
+    assert rec and rec[0]["override"] == "warn" and "flaky is broken" in rec[0]["detail"]
+    assert "WARN (not required here)" in out.getvalue()
+
+
+def test_required_check_fails_unless_forced_and_the_force_is_audited(tmp_path):
+    def build(forced):
+        step = Step("s", check=[Check("slurmdbd answers", _failing("slurmdbd"), health="slurmdbd")],
+                    action=[Cmd(("touch", "{dir}/made"))])
+        runner, ctx, out = make(tmp_path, [step])
+        ctx.force_unhealthy = forced
+        return runner
+    r = build(())
+    assert r.run().status == "failed" and not (tmp_path / "made").exists()
+    r = build(("slurmdbd",))
+    assert r.run().status == "succeeded" and (tmp_path / "made").exists()
+    evs = events(r)
+    assert evs[0]["event"] == "run_start" and evs[0]["force_unhealthy"] == ["slurmdbd"]
+    assert [e["override"] for e in evs if e["event"] == "health_override"] == ["forced"]
+
+
+def test_force_unhealthy_unknown_check_is_a_clear_error(tmp_path):
+    r = CliRunner().invoke(runbook_cli, ["plan", "cluster-health", "--target", "systemd",
+                                         "--force-unhealthy", "slurmctl"])
+    assert r.exit_code == 2
+    assert "error: --force-unhealthy 'slurmctl': no such check; one of munge, slurmctld" in r.output
+
+
+def test_health_grades(tmp_path):
+    from slurmops.runbook import health
+    checks = health.health_checks(slurmctld=health.NOT_NEEDED, nodes=health.WARN)
+    assert [c.health for c in checks] == ["munge", "slurmdbd", "nodes", "slurmrestd", "test_job"]
+    assert {c.health: c.grade for c in checks}["nodes"] == "warn"
+    assert [c.plan_safe for c in checks if c.health == "test_job"] == [False]
+    with pytest.raises(RunbookError, match="no such check"):
+        health.preflight(slurmctl=health.WARN)
+    with pytest.raises(RunbookError, match="required, warn or not needed"):
+        health.preflight(munge="maybe")
+
+
+def test_plan_submits_nothing_and_fails_on_a_required_precheck(tmp_path):
+    acted = tmp_path / "acted"
+
+    def acts(ctx):
+        acted.touch()
+        return True, "acted"
+    step = Step("s", check=[Check("submits a job", acts, plan_safe=False),
+                            Cmd(("test", "-e", "{dir}/missing"), retry_s=30)])
+    runner, ctx, out = make(tmp_path, [step])
+    t = time.monotonic()
+    assert engine.plan(ctx) is False
+    assert time.monotonic() - t < 10            # plan does not wait out retries
+    assert not acted.exists() and "not run by plan" in out.getvalue()
+    assert "a required pre-check fails now" in out.getvalue()
+    assert not (tmp_path / "state").exists()    # plan writes nothing, not even its state dir
