@@ -253,3 +253,30 @@ def render(runbooks_dir, out, check):
         return
     written = render_all(books, out, repo_root)
     click.echo(f"wrote {len(written)} pages to {out}")
+
+
+@runbooks.command()
+@runbooks_dir_opt
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=None, help="Port (default 9347, the default runbook base URL's).")
+def serve(runbooks_dir, listen, port):
+    """Serve the rendered runbook pages (runbooks/docs) over HTTP: the target of every alert's
+    runbook_url and every dashboard's runbook link (alerts/thresholds.yml runbook_base_url)."""
+    from . import links
+    from .serve import make_server
+    docs = (runbooks_dir or loader.default_dir()) / "docs"
+    if not (docs / "README.md").is_file():
+        _fail(f"no rendered pages in {docs} (run `slurmops runbooks render`)")
+    try:
+        server = make_server(docs, listen, port or links.SERVE_PORT)
+    except OSError as exc:
+        _fail(f"cannot listen on {listen}:{port or links.SERVE_PORT}: {exc.strerror}")
+    host, bound = server.server_address[:2]
+    click.echo(f"serving {docs} at http://{host}:{bound}/ (runbook base URL now: "
+               f"{links.configured_base()})")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

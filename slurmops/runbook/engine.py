@@ -293,7 +293,7 @@ def plan(ctx: Context) -> bool:
     for i, step in enumerate(rb.steps, 1):
         ctx.step_index = i
         say(f"[{i}/{n}] {step.title}" + ("   (destructive: needs confirmation or --yes)"
-                                          if step.destructive else "") + f"   timeout {step.timeout_s:.0f} s")
+                                          if step.destructive else "") + f"   {timeout_text(step)}")
         ctx.deadline = time.monotonic() + step.timeout_s
         ctx.phase = "check"
         for op in step.ops("check", ctx):
@@ -313,6 +313,10 @@ def plan(ctx: Context) -> bool:
     if failed:
         say("plan: a required pre-check fails now, a run would stop there: " + "; ".join(failed))
     return not failed
+
+
+def timeout_text(step: Step) -> str:
+    return "no time limit" if step.timeout_s == float("inf") else f"timeout {step.timeout_s:.0f} s"
 
 
 # ---- run -----------------------------------------------------------------------------------------
@@ -470,7 +474,7 @@ class Runner:
         ctx.step_index = i
         ctx.deadline = t + step.timeout_s
         ctx.audit.write("step_start", step=i, title=step.title, destructive=step.destructive,
-                        timeout_s=step.timeout_s)
+                        timeout_s=step.timeout_s if step.timeout_s != float("inf") else None)
         ctx.say(f"[{i}/{n}] {step.title}   (elapsed {time.monotonic() - self.t0:.1f} s)")
         try:
             for phase in ("check", "action", "verify"):

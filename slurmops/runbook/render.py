@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from jinja2 import Environment, StrictUndefined
 
+from .engine import timeout_text
 from .model import Check, Runbook, Service, placeholders
 
 PAGE = """\
@@ -63,7 +64,7 @@ completed step are rolled back in reverse order. Each command is recorded in the
 ### {{ loop.index }}. {{ s.title }}{% if s.destructive %} ⚠ destructive{% endif %}
 
 
-{{ s.why }}{% if s.why %} {% endif %}(timeout {{ "%.0f"|format(s.timeout_s) }} s)
+{{ s.why }}{% if s.why %} {% endif %}({{ s.timeout }})
 
 {% for phase, label in phases %}
 {% if s.ops[phase] %}
@@ -158,7 +159,7 @@ def render_page(rb: Runbook, repo_root: Path | None = None) -> str:
                       keep_trailing_newline=True)
     env.filters["tojson_code"] = lambda v: f"`{{{v}}}`"
     ctx = _doc_ctx(rb)
-    steps = [SimpleNamespace(title=s.title, why=s.why, destructive=s.destructive, timeout_s=s.timeout_s,
+    steps = [SimpleNamespace(title=s.title, why=s.why, destructive=s.destructive, timeout=timeout_text(s),
                              ops={ph: [op_line(o) for o in s.ops(ph, ctx)] for ph, _ in PHASES})
              for s in rb.steps]
     path_rel = rb.path

@@ -431,3 +431,41 @@ def test_plan_submits_nothing_and_fails_on_a_required_precheck(tmp_path):
     assert not acted.exists() and "not run by plan" in out.getvalue()
     assert "a required pre-check fails now" in out.getvalue()
     assert not (tmp_path / "state").exists()    # plan writes nothing, not even its state dir
+
+
+# ---- the one runbook base URL and `runbooks serve` ----------------------------------------------
+def test_runbook_base_url_one_setting(monkeypatch):
+    from slurmops.grafana.config import Config
+    from slurmops.rules import build
+    from slurmops.runbook import links
+    monkeypatch.delenv(links.ENV, raising=False)
+    assert links.configured_base({}) == "http://localhost:9347/"
+    assert links.configured_base({"runbook_base_url": ""}) == "runbooks/docs/"
+    assert links.configured_base({"runbook_base_url": "https://wiki.example.org/rb"}) == "https://wiki.example.org/rb/"
+    monkeypatch.setenv(links.ENV, "https://ops.example.org/runbooks/")
+    assert build.runbook_url({"runbook_base_url": "x/"}, "slurmctld-down") == \
+        "https://ops.example.org/runbooks/slurmctld-down.md"
+    assert Config().runbook("node-drain") == "https://ops.example.org/runbooks/node-drain.md"
+
+
+def test_runbooks_serve_serves_pages_and_nothing_else(tmp_path):
+    import threading
+    import urllib.error
+    import urllib.request
+    from slurmops.runbook.serve import make_server
+    docs = REPO / "runbooks" / "docs"
+    server = make_server(docs, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with urllib.request.urlopen(f"{base}/slurmctld-down.md", timeout=5) as r:
+            assert r.read() == (docs / "slurmctld-down.md").read_bytes()
+        with urllib.request.urlopen(f"{base}/", timeout=5) as r:
+            assert r.read() == (docs / "README.md").read_bytes()
+        for bad in ("/../../etc/passwd", "/%2e%2e/cli.py", "/nope.md", "/README.md/.."):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(base + bad, timeout=5)
+            assert e.value.code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
