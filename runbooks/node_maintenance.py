@@ -117,14 +117,14 @@ def drained(ctx):
         if not bad:
             return True, f"{len(ours(ctx))} nodes drained by this run, reason kept literally"
         waited = time.monotonic() - t0
-        if not ctx.params["wait"] or (limit and waited >= limit * 60):
-            return False, "; ".join(bad) + (f" after {waited / 60:.0f} min" if ctx.params["wait"] else "")
-        if time.monotonic() - last >= PROGRESS_S:
+        if ctx.params["wait"] and time.monotonic() - last >= PROGRESS_S:
             last = time.monotonic()
             ctx.say(f"    ... waiting {waited / 60:.0f} min for {jobs} running jobs to end: " + "; ".join(bad))
             if ctx.audit:
                 ctx.audit.write("progress", step=ctx.step_index, waited_s=round(waited), jobs=jobs,
                                 pending=bad)
+        if not ctx.params["wait"] or (limit and waited >= limit * 60):
+            return False, "; ".join(bad) + (f" after {waited / 60:.0f} min" if ctx.params["wait"] else "")
         time.sleep(POLL_S)
 
 

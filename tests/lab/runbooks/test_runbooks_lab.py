@@ -254,3 +254,71 @@ def test_plan_reads_state_and_changes_nothing(runbook, rb_lab):
     assert md5(key) == before
     r = runbook("plan", "statesave-backup")
     assert f"{rb_lab}/spool/ctld" in r.stdout     # derived from the running slurmctld
+
+
+def _proc_start(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: the process start time in clock ticks since boot (proc(5))."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+
+
+def test_slurmctld_restart_backs_up_restarts_and_keeps_jobs(runbook, state_dir, rb_lab, healthy):
+    env = slurm_env(rb_lab)
+    held = subprocess.run(["sbatch", "-p", "cpu", "-H", "-J", "keepme", "--wrap", "sleep 600"], env=env,
+                          capture_output=True, text=True)
+    assert held.returncode == 0, held.stderr
+    job = held.stdout.split()[-1]
+    pidfile = rb_lab / "run" / "slurmctld.pid"
+    pid = int(pidfile.read_text().split()[0])
+    started = _proc_start(pid)
+    try:
+        r = runbook("run", "slurmctld-restart", "--yes")
+        assert r.returncode == 0, r.stdout + r.stderr
+        new_pid = int(pidfile.read_text().split()[0])
+        assert (new_pid, _proc_start(new_pid)) != (pid, started)       # a new process, per the kernel
+        assert not Path(f"/proc/{pid}").exists() or _proc_start(pid) != started
+        run_id = end(records(state_dir))["run_id"]
+        archive = rb_lab / "backups" / f"statesave-rblab-{run_id}.tar.gz"
+        assert archive.stat().st_mode & 0o777 == 0o600
+        listing = subprocess.run(["tar", "-tzf", str(archive)], capture_output=True, text=True).stdout
+        assert "ctld/job_state" in listing
+        squeue = subprocess.run(["squeue", "-h", "-o", "%i %j"], env=env, capture_output=True, text=True).stdout
+        assert f"{job} keepme" in squeue
+        assert "all " in r.stdout and "jobs known before are known now" in r.stdout
+    finally:
+        subprocess.run(["scancel", job], env=env)
+    healthy()
+
+
+def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir, rb_lab, healthy):
+    """rn2 is drained for ECC errors before; node-drain of rn[2-3] waits for a job on rn3 with
+    wait_minutes=1, gives up, rolls back: rn3 is resumed, rn2 keeps its drain and its reason."""
+    env = slurm_env(rb_lab)
+    subprocess.run(["scontrol", "update", "NodeName=rn2", "State=DRAIN", "Reason=ECC errors DIMM B2"],
+                   env=env, check=True)
+    job = subprocess.run(["sbatch", "-p", "cpu", "-w", "rn3", "--wrap", "sleep 600"], env=env,
+                         capture_output=True, text=True).stdout.split()[-1]
+    try:
+        def running():
+            return subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], env=env, capture_output=True,
+                                  text=True).stdout.strip() == "RUNNING"
+        deadline = time.monotonic() + 60
+        while not running() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert running()
+        r = runbook("run", "node-drain", "--yes", "-p", "nodes=rn[2-3]", "-p", "reason=kernel update",
+                    "-p", "reservation=maint_hw", "-p", "wait_minutes=1")
+        assert r.returncode == 1, r.stdout + r.stderr                 # gave up waiting, rolled back
+        assert "waiting 1 min for 1 running jobs" in r.stdout           # progress while it waited
+        assert end(records(state_dir))["status"] == "rolled-back"
+        show = subprocess.run(["scontrol", "show", "node", "rn2", "rn3"], env=env, capture_output=True,
+                              text=True).stdout
+        rn2, rn3 = show.split("\n\n")[:2]
+        assert "DRAIN" in rn2 and "Reason=ECC errors DIMM B2 [" in rn2
+        assert "DRAIN" not in rn3
+        resv = subprocess.run(["scontrol", "show", "reservation", "maint_hw"], env=env, capture_output=True,
+                              text=True)
+        assert "ReservationName=maint_hw" not in resv.stdout
+    finally:
+        subprocess.run(["scancel", job], env=env)
+        subprocess.run(["scontrol", "update", "NodeName=rn2", "State=RESUME"], env=env)
+    healthy()
