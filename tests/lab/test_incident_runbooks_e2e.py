@@ -238,6 +238,17 @@ def test_slurm_nodes_not_responding_many(plain):
     incident(plain, "SlurmNodesNotRespondingMany", inject, "node-not-responding", fire_timeout=240)
 
 
+# ---- munge: the runbook from the broken state, without its alert (no systemd collector on the lab)
+def test_munged_down_runbook_from_the_broken_state(plain):
+    plain.lab("stop", "munged")
+    sock = str(plain.dir / "run" / "munge" / "munge.socket")
+    assert plain.slurm("munge", "-n", "-S", sock).returncode != 0        # really broken
+    t = time.monotonic()
+    r = plain.runbook("munged-down")
+    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
+    TIMES.append(f"munged-down (no alert): {time.monotonic() - t:.0f} s from munged stopped to healthy")
+
+
 # ---- last: the second lab (a backup controller) comes up only now ---------------------------------
 def test_slurmctld_backup_in_control(ha):
     incident(ha, "SlurmctldBackupInControl", lambda: ha.kill("slurmctld.pid"), "slurmctld-failback",

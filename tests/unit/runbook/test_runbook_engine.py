@@ -469,3 +469,18 @@ def test_runbooks_serve_serves_pages_and_nothing_else(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_production_code_does_not_import_the_lab():
+    """Runbooks and the engine act on production; only the `lab:DIR` target may load the lab."""
+    import ast
+    files = sorted((REPO / "runbooks").glob("*.py")) + sorted((REPO / "slurmops" / "runbook").glob("*.py"))
+    offenders = []
+    for path in files:
+        if path.name == "target.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("slurmops.lab")]
+    assert not offenders
