@@ -322,3 +322,78 @@ def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir
         subprocess.run(["scancel", job], env=env)
         subprocess.run(["scontrol", "update", "NodeName=rn2", "State=RESUME"], env=env)
     healthy()
+
+
+def _next_job_id(env) -> str:
+    out = subprocess.run(["scontrol", "show", "config"], env=env, capture_output=True, text=True).stdout
+    return next(ln.split("=", 1)[1].strip() for ln in out.splitlines() if ln.startswith("NEXT_JOB_ID"))
+
+
+def test_plan_is_read_only_and_fails_on_required_prechecks(runbook, state_dir, rb_lab, healthy, tmp_path):
+    """plan submits no job (slurmctld's NEXT_JOB_ID does not move), writes no state dir, and exits 1
+    when a required pre-check fails: slurmctld-restart with slurmctld down; the incident runbook for
+    that state plans fine and then brings slurmctld back. --force-unhealthy takes only known names."""
+    env = slurm_env(rb_lab)
+    before = _next_job_id(env)
+    r = runbook("plan", "cluster-health")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "test job completes" in r.stdout and "not run by plan" in r.stdout
+    assert _next_job_id(env) == before
+    assert not state_dir.exists()
+
+    r = runbook("plan", "cluster-health", "--force-unhealthy", "slurmctl")
+    assert r.returncode == 2 and "error: --force-unhealthy 'slurmctl': no such check" in r.stderr
+
+    stop = subprocess.run([sys.executable, "-m", "slurmops", "lab", "stop", "slurmctld", "--dir", str(rb_lab)],
+                          capture_output=True, text=True)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    try:
+        r = runbook("plan", "slurmctld-restart")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "a required pre-check fails now" in r.stdout and "slurmctld answers" in r.stdout
+        r = runbook("plan", "slurmctld-down")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = runbook("run", "slurmctld-down", "--yes")
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        subprocess.run([sys.executable, "-m", "slurmops", "lab", "start", "slurmctld", "--dir", str(rb_lab)],
+                       capture_output=True, text=True)
+    healthy()
+
+
+def test_force_unhealthy_goes_past_a_required_check_and_is_audited(runbook, state_dir, rb_lab, healthy):
+    """slurmdbd stopped: cluster-health fails on it; with --force-unhealthy slurmdbd it passes, and
+    the audit log names the override."""
+    stop = subprocess.run([sys.executable, "-m", "slurmops", "lab", "stop", "slurmdbd", "--dir", str(rb_lab)],
+                          capture_output=True, text=True)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    try:
+        r = runbook("run", "cluster-health")
+        assert r.returncode == 1 and "slurmdbd answers" in r.stdout
+        r = runbook("run", "cluster-health", "--force-unhealthy", "slurmdbd")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "FORCED (--force-unhealthy slurmdbd)" in r.stdout
+        recs = records(state_dir)
+        assert recs[0]["force_unhealthy"] == ["slurmdbd"]
+        assert [x["check"] for x in recs if x["event"] == "health_override"] == ["slurmdbd"]
+    finally:
+        subprocess.run([sys.executable, "-m", "slurmops", "lab", "start", "slurmdbd", "--dir", str(rb_lab)],
+                       capture_output=True, text=True)
+    healthy()
+
+
+def test_database_backup_refuses_a_disk_without_room(runbook, state_dir, rb_lab, tmp_path):
+    """A backup dir on a 64 KiB tmpfs: the dump is refused before anything is written (df against
+    twice the database size from information_schema)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        r = runbook("run", "database-backup", "-p", f"dest={small}/dumps")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "room for the dump" in r.stdout and f"free in {small}" in r.stdout
+        assert list(small.iterdir()) == []
+        checks = [x for x in records(state_dir) if x["event"] == "check" and x["name"] == "room for the dump"]
+        assert checks and not checks[-1]["ok"]
+    finally:
+        subprocess.run(["umount", str(small)])
