@@ -166,7 +166,7 @@ class Lab:
         c = self.cfg
         for d in (c.etc, c.run, c.log, c.spool / "ctld", c.bin, c.run / "munge",
                   c.dir / "prometheus" / "targets", c.dir / "prometheus" / "rules",
-                  c.dir / "prometheus" / "data", c.dir / "alertmanager"):
+                  c.dir / "prometheus" / "data", c.dir / "alertmanager", c.dir / "jobstats"):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(c.dir, 0o755)
         os.chmod(c.etc, 0o755)
@@ -195,6 +195,7 @@ class Lab:
                    env.get_template("slurm.conf.j2").render(**{**ctx, "backup_conf": True}), 0o644)
         for action in ("resume", "suspend"):
             _write(c.bin / action, env.get_template("power.j2").render(action=action, **ctx), 0o755)
+        _write(c.bin / "jobstats-epilog", env.get_template("jobstats-epilog.j2").render(**ctx), 0o755)
         _write(c.state_file, c.to_json() + "\n", 0o644)
 
     def gpu_devices(self) -> None:
@@ -463,6 +464,8 @@ class Lab:
         self._spawn("node_exporter", [
             "prometheus-node-exporter",
             f"--web.listen-address=127.0.0.1:{self.cfg.port('node_exporter')}",
+            # the counter of `slurmops jobstats store` (EpilogSlurmctld) lands here
+            f"--collector.textfile.directory={self.cfg.dir / 'jobstats'}",
             "--no-collector.systemd"])
 
     def _start_slurm_exporter(self) -> None:
