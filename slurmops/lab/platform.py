@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import stat
 import secrets
 import shutil
 import sys
@@ -184,6 +185,9 @@ class Lab:
             "prometheus/prometheus.yml": ("prometheus.yml.j2", 0o644),
             "alertmanager/alertmanager.yml": ("alertmanager.yml.j2", 0o644),
         }
+        if c.gpus:
+            files["etc/gres.conf"] = ("gres.conf.j2", 0o644)
+            self.gpu_devices()
         for rel, (tpl, mode) in files.items():
             _write(c.dir / rel, env.get_template(tpl).render(**ctx), mode)
         if c.backup_controller:
@@ -193,6 +197,15 @@ class Lab:
             _write(c.bin / action, env.get_template("power.j2").render(action=action, **ctx), 0o755)
         _write(c.bin / "jobstats-epilog", env.get_template("jobstats-epilog.j2").render(**ctx), 0o755)
         _write(c.state_file, c.to_json() + "\n", 0o644)
+
+    def gpu_devices(self) -> None:
+        """One character device per GPU (major 1, minor 3: what /dev/null is), for gres.conf's
+        File=: slurmd takes a GPU's device numbers from its file, and no GPU is needed."""
+        (self.cfg.dir / "dev").mkdir(exist_ok=True)
+        for n in self.cfg.cpu_node_names:
+            for path in self.cfg.gpu_files(n):
+                if not path.exists():
+                    os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
 
     # ---- components --------------------------------------------------------------------------
     def components(self) -> list[Component]:
