@@ -155,3 +155,14 @@ def test_report_links_the_per_job_dashboard():
     d = json.loads((Path(__file__).resolve().parents[3] / "dashboards" / "build" / "job.json").read_text())
     assert d["uid"] == "slurmops-job"
     assert "jobid" in [v["name"] for v in d["templating"]["list"]]
+
+
+def test_dcgm_figures_replace_nvml_ones_by_uuid():
+    """Hand-derived DCGM answers (no DCGM exporter here): joined on the UUID the job exporter reports."""
+    res = _fake_nvml_results()
+    res["dcgm_util"] = [{"metric": {"UUID": "GPU-aaaa", "gpu": "0"}, "value": [0, "0.42"]}]
+    res["dcgm_fb"] = [{"metric": {"UUID": "GPU-aaaa", "gpu": "0"}, "value": [0, str(5 * 2**30)]}]
+    s = build_summary(rec(jobid="555", jobid_raw="555", gpus=2, nodes=["gpu-node1"]), res, now=9000)
+    g = s.nodes["gpu-node1"].gpus
+    assert (g["0"].util, g["0"].mem_used, g["0"].source) == (0.42, 5 * 2**30, "dcgm")
+    assert all(v.source == "nvml" for k, v in g.items() if k != "0")
