@@ -221,9 +221,39 @@ def test_bulk_one_sacct_call_uses_stored_summaries(lab, jobs, tmp_path):
     assert waste == sorted(waste, reverse=True)
     assert abs(d["totals"]["wasted_core_hours"] - sum(row["wasted_core_h"] for row in d["jobs"])) < 0.01
     out = tmp_path / "weekly.html"
-    r = jobstats(lab, "weekly", "--account", "research", "--since", "1d", "-o", str(out))
+    r = jobstats(lab, "weekly", "--account", "root", "--since", "1d", "-o", str(out))
     assert r.returncode == 0, r.stderr
-    assert "<svg" in out.read_text()
+    r = jobstats(lab, "--account", "root", "--since", "1d", "--format", "json")
+    worst = json.loads(r.stdout)["jobs"][0]["jobid"]
+    check_in_chromium(out, tmp_path, worst)
+
+
+def check_in_chromium(page: Path, tmp_path: Path, jobid: str) -> None:
+    """The weekly page as a browser builds it: totals, both charts drawn, the worst job first."""
+    import os
+    import re
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not browser:
+        msg = "chromium is not installed (apt-get install -y chromium)"
+        if os.environ.get("SLURMOPS_REQUIRE_LAB") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1100,1400"]
+    r = subprocess.run([*args, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = r.stdout
+    assert r.returncode == 0 and "</html>" in dom, r.stderr[-500:]
+    for chart in ("chart-users", "chart-days"):
+        part = dom.split(f'id="{chart}"', 1)[1].split("</div>", 1)[0]
+        assert len(re.findall(r"<rect ", part)) >= 2, f"{chart} drew no bars"
+    assert re.search(r'id="wasted-core-hours"[^>]*>\d+\.\d<', dom)
+    first = dom.split('id="worst"', 1)[1].split("</tr>", 2)[1]      # the row after the header
+    assert f"<td>{jobid}</td>" in first
+    shot = tmp_path / "weekly.png"
+    r = subprocess.run([*args, f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and shot.stat().st_size > 10_000, r.stderr[-500:]
 
 
 def test_bad_input_clear_errors(lab, jobs, tmp_path):
