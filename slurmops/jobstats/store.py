@@ -22,7 +22,7 @@ from pathlib import Path
 from . import prom as promq
 from . import sacct
 from .config import Config
-from .service import EXIT_PROMETHEUS, EXIT_SLURM, JobstatsError, find_job
+from .service import EXIT_NOT_FOUND, EXIT_PROMETHEUS, EXIT_SLURM, JobstatsError, find_job
 from .summary import encode, is_ours
 
 log = logging.getLogger("slurmops.jobstats.store")
@@ -55,12 +55,18 @@ def bump(state_dir: Path, result: str) -> None:
 
 
 def _finished_record(jobid: str, cluster: str | None, wait_s: float):
-    """The job as sacct shows it; slurmctld sends the end record to slurmdbd asynchronously, so
-    right at EpilogSlurmctld time End may still be Unknown: wait a little for it."""
+    """The job as sacct shows it. slurmctld sends job records to slurmdbd asynchronously, so right
+    at EpilogSlurmctld time a short job may not be in sacct yet, or its End still Unknown: wait up
+    to wait_s for both. A failing sacct (slurmdbd down) is not waited for."""
     deadline = time.monotonic() + wait_s
     while True:
-        rec = find_job(jobid, cluster)
-        if rec.end is not None or time.monotonic() >= deadline:
+        try:
+            rec = find_job(jobid, cluster)
+        except JobstatsError as exc:
+            if exc.code != EXIT_NOT_FOUND or time.monotonic() >= deadline:
+                raise
+            rec = None
+        if rec is not None and (rec.end is not None or time.monotonic() >= deadline):
             return rec
         time.sleep(1)
 
