@@ -171,6 +171,7 @@ def to_json(r: Report) -> dict:
     rec = asdict(r.rec)
     rec.pop("admin_comment", None)
     rec.pop("extra", None)
+    rec["nodes"] = r.rec.nodes
     return {
         "job": rec,
         "source": r.source,

@@ -28,7 +28,7 @@ RECORDED = DELIM.join(["3", "3", "w15", "root", "research", "cpu", "normal", "CO
 def rec(**kw) -> JobRecord:
     base = dict(jobid="10", jobid_raw="10", cluster="c", user="u", account="a", partition="p",
                 qos="normal", state="COMPLETED", exit_code="0:0", nnodes=1, ncpus=8,
-                mem_bytes=64 * 2**30, gpus=0, nodes=["n1"], submit=0, start=1000, end=1000 + 7200,
+                mem_bytes=64 * 2**30, gpus=0, nodelist="n1", submit=0, start=1000, end=1000 + 7200,
                 elapsed_s=7200, timelimit_s=86400, total_cpu_s=None, name="x", admin_comment="")
     base.update(kw)
     return JobRecord(**base)
@@ -127,7 +127,7 @@ def _fake_nvml_results():
 
 def test_gpu_lines_from_the_job_exporter_on_fake_nvml():
     res = _fake_nvml_results()
-    r = rec(jobid="555", jobid_raw="555", gpus=2, nodes=["gpu-node1"])
+    r = rec(jobid="555", jobid_raw="555", gpus=2, nodelist="gpu-node1")
     s = build_summary(r, res, now=9000)
     g = s.nodes["gpu-node1"].gpus
     assert g["0"].util == pytest.approx(0.87) and g["0"].mem_used == 21 * 2**30   # the job's own
@@ -162,7 +162,7 @@ def test_dcgm_figures_replace_nvml_ones_by_uuid():
     res = _fake_nvml_results()
     res["dcgm_util"] = [{"metric": {"UUID": "GPU-aaaa", "gpu": "0"}, "value": [0, "0.42"]}]
     res["dcgm_fb"] = [{"metric": {"UUID": "GPU-aaaa", "gpu": "0"}, "value": [0, str(5 * 2**30)]}]
-    s = build_summary(rec(jobid="555", jobid_raw="555", gpus=2, nodes=["gpu-node1"]), res, now=9000)
+    s = build_summary(rec(jobid="555", jobid_raw="555", gpus=2, nodelist="gpu-node1"), res, now=9000)
     g = s.nodes["gpu-node1"].gpus
     assert (g["0"].util, g["0"].mem_used, g["0"].source) == (0.42, 5 * 2**30, "dcgm")
     assert all(v.source == "nvml" for k, v in g.items() if k != "0")
