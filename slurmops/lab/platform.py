@@ -422,11 +422,13 @@ class Lab:
             return False, ", ".join(f"{n}={s}" for n, s in sorted(bad.items()))
         return True, " ".join(f"{n}={states.get(n, '?')}" for n in self.cfg.node_names)
 
+    def slurmrestd_argv(self) -> list[str]:
+        """slurmrestd's command line (the rootfs test checks the plugins it names exist)."""
+        return ["slurmrestd", "-a", "rest_auth/jwt", "-u", REST_USER, "-g", REST_USER,
+                f"127.0.0.1:{self.cfg.port('slurmrestd')}"]
+
     def _start_slurmrestd(self) -> None:
-        c = self.cfg
-        env = dict(self.env, SLURM_JWT="daemon")
-        self._spawn("slurmrestd", ["slurmrestd", "-a", "rest_auth/jwt", "-u", REST_USER,
-                                   "-g", REST_USER, f"127.0.0.1:{c.port('slurmrestd')}"], env=env)
+        self._spawn("slurmrestd", self.slurmrestd_argv(), env=dict(self.env, SLURM_JWT="daemon"))
 
     def token(self, user: str = "root", lifespan_s: int = 3600) -> str:
         """A fresh JWT from slurmctld (jwt.shtml: `scontrol token`). Never logged."""
