@@ -33,7 +33,6 @@ APT_PACKAGES = [
 REST_USER = "slurmrestd"       # slurmrestd refuses to run as root
 WORKLOAD_USER = "slurmlab"     # a non-root user for sample jobs (per-user metrics, root vs user)
 ACCOUNTS = {"research": ["root"], "physics": [WORKLOAD_USER]}
-REST_VERSION = "v0.0.38"       # Slurm 22.05's data_parser
 
 
 class LabError(Exception):
@@ -72,6 +71,7 @@ class Lab:
         self.out = out
         self.env = proc.lab_env(cfg.dir, cfg.slurm_conf)
         self._started: list[str] = []
+        self._rest_version: str | None = None
 
     # ---- small helpers ---------------------------------------------------------------------
     def say(self, msg: str) -> None:
@@ -148,7 +148,7 @@ class Lab:
             proc.owned_pid(p, self.cfg.dir) for p in c.pidfiles())}
         wanted: list[tuple[str, int]] = []
         for comp in ("slurmctld", "slurmdbd", "slurmrestd", "mariadb", "node_exporter",
-                     "prometheus", "alertmanager"):
+                     "slurm_exporter", "job_exporter", "prometheus", "alertmanager"):
             if comp not in running:
                 wanted.append((comp, self.cfg.port(comp)))
         for node in self.cfg.cpu_node_names:
@@ -438,15 +438,29 @@ class Lab:
             raise LabError(f"scontrol token failed: {_last_line(r)}")
         return r.stdout.strip().split("SLURM_JWT=", 1)[1].strip()
 
+    def rest_version(self, token: str | None = None) -> str:
+        """The data_parser version slurmops speaks with this lab's slurmrestd: the newest both
+        offer, negotiated by the rest source (v0.0.38 on 22.05, v0.0.42 on 24.11, ...)."""
+        from ..slurm.sources.rest import negotiate_version
+        from ..slurm.sources import SourceError
+        if self._rest_version is None:
+            try:
+                self._rest_version = negotiate_version(self.cfg.url("slurmrestd"),
+                                                       token or self.token(lifespan_s=60))
+            except SourceError as exc:
+                raise LabError(f"slurmrestd: no data_parser version to speak: {exc}") from None
+        return self._rest_version
+
     def _slurmrestd_health(self) -> checks.Result:
         try:
             tok = self.token(lifespan_s=60)
+            version = self.rest_version(tok)
         except LabError as exc:
             return False, str(exc)
         status, body = checks.http_get(
-            f"{self.cfg.url('slurmrestd')}/slurm/{REST_VERSION}/diag",
+            f"{self.cfg.url('slurmrestd')}/slurm/{version}/diag",
             headers={"X-SLURM-USER-NAME": "root", "X-SLURM-USER-TOKEN": tok})
-        return status == 200, f"/slurm/{REST_VERSION}/diag -> {status or body}"
+        return status == 200, f"/slurm/{version}/diag -> {status or body}"
 
     def _start_node_exporter(self) -> None:
         self._spawn("node_exporter", [

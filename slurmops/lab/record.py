@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import checks, proc
-from .platform import REST_VERSION, Lab, LabError
+from ..slurm.sources.rest import offered_versions
+from .platform import Lab, LabError
 
 # (file name, argv). Parsers in slurmops/slurm/ read exactly these shapes.
 CLI_CAPTURES: list[tuple[str, list[str]]] = [
@@ -31,9 +32,14 @@ CLI_CAPTURES: list[tuple[str, list[str]]] = [
     ("squeue-text.txt", ["squeue", "-h", "-r", "-o", "%i|%T|%P|%u|%a|%r|%C|%D|%V|%S"]),
     ("sinfo-nodes-text.txt", ["sinfo", "-N", "-h", "-o", "%N|%T|%P|%C|%m|%e|%O|%E"]),
 ]
-REST_CAPTURES = [f"/slurm/{REST_VERSION}/{p}" for p in
-                 ("ping", "diag", "jobs", "nodes", "partitions", "reservations", "licenses")] + \
-                [f"/slurmdb/{REST_VERSION}/{p}" for p in ("diag", "jobs", "associations")]
+REST_SLURM = ("ping", "diag", "jobs", "nodes", "partitions", "reservations", "licenses")
+REST_SLURMDB = ("diag", "jobs", "associations")
+
+
+def rest_captures(version: str) -> list[str]:
+    """The slurmrestd paths recorded for one data_parser version."""
+    return [f"/slurm/{version}/{p}" for p in REST_SLURM] + \
+        [f"/slurmdb/{version}/{p}" for p in REST_SLURMDB]
 
 
 def normaliser(hostname: str, lab_dir: Path):
@@ -61,7 +67,9 @@ def record(lab: Lab, out: Path) -> dict:
         manifest["cli"][name] = argv
     token = lab.token(lifespan_s=300)
     headers = {"X-SLURM-USER-NAME": "root", "X-SLURM-USER-TOKEN": token}
-    for path in REST_CAPTURES:
+    versions = offered_versions(lab.cfg.url("slurmrestd"), token) or [lab.rest_version(token)]
+    manifest["rest_versions"] = versions
+    for path in [p for v in versions for p in rest_captures(v)]:
         status, body = checks.http_get(lab.cfg.url("slurmrestd") + path, headers=headers, timeout=60)
         name = path.strip("/").replace("/", "-") + ".json"
         if status != 200:
