@@ -19,8 +19,9 @@ from typing import Callable
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from . import checks, proc
+from . import checks, nsroot, proc, rootfs
 from .config import LabConfig
+from .generations import ROOTFS_PACKAGES, generation
 
 APT_PACKAGES = [
     # slurm-wlm-jwt-plugin: auth/jwt (AuthAltTypes, slurmrestd's rest_auth/jwt) is not a dependency
@@ -33,6 +34,10 @@ APT_PACKAGES = [
 REST_USER = "slurmrestd"       # slurmrestd refuses to run as root
 WORKLOAD_USER = "slurmlab"     # a non-root user for sample jobs (per-user metrics, root vs user)
 ACCOUNTS = {"research": ["root"], "physics": [WORKLOAD_USER]}
+
+
+# Components that run inside a newer generation's root filesystem (the rest run on the host).
+IN_ROOTFS = {"rootfs", "munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmrestd"}
 
 
 class LabError(Exception):
@@ -69,7 +74,12 @@ class Lab:
     def __init__(self, cfg: LabConfig, out=sys.stdout):
         self.cfg = cfg
         self.out = out
+        self.gen = generation(cfg.slurm)
         self.env = proc.lab_env(cfg.dir, cfg.slurm_conf)
+        if self.gen.in_rootfs:
+            # Slurm's, munge's and MariaDB's commands resolve to wrappers that run them inside
+            # the generation's root filesystem (nsroot.py); everything else stays the host's.
+            self.env["PATH"] = f"{nsroot.bin_dir(cfg.dir)}:{self.env['PATH']}"
         self._started: list[str] = []
         self._rest_version: str | None = None
 
@@ -174,7 +184,7 @@ class Lab:
         self.secret("jwt.key", 32)
         db_password = self.secret("db.password", 16, hexed=True).read_text()
         env = _render_env()
-        ctx = {"c": c, "db_password": db_password, "version_hint": "22.05",
+        ctx = {"c": c, "db_password": db_password, "version_hint": c.slurm,
                "python": sys.executable, "backup_conf": False}
         files = {
             "etc/slurm.conf": ("slurm.conf.j2", 0o644),
@@ -197,6 +207,9 @@ class Lab:
     def components(self) -> list[Component]:
         c = self.cfg
         return [
+            *([Component("rootfs", self._start_rootfs, self._rootfs_health,
+                         lambda: [c.pidfile("rootfs")], f"Debian {self.gen.suite_name} (mount+UTS ns)",
+                         "rootfs.out")] if self.gen.in_rootfs else []),
             Component("munged", self._start_munged,
                       lambda: checks.munge_roundtrip(str(c.munge_socket)),
                       lambda: [c.pidfile("munged")], str(c.munge_socket), "munged.out"),
@@ -234,6 +247,31 @@ class Lab:
             Component("prometheus", self._start_prometheus, self._prometheus_health,
                       lambda: [c.pidfile("prometheus")], c.url("prometheus"), "prometheus.out", 60),
         ]
+
+    # ---- a newer generation's root filesystem (nsroot.py) -----------------------------------
+    @property
+    def rootfs_path(self) -> Path:
+        return rootfs.path_for(self.gen.suite, ROOTFS_PACKAGES)
+
+    def ensure_rootfs(self) -> Path:
+        """The generation's root filesystem, built (cached) when absent; refused when half-built."""
+        try:
+            return rootfs.ensure(self.gen.suite, ROOTFS_PACKAGES, log=self.out)
+        except rootfs.RootfsError as exc:
+            raise LabError(str(exc)) from None
+
+    def _start_rootfs(self) -> None:
+        nsroot.write_wrappers(self.cfg.dir)
+        self._spawn("rootfs", nsroot.holder_argv(self.ensure_rootfs(), self.cfg.dir))
+
+    def _rootfs_health(self) -> checks.Result:
+        pid = self.own_pid("rootfs")
+        if not pid or not nsroot.in_root(pid, self.cfg.dir):
+            return False, "namespace not ready"
+        r = proc.run(["sinfo", "--version"], env=self.env, timeout=10)
+        if r.returncode != 0:
+            return False, f"sinfo --version inside: {_last_line(r)}"
+        return True, f"{r.stdout.strip()} from {self.rootfs_path}"
 
     def _start_munged(self) -> None:
         c = self.cfg
@@ -536,6 +574,8 @@ class Lab:
         self.ensure_packages(extra_packages)
         self.ensure_users()
         self.check_ports()
+        if self.gen.in_rootfs:
+            self.ensure_rootfs()
         self.render()
         if self.cfg.backup_controller:
             self.ensure_network()   # slurmdbd, slurmctld and slurmd are reached on its address
@@ -646,6 +686,12 @@ class Lab:
             self.cancel_jobs()
             for comp in reversed(self.components()):
                 pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+                if self.gen.in_rootfs and comp.name in IN_ROOTFS:
+                    # Only a process whose root is this lab's root filesystem is one of ours.
+                    strangers = [p for p in pids if not nsroot.in_root(p, self.cfg.dir)]
+                    if strangers:
+                        self.say(f"  {comp.name}: pid {strangers} is not in {nsroot.root_dir(self.cfg.dir)}; left alone")
+                    pids = [p for p in pids if p not in strangers]
                 if pids:
                     proc.terminate(pids, timeout=20)
                     self.say(f"  stopped {comp.name} ({' '.join(map(str, pids))})")
@@ -666,6 +712,8 @@ class Lab:
         c = self.cfg
         return [
             f"export SLURM_CONF={c.slurm_conf}",
+            *([f"export PATH={nsroot.bin_dir(c.dir)}:$PATH   # Slurm {c.slurm}'s commands, run inside its root filesystem"]
+              if self.gen.in_rootfs else []),
             f"export SLURMOPS_LAB_DIR={c.dir}",
             f"export SLURMRESTD_URL={c.url('slurmrestd')}",
             f"export PROMETHEUS_URL={c.url('prometheus')}",

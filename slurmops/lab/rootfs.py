@@ -31,7 +31,10 @@ CACHE = Path(os.environ.get("SLURMOPS_ROOTFS_CACHE", "/var/cache/slurmops/rootfs
 STAMP = ".slurmops-rootfs.json"          # written last, inside the tree, before the rename
 PLUGIN_INDEX = ".slurmops-plugin-packages.json"
 FORMAT = 1                               # bump when what a build writes changes
-DEBIAN = "http://deb.debian.org/debian"
+# The Debian registry (SLURMOPS_DEBIAN_MIRROR: a local mirror, or a test's unreachable one).
+DEBIAN = os.environ.get("SLURMOPS_DEBIAN_MIRROR", "http://deb.debian.org/debian").rstrip("/")
+DEBIAN_SECURITY = os.environ.get("SLURMOPS_DEBIAN_SECURITY_MIRROR",
+                                 "http://deb.debian.org/debian-security").rstrip("/")
 
 
 class RootfsError(Exception):
@@ -47,9 +50,9 @@ class Suite:
 
 SUITES = {
     "bookworm": Suite("bookworm", (f"deb {DEBIAN} bookworm main", f"deb {DEBIAN} bookworm-updates main",
-                                   "deb http://deb.debian.org/debian-security bookworm-security main")),
+                                   f"deb {DEBIAN_SECURITY} bookworm-security main")),
     "trixie": Suite("trixie", (f"deb {DEBIAN} trixie main", f"deb {DEBIAN} trixie-updates main",
-                               "deb http://deb.debian.org/debian-security trixie-security main")),
+                               f"deb {DEBIAN_SECURITY} trixie-security main")),
     # forky's Release file is past its Valid-Until date on the registry this project uses.
     "forky": Suite("forky", (f"deb {DEBIAN} forky main",),
                    ('Acquire::Check-Valid-Until "false"',)),
