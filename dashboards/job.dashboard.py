@@ -1,6 +1,6 @@
 """One job over time (the per-job dashboard that `slurmops jobstats JOBID` links to): CPU, memory,
 IO, pressure and GPUs of the job selected by the `jobid` variable, per exporter host."""
-from slurmops.grafana import Q, Row, build, cluster_var, query_var, stat, timeseries
+from slurmops.grafana import Q, Row, build, cluster_var, query_var, stat, timeseries, top
 
 J = 'cluster=~"$cluster|", jobid="$jobid"'
 R = "$__rate_interval"
@@ -30,23 +30,23 @@ dashboard = build(
         ]),
         Row("CPU and memory", [
             timeseries("CPUs in use vs allocated", "short",
-                       Q(f"sum by (instance) ({CPU_USED})", "used {{instance}}"),
-                       Q(f"sum by (instance) (slurm_job_cpus_allocated{{{J}}})", "allocated {{instance}}"),
+                       Q(top(f"sum by (instance) ({CPU_USED})"), "used {{instance}}"),
+                       Q(top(f"sum by (instance) (slurm_job_cpus_allocated{{{J}}})"), "allocated {{instance}}"),
                        w=12, min=0),
             timeseries("Memory", "bytes",
-                       Q(f"sum by (instance) (slurm_job_memory_used_bytes{{{J}}})", "used {{instance}}"),
-                       Q(f"sum by (instance) (slurm_job_memory_rss_bytes{{{J}}})", "RSS {{instance}}"),
-                       Q(f"sum by (instance) (slurm_job_memory_limit_bytes{{{J}}})", "limit {{instance}}"),
+                       Q(top(f"sum by (instance) (slurm_job_memory_used_bytes{{{J}}})"), "used {{instance}}"),
+                       Q(top(f"sum by (instance) (slurm_job_memory_rss_bytes{{{J}}})"), "RSS {{instance}}"),
+                       Q(top(f"sum by (instance) (slurm_job_memory_limit_bytes{{{J}}})"), "limit {{instance}}"),
                        w=12, min=0),
         ]),
         Row("IO and pressure", [
             timeseries("Block IO", "Bps",
-                       Q(f"sum by (instance) (rate(slurm_job_io_read_bytes_total{{{J}}}[{R}]))", "read {{instance}}"),
-                       Q(f"sum by (instance) (rate(slurm_job_io_write_bytes_total{{{J}}}[{R}]))", "write {{instance}}"),
+                       Q(top(f"sum by (instance) (rate(slurm_job_io_read_bytes_total{{{J}}}[{R}]))"), "read {{instance}}"),
+                       Q(top(f"sum by (instance) (rate(slurm_job_io_write_bytes_total{{{J}}}[{R}]))"), "write {{instance}}"),
                        w=12),
             timeseries("Time stalled (PSI some, cgroup v2)", "percentunit",
-                       Q(f"sum by (instance) (rate(slurm_job_pressure_memory_waiting_seconds_total{{{J}}}[{R}]))", "memory {{instance}}"),
-                       Q(f"sum by (instance) (rate(slurm_job_pressure_io_waiting_seconds_total{{{J}}}[{R}]))", "io {{instance}}"),
+                       Q(top(f"sum by (instance) (rate(slurm_job_pressure_memory_waiting_seconds_total{{{J}}}[{R}]))"), "memory {{instance}}"),
+                       Q(top(f"sum by (instance) (rate(slurm_job_pressure_io_waiting_seconds_total{{{J}}}[{R}]))"), "io {{instance}}"),
                        w=12, min=0),
         ]),
         Row("GPUs", [
