@@ -206,9 +206,10 @@ def dbd_queue_noted(ctx) -> tuple[bool, str]:
 
 # ---- nodes ------------------------------------------------------------------------------------------
 def parse_nodes(text: str) -> list[dict[str, str]]:
-    """`scontrol show node` blocks as {key: value} (Reason keeps its spaces up to ' [')."""
+    """`scontrol show node` records as {key: value}, multi-line or one line each (`-o`); Reason
+    keeps its spaces up to ' [' (who set it, and when)."""
     nodes = []
-    for block in text.split("\n\n"):
+    for block in re.split(r"\n(?=NodeName=)", text.strip()):
         if "NodeName=" not in block:
             continue
         d = dict(re.findall(r"(\w+)=(\S*)", block))
