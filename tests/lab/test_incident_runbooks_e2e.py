@@ -238,6 +238,22 @@ def test_slurm_nodes_not_responding_many(plain):
     incident(plain, "SlurmNodesNotRespondingMany", inject, "node-not-responding", fire_timeout=240)
 
 
+def test_slurm_node_stuck_completing(plain):
+    """A job is cancelled while its node's slurmd is frozen (SIGSTOP): slurmctld's terminate request
+    goes unanswered and the node stays COMPLETING (until SlurmdTimeout marks it not responding)."""
+    node = f"{plain.prefix}n2"
+
+    def inject():
+        r = plain.slurm("sbatch", "-p", "cpu", "-w", node, "--wrap", "sleep 300")
+        assert r.returncode == 0, r.stderr
+        job = r.stdout.split()[-1]
+        wait_for("the job running", lambda: plain.slurm("squeue", "-h", "-j", job, "-o", "%T").stdout.strip()
+                 == "RUNNING", 60)
+        plain.kill(f"slurmd-{node}.pid", signal.SIGSTOP)
+        plain.slurm("scancel", job)
+    incident(plain, "SlurmNodeStuckCompleting", inject, "nodes-completing", fire_timeout=120)
+
+
 # ---- munge: the runbook from the broken state, without its alert (no systemd collector on the lab)
 def test_munged_down_runbook_from_the_broken_state(plain):
     plain.lab("stop", "munged")
