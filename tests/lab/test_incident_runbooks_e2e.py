@@ -4,8 +4,8 @@ the alert's condition -> the alert fires in Prometheus and reaches Alertmanager 
 
 Two private labs (own dirs, ports, clusters, node names; never the shared one), each up once for
 the module: one plain, one with a backup controller for SlurmctldBackupInControl. The rules are
-the real ones rendered with every `for` at 10 s and MaxDBDMsgs at 40 (so a few dozen queued records
-fill the DBD agent queue). The measured times are printed (`-s`) and kept in docs/runbooks.md.
+the real ones rendered with every `for` at 10 s, MaxDBDMsgs at 40 (so a few dozen queued records
+fill the DBD agent queue) and SlurmdbdUnreachable's window at 30 s. The measured times are printed (`-s`) and kept in docs/runbooks.md.
 
 MungedDown is not here: it reads node_exporter's systemd collector, and the lab runs munged without
 systemd, so the alert cannot fire on the lab (alerts/README.md, honest limits).
@@ -33,8 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
 PLAIN = dict(dir=Path("/var/tmp/slurmops-incident-lab"), port=37800, cluster="inclab", prefix="ka")
 HA = dict(dir=Path("/var/tmp/slurmops-incident-ha-lab"), port=38200, cluster="inchalab", prefix="kb")
-SITE = {"alerts": {"SlurmdbdAgentQueueFilling": {"max_dbd_msgs": 40},
-                   "SlurmdbdAgentQueueNearLimit": {"max_dbd_msgs": 40}}}
+# MaxDBDMsgs as the rules assume it (40: a 30-task array fills the queue) and a 30 s window for
+# "the queue never went down" (the default 10 minutes would make the test wait that long).
+SITE = {"max_dbd_msgs": 40, "alerts": {"SlurmdbdUnreachable": {"window": "30s"}}}
 TIMES: list[str] = []
 
 
