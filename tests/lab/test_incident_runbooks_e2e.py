@@ -69,6 +69,16 @@ class IncidentLab:
     def kill(self, pidfile: str, sig=signal.SIGKILL):
         os.kill(int((self.dir / "run" / pidfile).read_text().split()[0]), sig)
 
+    def heal(self):
+        """Every daemon a test stops or freezes, running again (`lab start` starts what is not)."""
+        for pidfile in (self.dir / "run").glob("slurmd-*.pid"):
+            try:
+                os.kill(int(pidfile.read_text().split()[0]), signal.SIGCONT)
+            except (OSError, ValueError):
+                pass
+        for comp in ("munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmrestd"):
+            lab_cmd("start", comp, "--dir", str(self.dir))
+
     def load_rules(self):
         alerts_dir = REPO / "alerts"
         site = self.tmp / "site.yml"
@@ -105,8 +115,17 @@ def runbook_name(url: str) -> str:
 
 def incident(lab: IncidentLab, alert: str, inject, expected_runbook: str, *,
              fire_timeout: float = 180, resolve_timeout: float = 240) -> None:
-    """inject -> firing in Prometheus -> in Alertmanager -> runbook of runbook_url -> resolved."""
+    """inject -> firing in Prometheus -> in Alertmanager -> runbook of runbook_url -> resolved.
+    On a failure the lab's daemons are started again, so one failing alert does not fail the next."""
     wait_for(f"{alert} not active before the test", lambda: lab.prom_alerts(alert) == [], 120)
+    try:
+        _incident(lab, alert, inject, expected_runbook, fire_timeout, resolve_timeout)
+    except BaseException:
+        lab.heal()
+        raise
+
+
+def _incident(lab, alert, inject, expected_runbook, fire_timeout, resolve_timeout) -> None:
     t0 = time.monotonic()
     inject()
     firing = wait_for(f"{alert} firing", lambda: [a for a in lab.prom_alerts(alert)
