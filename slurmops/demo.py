@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .content import content_dir
 from .lab.cli import _existing, dir_option, print_status
 from .lab.platform import LabError, REST_VERSION
 
@@ -33,8 +34,7 @@ def demo(lab_dir: Path) -> None:
         sys.exit(1)
     click.echo(f"\nsample workload: {len(w.jobs)} jobs, node {w.drained or '-'} drained, "
                f"reservation {w.reservation}")
-    repo = Path(__file__).resolve().parent.parent
-    rules = _load_alert_rules(repo, c)
+    rules = _load_alert_rules(content_dir("alerts"), c)
     state_dir = c.dir / "runbooks"
     click.echo("\nrunbook rehearsal: slurmctld-restart on the lab (jobs keep running)")
     rc = _slurmops("runbook", "run", "slurmctld-restart", "--target", f"lab:{c.dir}", "--yes",
@@ -68,9 +68,9 @@ def _slurmops(*args: str, quiet: bool = False) -> int:
     return r.returncode
 
 
-def _load_alert_rules(repo: Path, c) -> int:
+def _load_alert_rules(alerts_dir: Path, c) -> int:
     """Copy the shipped rule files into the lab's Prometheus and reload it."""
-    src = sorted((repo / "alerts").glob("*.rules.yml"))
+    src = sorted(alerts_dir.glob("*.rules.yml"))
     dest = c.dir / "prometheus" / "rules"
     for f in src:
         shutil.copyfile(f, dest / f.name)
