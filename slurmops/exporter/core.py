@@ -47,6 +47,7 @@ class CollectorResult:
     families: list[Metric]
     error: str = ""
     internal: bool = False      # a bug (any exception but SourceError), not Slurm failing
+    unsupported: bool = False   # this source/Slurm version cannot serve it: not a failure to alert on
 
 
 def run_collector(name: str, collect: Callable[[], Iterable[Metric]]) -> CollectorResult:
@@ -56,8 +57,11 @@ def run_collector(name: str, collect: Callable[[], Iterable[Metric]]) -> Collect
         families = list(collect())
         return CollectorResult(name, True, time.perf_counter() - t0, families)
     except SourceError as exc:   # Slurm did not answer as it should: expected, said in the metrics
-        log.warning("collector %s: %s", name, exc)
-        return CollectorResult(name, False, time.perf_counter() - t0, [], str(exc))
+        unsupported = exc.reason == "unsupported"
+        if not unsupported:      # the caller says an unsupported collector once, not every poll
+            log.warning("collector %s: %s", name, exc)
+        return CollectorResult(name, False, time.perf_counter() - t0, [], str(exc),
+                               unsupported=unsupported)
     except Exception as exc:  # a broken collector must not break the others or the scrape
         log.exception("collector %s failed", name)
         return CollectorResult(name, False, time.perf_counter() - t0, [], f"{type(exc).__name__}: {exc}",

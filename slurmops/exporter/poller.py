@@ -92,6 +92,7 @@ class CollectorState:
     data: Any = None
     chunk: Chunk = field(default_factory=list)
     success: bool | None = None
+    supported: bool = True     # False: this source/Slurm version cannot serve it (not a failure)
     duration_s: float = 0.0
     last_success: float | None = None
     error: str = ""
@@ -140,10 +141,13 @@ class ClusterPoller:
             chunk = render_chunk(r.families) if r.success else []
         if r.internal:
             self.stats.error(name, "internal")
-        ok, err = r.success, r.error
+        ok, err, supported = r.success, r.error, not r.unsupported
+        if not supported and st.supported:   # it will not change while the exporter runs: say it once
+            log.warning("cluster %s collector %s is unsupported here: %s", self.cluster, name, err)
         with self._lock:
             st.duration_s = r.duration_s
             st.success = ok
+            st.supported = supported
             st.error = err
             if ok:
                 data = kept[0]
@@ -198,12 +202,15 @@ class ClusterPoller:
     def self_families(self, now: float | None = None) -> list[Metric]:
         now = now or time.time()
         c = self.cluster
-        fams = {s.name: s.family() for s in (m.UP, m.COLLECTOR_SUCCESS, m.COLLECTOR_DURATION,
-                                            m.COLLECTOR_LAST_SUCCESS, m.SNAPSHOT_AGE)}
+        fams = {s.name: s.family() for s in (m.UP, m.COLLECTOR_SUCCESS, m.COLLECTOR_SUPPORTED,
+                                            m.COLLECTOR_DURATION, m.COLLECTOR_LAST_SUCCESS, m.SNAPSHOT_AGE)}
         fams[m.UP.name].add([c], 1 if self.up() else 0)
         with self._lock:
             for st in self.states.values():
                 if st.success is None:
+                    continue
+                fams[m.COLLECTOR_SUPPORTED.name].add([c, st.name], 1 if st.supported else 0)
+                if not st.supported:    # neither success nor failure: nothing to alert on
                     continue
                 fams[m.COLLECTOR_SUCCESS.name].add([c, st.name], 1 if st.success else 0)
                 fams[m.COLLECTOR_DURATION.name].add([c, st.name], st.duration_s)

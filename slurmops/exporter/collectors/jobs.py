@@ -27,7 +27,9 @@ def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[st
     by_state: Counter = Counter()
     cpus: Counter = Counter()
     pending: Counter = Counter()
-    waits: dict[str, list[float]] = defaultdict(list)
+    # (wait, tasks) pairs: a pending array record stands for up to MaxArraySize tasks, which
+    # must not become millions of list items.
+    waits: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for j in jobs:
         n = j.array_task_count
         by_state[(j.state, j.partition)] += n
@@ -35,7 +37,7 @@ def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[st
         if j.state == "PENDING":
             pending[(j.partition, normalize_reason(j.reason))] += n
             if j.submit_time:
-                waits[j.partition].extend([max(now - j.submit_time, 0.0)] * n)
+                waits[j.partition].append((max(now - j.submit_time, 0.0), n))
     for (state, part), count in sorted(by_state.items()):
         fam[m.JOBS.name].add([cluster, state, part], count)
         fam[m.JOBS_CPUS.name].add([cluster, state, part], cpus[(state, part)])
@@ -50,13 +52,14 @@ def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[st
     hist = m.JOBS_WAIT.family()
     for part in parts:
         values = sorted(waits.get(part, []))
-        buckets, i = [], 0
+        buckets, i, below = [], 0, 0
         for bound in WAIT_BUCKETS:
-            while i < len(values) and values[i] <= bound:
+            while i < len(values) and values[i][0] <= bound:
+                below += values[i][1]
                 i += 1
-            buckets.append((_fmt(bound), float(i)))
-        buckets.append(("+Inf", float(len(values))))
-        hist.add_histogram([cluster, part], buckets, sum(values))
+            buckets.append((_fmt(bound), float(below)))
+        buckets.append(("+Inf", float(sum(n for _, n in values))))
+        hist.add_histogram([cluster, part], buckets, sum(w * n for w, n in values))
     out = [f.metric for f in fam.values()] + [hist.metric]
     if per_account:
         out += _per_owner(cluster, jobs, lambda j: j.account or "",

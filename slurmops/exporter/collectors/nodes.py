@@ -35,15 +35,18 @@ def usable(node: Node) -> bool:
     return node.state not in UNAVAILABLE_STATES and not (node.flags & UNAVAILABLE_FLAGS)
 
 
-def gpu_types(node: Node) -> dict[str, tuple[int, int]]:
-    """{type: (total, allocated)}; type '' when the GRES has none."""
-    out: dict[str, list[int]] = {}
+def gpu_types(node: Node) -> dict[str, tuple[int, int | None]]:
+    """{type: (total, allocated)}; type '' when the GRES has none; allocated None when the
+    source could not say (``Node.gres_used`` None)."""
+    out: dict[str, list] = {}
     for g in node.gres:
         if g.name == "gpu":
             out.setdefault(g.type or "", [0, 0])[0] += g.count
-    for g in node.gres_used:
+    for g in node.gres_used or ():
         if g.name == "gpu":
             out.setdefault(g.type or "", [0, 0])[1] += g.count
+    if node.gres_used is None:
+        return {k: (v[0], None) for k, v in out.items()}
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
@@ -53,6 +56,11 @@ class Capacity:
     cpus: Counter = field(default_factory=Counter)
     memory: Counter = field(default_factory=Counter)
     gpus: dict[str, Counter] = field(default_factory=dict)
+
+
+def allocated_gpus(g: Counter) -> int | None:
+    """Allocated GPUs of a sum of nodes; None (no series) when any node's count is unknown."""
+    return None if g["unknown"] else g["allocated"]
 
 
 def capacity(nodes: Iterable[Node]) -> Capacity:
@@ -71,7 +79,8 @@ def capacity(nodes: Iterable[Node]) -> Capacity:
         for t, (tot, used) in gpu_types(n).items():
             g = cap.gpus.setdefault(t, Counter())
             g["total"] += tot
-            g["allocated"] += used
+            g["allocated"] += used or 0
+            g["unknown"] += used is None      # then the sum of allocated would understate
     return cap
 
 
@@ -96,7 +105,7 @@ def build(cluster: str, nodes: Iterable[Node], per_node: bool = True) -> list[Me
         fam[m.MEMORY.name].add([cluster, status], cap.memory[status])
     for t in sorted(cap.gpus):
         fam[m.GPUS.name].add([cluster, t, "total"], cap.gpus[t]["total"])
-        fam[m.GPUS.name].add([cluster, t, "allocated"], cap.gpus[t]["allocated"])
+        fam[m.GPUS.name].add([cluster, t, "allocated"], allocated_gpus(cap.gpus[t]))
     out = [f.metric for f in fam.values()]
     if per_node:
         out += _per_node(cluster, nodes)

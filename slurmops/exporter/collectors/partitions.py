@@ -9,7 +9,7 @@ from prometheus_client.core import Metric
 from ...slurm.models import Node, Partition
 from .. import metrics as m
 from ..core import register
-from .nodes import capacity
+from .nodes import allocated_gpus, capacity
 
 
 def build(cluster: str, partitions: Iterable[Partition], nodes: Iterable[Node] | None) -> list[Metric]:
@@ -30,8 +30,9 @@ def build(cluster: str, partitions: Iterable[Partition], nodes: Iterable[Node] |
             fam[m.PART_CPUS.name].add([cluster, p.name, status], cap.cpus[status])
         for status in ("allocated", "total"):
             fam[m.PART_MEMORY.name].add([cluster, p.name, status], cap.memory[status])
+            gpus = [g[status] if status == "total" else allocated_gpus(g) for g in cap.gpus.values()]
             fam[m.PART_GPUS.name].add([cluster, p.name, status],
-                                      sum(g[status] for g in cap.gpus.values()))
+                                      None if None in gpus else sum(gpus))
     return [f.metric for f in fam.values()]
 
 

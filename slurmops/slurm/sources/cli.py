@@ -16,7 +16,11 @@ from ..commands import command
 from ..models import ClusterInfo
 from ..parse import text as tp
 from ..parse.controllers import parse_scontrol_ping
-from . import POLL_GATE, CallStats, SourceError, checked_parse
+from . import POLL_GATE, CallStats, SourceError, checked_parse, guard_fetchers
+
+#: Largest command output read (squeue at 50,000 jobs prints ~2 MB; scontrol show nodes -o at
+#: 10,000 nodes ~6 MB): more is not a Slurm answer, and is refused before it is read.
+MAX_OUTPUT_BYTES = 1 << 30
 
 
 def _argv(fetcher: str, first: str | None = None) -> list[str]:
@@ -25,10 +29,13 @@ def _argv(fetcher: str, first: str | None = None) -> list[str]:
 
 
 def _read_text(f) -> str:
+    """The output as text; bytes that are not UTF-8 (a Latin-1 job name) become U+FFFD and the
+    rest of the output is read as usual."""
     f.seek(0)
     return f.read().decode(errors="replace")
 
 
+@guard_fetchers
 class CliSource:
     name = "cli"
 
@@ -59,6 +66,9 @@ class CliSource:
             except OSError as exc:
                 self.stats.error(command, "not_found")
                 raise SourceError(command, "not_found", str(exc))
+            if out.seek(0, 2) > MAX_OUTPUT_BYTES:
+                self.stats.error(command, "parse")
+                raise SourceError(command, "parse", f"output larger than {MAX_OUTPUT_BYTES:,} bytes")
             stdout = _read_text(out)
             if r.returncode != 0 and not (any_exit and stdout.strip()):
                 self.stats.error(command, "exit")

@@ -92,6 +92,17 @@ def test_22_05_jobs_rest():
     assert sum(1 for j in jobs.values() if j.state == "RUNNING") == 6
 
 
+def test_22_05_lone_flag_job_state_is_kept_as_squeue_prints_it():
+    """22.05's v0.0.38 gives job_state_string(): "CONFIGURING" alone while a cloud node powers up,
+    the same word squeue %T prints. Seen on the lab (cli said CONFIGURING, rest said UNKNOWN)."""
+    doc = load(R22 / "rest/slurm-v0.0.38-jobs.json")
+    rec = next(j for j in doc["jobs"] if str(j["job_id"]) == "3")
+    doc["jobs"] = [dict(rec, job_state="CONFIGURING")]
+    errors: list[str] = []
+    (job,) = parse_jobs(doc, errors)
+    assert (job.state, errors) == ("CONFIGURING", [])
+
+
 def test_22_05_squeue_json_matches_squeue_text():
     jobs = parse_jobs(load(R22 / "cli/squeue.json"))
     assert len(jobs) == 29
@@ -381,9 +392,10 @@ def test_bad_documents():
     assert len(errors) == 3
     assert parse_diag([], errors).jobs_running is None and len(errors) == 4
     assert parse_meta("x").version is None
-    # Truncated document: the list never arrived.
+    # Truncated document: the list never arrived. That is an error, not an empty queue (#12).
     errors = []
-    assert parse_jobs({"meta": {}, "errors": []}, errors) == [] and errors == []
+    assert parse_jobs({"meta": {}, "errors": []}, errors) == []
+    assert errors == ["jobs: expected a list, got nothing"]
 
 
 def test_diag_bad_counter_only_loses_that_counter():
