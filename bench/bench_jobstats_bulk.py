@@ -107,7 +107,7 @@ def main() -> None:
         totals = d["totals"]
         print(f"jobstats --user {user} --since 7d: {totals['jobs']} jobs, {totals['stored']} from "
               f"stored summaries, {totals['prometheus_jobs']} Prometheus lookups, {n_calls} sacct call(s)")
-        print(f"wall time (3 runs, whole command incl. Python start): "
+        print("wall time (3 runs, whole command incl. Python start): "
               + ", ".join(f"{x:.2f} s" for x in runs) + f"; best {min(runs):.2f} s (target <= 5 s)")
         print("CPU time of jobstats + sacct (3 runs): " + ", ".join(f"{x:.2f} s" for x in cpus)
               + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

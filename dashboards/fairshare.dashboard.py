@@ -1,7 +1,6 @@
 """Accounts and fairshare (sshare): shares against usage, the fair-share factor, and what each
 account and user holds now."""
-from slurmops.grafana import (Q, Row, among, bargauge, bottom, build, cluster_var, iq, query_var, table,
-                              timeseries, top)
+from slurmops.grafana import Q, Row, among, bargauge, bottom, build, cluster_var, iq, query_var, table, timeseries, top
 
 # Big sites have thousands of users and hundreds of accounts: every panel shows the top ones.
 HEAVY = top('max by (account, user) (slurm_share_effective_usage{@c, account=~"$account"})', 50)

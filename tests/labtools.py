@@ -3,15 +3,15 @@ primary controller): each gets its own dir, ports, cluster and node names, so th
 the other private labs are never touched."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
+import pytest
 
 import need
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SLURMOPS = [sys.executable, "-m", "slurmops"]

@@ -5,8 +5,8 @@ tool or privilege fails the test; elsewhere it skips, saying what to install."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pytest
 

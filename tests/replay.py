@@ -8,10 +8,10 @@ import json
 import stat
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 from slurmops.slurm.commands import COMMANDS
 

@@ -4,8 +4,8 @@ never drift from its documentation) and docs/metrics.md is generated from this t
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.samples import Sample
@@ -21,7 +21,7 @@ class Spec:
     # Sources that cannot produce this family (per Slurm version where it matters).
     not_from: tuple[str, ...] = ()
 
-    def family(self) -> "Family":
+    def family(self) -> Family:
         return Family(self)
 
 

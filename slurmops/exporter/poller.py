@@ -12,8 +12,9 @@ import logging
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from prometheus_client.core import Metric
 
@@ -101,7 +102,7 @@ class CollectorState:
 class ClusterPoller:
     """Polls one cluster through one source."""
 
-    def __init__(self, cluster: str, source, collectors: dict[str, Callable[["ClusterPoller", Any], list[Metric]]],
+    def __init__(self, cluster: str, source, collectors: dict[str, Callable[[ClusterPoller, Any], list[Metric]]],
                  interval: float = 30.0, stale_after: float | None = None, stats: CallStats | None = None,
                  intervals: dict[str, float] | None = None, options: Any = None,
                  clock: Callable[[], float] = time.time):
@@ -171,7 +172,7 @@ class ClusterPoller:
             self.poll(name)
             self._stop.wait(max(interval - (time.monotonic() - t0), 0.05))
 
-    def start(self) -> "ClusterPoller":
+    def start(self) -> ClusterPoller:
         for name in self.states:
             t = threading.Thread(target=self._loop, args=(name,), name=f"poll-{self.cluster}-{name}",
                                  daemon=True)

@@ -8,8 +8,8 @@ each label set's text once; other family types (histograms) go through client_py
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import chain
-from typing import Iterable
 
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest

@@ -10,9 +10,9 @@ import logging
 import socket
 import threading
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 from .webconfig import WebConfig
 
@@ -192,7 +192,7 @@ class MetricsServer:
     def serve_forever(self) -> None:
         self.httpd.serve_forever(poll_interval=0.5)
 
-    def start(self) -> "MetricsServer":
+    def start(self) -> MetricsServer:
         self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
         self._thread.start()
         return self

@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from grafanalib._gen import DashboardEncoder
 from grafanalib import core as g
+from grafanalib._gen import DashboardEncoder
 
 from ..content import content_dir
 

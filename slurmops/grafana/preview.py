@@ -18,7 +18,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from . import model as m
-from .prom import Prometheus, PromError, resolve
+from .prom import PromError, Prometheus, resolve
 
 RANGE_TYPES = {"timeseries", "state-timeline", "heatmap"}
 PALETTE = ["#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9",

@@ -7,8 +7,8 @@ over-requested memory, low CPU use, idle GPUs, a time limit far above the run ti
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .figures import Figures, node_cpus, suggest_mem_gb
 from .format import gb, hms, pct

@@ -6,7 +6,7 @@ import json
 import subprocess
 import urllib.error
 import urllib.request
-from typing import Mapping
+from collections.abc import Mapping
 
 from ..slurm.parse.controllers import parse_scontrol_ping
 from . import proc

@@ -184,8 +184,7 @@ def env(lab_dir: Path) -> None:
               help="Record only this fixture file (repeatable), merged into the MANIFEST.json there.")
 def record(lab_dir: Path, out: Path, with_workload: bool, only: tuple[str, ...]) -> None:
     """Capture the lab's real squeue/sinfo/sacct/sdiag/... and slurmrestd outputs as fixtures."""
-    from . import record as rec
-    from . import workload
+    from . import record as rec, workload
     lab_ = _existing(lab_dir)
     try:
         if with_workload:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import stat
 import secrets
 import shutil
+import stat
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -493,8 +493,8 @@ class Lab:
     def rest_version(self, token: str | None = None) -> str:
         """The data_parser version slurmops speaks with this lab's slurmrestd: the newest both
         offer, negotiated by the rest source (v0.0.38 on 22.05, v0.0.42 on 24.11, ...)."""
-        from ..slurm.sources.rest import negotiate_version
         from ..slurm.sources import SourceError
+        from ..slurm.sources.rest import negotiate_version
         if self._rest_version is None:
             try:
                 self._rest_version = negotiate_version(self.cfg.url("slurmrestd"),

@@ -25,8 +25,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # Anything at or above this is the kernel's "no limit" (v1 prints PAGE_COUNTER_MAX * PAGE_SIZE).
 UNLIMITED = 1 << 62
@@ -328,7 +328,7 @@ class JobStats:
     errors: list[str] = field(default_factory=list)    # reasons: vanished, permission, parse, io
     vanished: bool = False
 
-    def merge(self, other: "JobStats") -> None:
+    def merge(self, other: JobStats) -> None:
         """Add another cgroup of the same job (multiple-slurmd: one per node on this host).
         Counters and gauges add up; the peak of the sum is at most the sum of the peaks."""
         for name in ("cpu_user_s", "cpu_system_s", "cpu_usage_s", "cpus", "mem_used", "mem_peak",
@@ -423,13 +423,13 @@ class FileCache:
         except Exception:   # interpreter shutdown
             pass
 
-    def job(self, key: str) -> "_Fds":
+    def job(self, key: str) -> _Fds:
         d = self.jobs.get(key)
         if d is None:
             d = self.jobs[key] = _Fds()
         return d
 
-    def forget(self, fds: "_Fds", path: str) -> None:
+    def forget(self, fds: _Fds, path: str) -> None:
         fds.last.pop(path, None)
         fd = fds.pop(path, None)
         if fd is not None:
@@ -644,7 +644,7 @@ def _walk_counted(path: str) -> list[tuple[str, int]]:
     return out
 
 
-def _walk_v1_cached(r: "_Reader", path: str, cache: dict | None) -> list[str]:
+def _walk_v1_cached(r: _Reader, path: str, cache: dict | None) -> list[str]:
     """The v1 job tree under one controller, walked again only when a directory's link count
     changes: a directory's st_nlink is 2 + its subdirectories (kernfs and tmpfs alike), so one
     fstat on a kept descriptor per directory (~1 us) replaces a listing (~20 us for a memory
@@ -691,7 +691,7 @@ def _walk_leaves(path: str) -> list[str]:
     return leaves
 
 
-def _leaves_cached(r: "_Reader", path: str, cache: dict | None) -> list[str]:
+def _leaves_cached(r: _Reader, path: str, cache: dict | None) -> list[str]:
     """The leaves of a v2 job tree, re-walked only when ``cgroup.stat``'s ``nr_descendants``
     changes (a step or task came or went). One small read instead of ~9 directory listings per
     job; a leaf that vanished anyway (one step ended as another began) marks the entry stale."""

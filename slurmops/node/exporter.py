@@ -11,20 +11,20 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
 
 import click
 
 from ..exporter.core import CollectorSet, registered
+from ..exporter.render import render
 from ..exporter.server import MetricsServer
 from ..exporter.webconfig import WebConfigError, load as load_web_config
 from .collector import ErrorCounter, JobScanner
 from .jobinfo import JobInfoCache, squeue_runner
 from .metrics import PREFIX, metrics_doc
-from ..exporter.render import render
 
 log = logging.getLogger(__name__)
 DEFAULT_LISTEN = ":9342"

@@ -3,8 +3,8 @@ and ``docs/metrics-jobs.md`` is generated from it (a test fails when the two dif
 alerts and dashboards rely on cannot drift from the code."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..exporter.core import DURATION, DURATION_HELP, SUCCESS, SUCCESS_HELP
 from .cgroup import JobStats

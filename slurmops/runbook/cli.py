@@ -234,6 +234,7 @@ def runbooks() -> None:
 def render(runbooks_dir, out, check):
     """Write one Markdown page per runbook (and an index) from the definitions."""
     import tempfile
+
     from .render import render_all
     directory = runbooks_dir or loader.default_dir()
     try:

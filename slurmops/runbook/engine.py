@@ -16,10 +16,11 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from .audit import AuditLog, LockBusy, RunLock, digest, new_run_id, read_records, who
 from .model import Check, Cmd, Op, Runbook, RunbookError, Service, Step

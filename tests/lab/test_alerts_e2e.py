@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from labtools import private_lab
 
+from labtools import private_lab
 from slurmops.rules import build
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-import need
 import pytest
 
+import need
 from slurmops.lab import checks, proc
 
 pytestmark = pytest.mark.lab

@@ -13,17 +13,16 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from slurmops.grafana import budget, generate
+from slurmops.grafana import budget, generate, model as m
 from slurmops.grafana.config import DEFAULT
-from slurmops.grafana import model as m
 from slurmops.grafana.preview import write_previews
-from slurmops.grafana.prom import Prometheus, PromError, resolve
+from slurmops.grafana.prom import PromError, Prometheus, resolve
 
 pytestmark = pytest.mark.lab
 

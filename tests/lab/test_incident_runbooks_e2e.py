@@ -22,8 +22,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from labtools import lab_cmd, private_lab
 
+from labtools import lab_cmd, private_lab
 from slurmops.lab import proc
 from slurmops.rules import build
 

@@ -95,7 +95,7 @@ def test_oom_kill_is_counted(lab, exporter, jobs):
                  for line in p.read_text().splitlines() if line.startswith("oom_kill "))
     assert kernel == j.stats.oom_kills
     body = exporter.render().decode()
-    assert f'slurm_job_oom_kills_total{{account="' in body and f'jobid="{jid}"' in body
+    assert 'slurm_job_oom_kills_total{account="' in body and f'jobid="{jid}"' in body
 
 
 def test_finished_job_disappears(lab, exporter, jobs):

@@ -3,7 +3,8 @@ and per user usage behind cardinality switches."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client.core import Metric
 

@@ -40,8 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO, TypeVar
 
 from ..hostlist import expand as _expand_hostlist
-from ..models import (ClusterInfo, Gres, Job, License, Node, Partition, Reservation, RpcStat,
-                      SchedulerStats, Share)
+from ..models import ClusterInfo, Gres, Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats, Share
 from . import jsonread
 from .gres import gpu_count, parse_gres, used_from_tres
 from .text import array_task_count as _text_array_task_count

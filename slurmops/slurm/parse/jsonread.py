@@ -25,7 +25,8 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 #: Largest answer read (slurmrestd's /jobs at 50,000 jobs is 155 MB).
 MAX_DOCUMENT_BYTES = 1 << 30

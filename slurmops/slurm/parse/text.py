@@ -62,13 +62,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Callable, Iterable
 
 from ..hostlist import expand as _expand_hostlist
-from ..models import (
-    Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats, Share,
-)
+from ..models import Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats, Share
 from .gres import parse_gres, used_from_tres
 from .values import OutOfRange, text_float, text_int
 

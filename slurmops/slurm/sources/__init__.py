@@ -70,10 +70,10 @@ class PollGate:
     def _held(self) -> bool:
         return getattr(self._local, "held", False)
 
-    def session(self) -> "_Held":
+    def session(self) -> _Held:
         return _Held(self, hold=True)
 
-    def io(self) -> "_Held":
+    def io(self) -> _Held:
         return _Held(self, hold=False)
 
 

@@ -10,7 +10,7 @@ import os
 import re
 import subprocess
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 from ..commands import command
 from ..models import ClusterInfo

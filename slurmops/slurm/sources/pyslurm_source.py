@@ -48,17 +48,14 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from ..models import (
-    ClusterInfo, Controller, Gres, Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats,
-)
+from ..models import ClusterInfo, Controller, Gres, Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats
 from ..parse.gres import gres_in_use, parse_gres
-from ..parse.text import (
-    _node_list as _scontrol_node_list, _tres_mem_gpus, array_task_count, parse_node_state,
-)
+from ..parse.text import _node_list as _scontrol_node_list, _tres_mem_gpus, array_task_count, parse_node_state
 from . import CallStats, SourceError, checked_parse, guard_fetchers
 
 MIB = 1024 * 1024

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import IO
 
 from ..models import ClusterInfo
-from ..parse import jsondoc as jp
-from ..parse import jsonread
+from ..parse import jsondoc as jp, jsonread
 from ..parse.controllers import parse_ping_doc
-from ..parse.values import number
 from . import POLL_GATE, CallStats, SourceError, checked_parse, guard_fetchers
+
 
 @dataclass
 class _JobsCache:

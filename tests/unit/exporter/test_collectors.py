@@ -3,12 +3,20 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 from slurmops.exporter.collectors import accounting, jobs, nodes, partitions, scheduler
 from slurmops.exporter.poller import merge_chunks, render_chunk
-from slurmops.slurm.models import (ClusterInfo, Gres, Job, License, Node, Partition, Reservation,
-                                   RpcStat, SchedulerStats, Share)
+from slurmops.slurm.models import (
+    ClusterInfo,
+    Gres,
+    Job,
+    License,
+    Node,
+    Partition,
+    Reservation,
+    RpcStat,
+    SchedulerStats,
+    Share,
+)
 
 GIB = 1024 ** 3
 

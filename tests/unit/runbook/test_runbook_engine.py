@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from slurmops.runbook import Check, Cmd, Param, Runbook, RunbookError, Service, Step
-from slurmops.runbook import engine, loader
+from slurmops.runbook import Check, Cmd, Param, Runbook, RunbookError, Service, Step, engine, loader
 from slurmops.runbook.audit import LockBusy, RunLock, read_records
 from slurmops.runbook.cli import runbook as runbook_cli, runbooks as runbooks_cli
 from slurmops.runbook.render import render_page
@@ -452,6 +451,7 @@ def test_runbooks_serve_serves_pages_and_nothing_else(tmp_path):
     import threading
     import urllib.error
     import urllib.request
+
     from slurmops.runbook.serve import make_server
     docs = REPO / "runbooks" / "docs"
     server = make_server(docs, "127.0.0.1", 0)

@@ -19,17 +19,25 @@ from click.testing import CliRunner
 
 import fake_pyslurm as fake
 from slurmops.exporter import metrics as m
-from slurmops.exporter.collectors import accounting, jobs as jobs_c, nodes as nodes_c, partitions as parts_c
-from slurmops.exporter.collectors import scheduler as sched_c
+from slurmops.exporter.collectors import (
+    accounting,
+    jobs as jobs_c,
+    nodes as nodes_c,
+    partitions as parts_c,
+    scheduler as sched_c,
+)
 from slurmops.exporter.poller import ClusterPoller
 from slurmops.exporter.slurm_exporter import COLLECTORS, ClusterConfig, builders, slurm_command
 from slurmops.slurm.models import ClusterInfo, Controller
 from slurmops.slurm.parse import text as T
 from slurmops.slurm.parse.controllers import parse_scontrol_ping
-from slurmops.slurm.sources import CallStats, SourceError
-from slurmops.slurm.sources import pyslurm_source as ps
+from slurmops.slurm.sources import CallStats, SourceError, pyslurm_source as ps
 from slurmops.slurm.sources.pyslurm_source import (
-    PyslurmSource, PyslurmUnavailable, major_minor, open_pyslurm, version_gate,
+    PyslurmSource,
+    PyslurmUnavailable,
+    major_minor,
+    open_pyslurm,
+    version_gate,
 )
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
