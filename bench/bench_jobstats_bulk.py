@@ -77,7 +77,8 @@ def main() -> None:
     t0 = time.monotonic()
     sql(lab, "DROP TABLE IF EXISTS jobstats_bench_nums; CREATE TABLE jobstats_bench_nums (n INT PRIMARY KEY); "
              "INSERT INTO jobstats_bench_nums VALUES " + ",".join(f"({i})" for i in range(1, a.jobs + 1)) + "; "
-             f"INSERT INTO {table} ({', '.join(f'`{c}`' for c in cols)}) SELECT {select} FROM {table} t JOIN jobstats_bench_nums "
+             f"INSERT INTO {table} ({', '.join(f'`{c}`' for c in cols)}) "
+             f"SELECT {select} FROM {table} t JOIN jobstats_bench_nums "
              f"WHERE t.id_job = {tpl}; DROP TABLE jobstats_bench_nums")
     print(f"inserted {a.jobs} copies of job {tpl} in {time.monotonic() - t0:.1f} s")
     shim = Path(tempfile.mkdtemp(prefix="jobstats-bench-"))

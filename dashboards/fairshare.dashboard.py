@@ -33,7 +33,8 @@ dashboard = build(
                          "{{account}}/{{user}}"), w=12, min=0, max=1),
             timeseries("Usage against shares per account (>1: over its share; top 20)", "percentunit",
                        Q(top('max by (account) (slurm_share_effective_usage{@c, account=~"$account", user=""})'
-                             ' / max by (account) (slurm_share_normalized_shares{@c, account=~"$account", user=""} > 0)'),
+                             ' / max by (account) '
+                             '(slurm_share_normalized_shares{@c, account=~"$account", user=""} > 0)'),
                          "{{account}}"), w=12),
             timeseries("Raw usage (decayed CPU-seconds) per account (top 20)", "s",
                        Q(top('max by (account) (slurm_share_raw_usage{@c, account=~"$account", user=""})'),

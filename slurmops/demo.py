@@ -62,7 +62,7 @@ Where to look
   runbook audit:  .venv/bin/slurmops runbook log --state-dir {state_dir}   (rehearsal exit {rc})
   slurmrestd:     curl -s -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $(SLURM_CONF={c.slurm_conf} scontrol token | cut -d= -f2)" {c.url('slurmrestd')}/slurm/{rest_version}/nodes
   logs:           {c.log}/
-  stop it:        .venv/bin/slurmops lab down   (--purge also removes {c.dir})""")
+  stop it:        .venv/bin/slurmops lab down   (--purge also removes {c.dir})""")  # noqa: E501 (printed lines)
     sys.exit(0 if all(s.healthy for s in rows) and rc == 0 else 1)
 
 

@@ -40,7 +40,7 @@ class RowsFamily:
 
     @property
     def samples(self) -> list[Sample]:
-        return [Sample(self.sample_name, dict(zip(self.labelnames, vals)), v, None, None)
+        return [Sample(self.sample_name, dict(zip(self.labelnames, vals, strict=True)), v, None, None)
                 for vals, v in self.rows]
 
 
@@ -86,7 +86,8 @@ COLLECTOR_SUCCESS = _spec("slurm_exporter_collector_success", "gauge",
                           "1 when the collector's last poll succeeded, 0 when it failed (absent when unsupported).",
                           ("collector",), "exporter")
 COLLECTOR_SUPPORTED = _spec("slurm_exporter_collector_supported", "gauge",
-                            "0 when the source or Slurm version cannot serve the collector (not a failure), 1 otherwise.",
+                            "0 when the source or Slurm version cannot serve the collector (not a failure), "
+                            "1 otherwise.",
                             ("collector",), "exporter")
 COLLECTOR_DURATION = _spec("slurm_exporter_collector_duration_seconds", "gauge",
                            "How long the collector's last poll took.", ("collector",), "exporter")

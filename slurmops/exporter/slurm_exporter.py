@@ -68,7 +68,7 @@ def make_source(cc: ClusterConfig, stats: CallStats):
         try:   # only a pyslurm whose major.minor is the running Slurm's, else the reason why not
             module = open_pyslurm(cc.env, cc.bin_dir, cc.timeout, stats)
         except PyslurmUnavailable as exc:
-            raise click.UsageError(f"cannot use --source pyslurm: {exc}")
+            raise click.UsageError(f"cannot use --source pyslurm: {exc}") from exc
         return PyslurmSource(module, stats=stats)
     raise click.UsageError(f"unknown source {cc.source!r}: cli, rest or pyslurm")
 
@@ -102,7 +102,7 @@ def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise click.UsageError(f"cannot read {path}: {exc}")
+        raise click.UsageError(f"cannot read {path}: {exc}") from exc
     items = doc.get("clusters") if isinstance(doc, dict) else None
     if not isinstance(items, list) or not items:
         raise click.UsageError(f"{path}: expected a non-empty `clusters:` list")

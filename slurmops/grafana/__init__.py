@@ -23,7 +23,8 @@ from .panels import (
                      top,
 )
 
-__all__ = ["DEFAULT", "TOP", "Config", "Q", "Row", "among", "bargauge", "bottom", "build", "cluster_var", "drill", "gauge",
+__all__ = ["DEFAULT", "TOP", "Config", "Q", "Row", "among", "bargauge", "bottom", "build", "cluster_var", "drill",
+           "gauge",
            "heatmap", "iq", "node_state_code_expr", "node_state_mappings", "node_var",
            "partition_var", "query_var", "runbook_link", "stat", "state_timeline", "table",
            "timeseries", "top"]

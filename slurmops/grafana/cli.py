@@ -121,7 +121,7 @@ def preview_cmd(prom_url: str, out: Path, out_dir: Path, vars_: tuple[str, ...],
     try:
         paths = write_previews(Prometheus(prom_url), models, out, overrides)
     except PromError as e:
-        raise click.ClickException(str(e))
+        raise click.ClickException(str(e)) from e
     for p in paths:
         click.echo(f"wrote {p}")
     click.echo(f"open {out / 'index.html'}")
@@ -150,7 +150,7 @@ def budget_cmd(prom_url: str, out_dir: Path, vars_: tuple[str, ...], max_series:
         costs = budget.measure(Prometheus(prom_url, timeout=60), generate.load_built(out_dir), overrides,
                                window_s=window)
     except PromError as e:
-        raise click.ClickException(str(e))
+        raise click.ClickException(str(e)) from e
     for line in budget.worst(costs, worst):
         click.echo(line)
     bad = budget.problems(costs, max_series or budget.MAX_SERIES, max_seconds or budget.MAX_SECONDS)

@@ -126,7 +126,7 @@ def promtool_check(models: dict[str, dict], promtool: str | None = None) -> list
     from ..rules.promtool import binary
     promtool = promtool or binary()       # $PROMTOOL, else PATH; PromtoolMissing if neither
     rules = []
-    for name, d in sorted(models.items()):
+    for _name, d in sorted(models.items()):
         values = sample_values(d)
         for q in m.queries(d):
             rules.append({"record": f"slurmops:check:{len(rules)}",

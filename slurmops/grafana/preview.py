@@ -312,7 +312,7 @@ def render_panel(prom: Prometheus, panel: dict, values: dict[str, str],
     collected = []   # (label, points)
     raw = []         # (refId, series) for tables
     try:
-        for t, (ref, expr) in zip(targets, exprs):
+        for t, (ref, expr) in zip(targets, exprs, strict=True):
             if panel["type"] in RANGE_TYPES:
                 got = prom.query_range(expr, start, end, step)
             else:
@@ -358,7 +358,8 @@ def render_panel(prom: Prometheus, panel: dict, values: dict[str, str],
             if vals:
                 view.stat_value, view.stat_color = display(vals[0][1], conf)
             elif defaults.get("noValue") is not None:     # Grafana's "No value" text
-                view.stat_value, view.stat_color = str(defaults["noValue"]), threshold_color(None, conf.get("thresholds"))
+                view.stat_value = str(defaults["noValue"])
+                view.stat_color = threshold_color(None, conf.get("thresholds"))
         top = max((abs(v) for _, v in vals), default=1) or 1
         mx = defaults.get("max") or top
         view.lines = []

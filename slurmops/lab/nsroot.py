@@ -52,7 +52,7 @@ export PATH
 # nsenter --wd=DIR would open DIR on the host (outside the new root: getcwd fails); enter with the
 # holder's root and cwd, then cd to the same path inside (the lab dir is mounted at its own path).
 exec nsenter --target "$pid" --mount --uts --root --wd -- /bin/sh -c 'cd "$1" 2>/dev/null || cd /; shift; exec "$@"' sh "$wd" "$(basename "$0")" "$@"
-"""
+"""  # noqa: E501 (the script's own lines)
 
 
 def root_dir(lab_dir: Path) -> Path:

@@ -706,7 +706,8 @@ class Lab:
                     # Only a process whose root is this lab's root filesystem is one of ours.
                     strangers = [p for p in pids if not nsroot.in_root(p, self.cfg.dir)]
                     if strangers:
-                        self.say(f"  {comp.name}: pid {strangers} is not in {nsroot.root_dir(self.cfg.dir)}; left alone")
+                        self.say(f"  {comp.name}: pid {strangers} is not in "
+                                 f"{nsroot.root_dir(self.cfg.dir)}; left alone")
                     pids = [p for p in pids if p not in strangers]
                 if pids:
                     proc.terminate(pids, timeout=20)
@@ -728,7 +729,8 @@ class Lab:
         c = self.cfg
         return [
             f"export SLURM_CONF={c.slurm_conf}",
-            *([f"export PATH={nsroot.bin_dir(c.dir)}:$PATH   # Slurm {c.slurm}'s commands, run inside its root filesystem"]
+            *([f"export PATH={nsroot.bin_dir(c.dir)}:$PATH"
+               f"   # Slurm {c.slurm}'s commands, run inside its root filesystem"]
               if self.gen.in_rootfs else []),
             f"export SLURMOPS_LAB_DIR={c.dir}",
             f"export SLURMRESTD_URL={c.url('slurmrestd')}",

@@ -121,7 +121,7 @@ def record(lab: Lab, out: Path, only: set[str] | None = None) -> dict:
         try:
             doc = json.loads(body)
         except ValueError:
-            raise LabError(f"slurmrestd {path} returned invalid JSON")
+            raise LabError(f"slurmrestd {path} returned invalid JSON") from None
         (out / "rest" / name).write_text(norm(json.dumps(doc, indent=1, ensure_ascii=False)) + "\n")
         done(name, guard)
     old.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -73,7 +73,7 @@ def label_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     ``slurmops.exporter.render`` (and client_python) write them."""
     if not names:
         return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(zip(names, values))) + "}"
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(zip(names, values, strict=True))) + "}"
 
 
 class JobRows(RowsFamily):
@@ -97,7 +97,7 @@ class JobRows(RowsFamily):
         name = self.sample_name
         doc = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
         out = [f"# HELP {name} {doc}\n# TYPE {name} {self.type}\n"]
-        for (_, v), lt in zip(self.rows, self.label_texts):
+        for (_, v), lt in zip(self.rows, self.label_texts, strict=True):
             s = fmt.get(v)
             if s is None:
                 s = fmt[v] = floatToGoString(v)

@@ -103,7 +103,8 @@ JOB_METRICS: tuple[MetricDef, ...] = (
               "v2 io.pressure full total", _psi("io", True)),
     MetricDef("slurm_job_processes", "gauge",
               "Processes in the job's cgroups (slurmstepd of each step included).",
-              "cgroup.procs of the job directory and every directory below it (v1: the freezer tree, proctrack/cgroup's, when there is one)",
+              "cgroup.procs of the job directory and every directory below it "
+              "(v1: the freezer tree, proctrack/cgroup's, when there is one)",
               lambda s: s.processes),
     MetricDef("slurm_job_threads", "gauge", "Threads in the job's cgroups.",
               "pids.current where the pids controller is on; else v2 cgroup.threads / v1 tasks, summed",
@@ -142,7 +143,8 @@ SELF_METRICS: tuple[MetricDef, ...] = (
     MetricDef(f"{PREFIX}_jobs", "gauge", "Job cgroups found on this node in this scrape.",
               "directory walk of the cgroup tree", labels=()),
     MetricDef(f"{PREFIX}_errors_total", "counter",
-              "Problems met while reading jobs (vanished, permission, parse, io, lookup, nvml), counted across scrapes.",
+              "Problems met while reading jobs (vanished, permission, parse, io, lookup, nvml), "
+              "counted across scrapes.",
               "the collectors", labels=("collector", "reason")),
     MetricDef(f"{PREFIX}_gpu_available", "gauge",
               "1 when NVML answered and GPU metrics are collected, 0 when there is no NVML library or no GPU.",

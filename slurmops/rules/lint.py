@@ -44,7 +44,7 @@ def seconds(duration: str) -> float | None:
     m = DURATION.match(str(duration).strip())
     if not m or not any(m.groups()):
         return None
-    return sum(int(v) * u for v, u in zip(m.groups(), UNITS) if v)
+    return sum(int(v) * u for v, u in zip(m.groups(), UNITS, strict=True) if v)
 
 
 def defined_runbooks(runbooks_dir: Path) -> set[str]:

@@ -13,7 +13,7 @@ import re
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 class RunbookError(Exception):
@@ -115,8 +115,8 @@ class Check:
         return self.name
 
 
-Op = Union[Cmd, Service, Check]
-Phase = Union[Sequence[Op], Callable[[Any], Sequence[Op]]]
+Op = Cmd | Service | Check
+Phase = Sequence[Op] | Callable[[Any], Sequence[Op]]
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ completed step are rolled back in reverse order. Each command is recorded in the
 {% for r in rb.references %}
 - {{ r }}
 {% endfor %}
-"""
+"""  # noqa: E501 (template lines are the page's lines)
 
 PHASES = [("check", "Pre-check"), ("action", "Action"), ("verify", "Verification"),
           ("rollback", "Rollback")]

@@ -119,7 +119,8 @@ def incident(lab: IncidentLab, alert: str, inject, expected_runbook: str, *,
     t_run = time.monotonic()
     r = lab.runbook(runbook_name(url))
     t_done = time.monotonic()
-    assert r.returncode == 0, f"{runbook_name(url)} failed from the {alert} state:\n{r.stdout[-6000:]}\n{r.stderr[-2000:]}"
+    assert r.returncode == 0, \
+        f"{runbook_name(url)} failed from the {alert} state:\n{r.stdout[-6000:]}\n{r.stderr[-2000:]}"
     wait_for(f"{alert} resolved in Prometheus", lambda: lab.prom_alerts(alert) == [], resolve_timeout)
     t_resolved = time.monotonic()
     wait_for(f"{alert} resolved in Alertmanager", lambda: lab.am_alerts(alert) == [], 120)

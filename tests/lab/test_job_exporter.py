@@ -77,7 +77,8 @@ def test_cpu_burner_and_memory_limit_match_kernel_files(lab, exporter, jobs):
     user, account, partition = j.labels[1:4]
     assert (user, account, partition) == ("root", "research", "cpu")
     body = exporter.render().decode()
-    assert f'slurm_job_memory_limit_bytes{{account="research",jobid="{jid}",partition="cpu",user="root"}} 6.7108864e+07' in body
+    labels = f'account="research",jobid="{jid}",partition="cpu",user="root"'
+    assert f"slurm_job_memory_limit_bytes{{{labels}}} 6.7108864e+07" in body
 
 
 def test_oom_kill_is_counted(lab, exporter, jobs):

@@ -392,9 +392,9 @@ def parse_squeue(text: str, errors: list[str] | None = None) -> list[Job]:
 
         def conv(i: int, fn):
             try:
-                return fn(p[i])
+                return fn(p[i])   # noqa: B023 (conv is called in this iteration only)
             except (ValueError, TypeError):
-                _note(errors, f"{where}: bad {SQUEUE_FIELDS[i]}={p[i]!r}; left unset")
+                _note(errors, f"{where}: bad {SQUEUE_FIELDS[i]}={p[i]!r}; left unset")  # noqa: B023
                 return None
 
         array_job_id: str | None = None

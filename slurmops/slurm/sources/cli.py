@@ -62,10 +62,10 @@ class CliSource:
                                        timeout=self.timeout, stdin=subprocess.DEVNULL)
             except subprocess.TimeoutExpired:
                 self.stats.error(command, "timeout")
-                raise SourceError(command, "timeout", f"no answer in {self.timeout:g}s")
+                raise SourceError(command, "timeout", f"no answer in {self.timeout:g}s") from None
             except OSError as exc:
                 self.stats.error(command, "not_found")
-                raise SourceError(command, "not_found", str(exc))
+                raise SourceError(command, "not_found", str(exc)) from exc
             if out.seek(0, 2) > MAX_OUTPUT_BYTES:
                 self.stats.error(command, "parse")
                 raise SourceError(command, "parse", f"output larger than {MAX_OUTPUT_BYTES:,} bytes")

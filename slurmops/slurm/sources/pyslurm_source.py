@@ -177,7 +177,7 @@ def open_pyslurm(env: dict[str, str] | None = None, bin_dir: str | None = None, 
         module = (importer or importlib.import_module)("pyslurm")
     except Exception as exc:   # ImportError, OSError (libslurm), anything its init raises
         raise PyslurmUnavailable(version_gate(None, slurm_version,
-                                              import_error=f"{type(exc).__name__}: {exc}").reason)
+                                              import_error=f"{type(exc).__name__}: {exc}").reason) from exc
     finally:
         if before is None:
             os.environ.pop("SLURM_CONF", None)
@@ -630,7 +630,7 @@ class PyslurmSource:
             return fn()
         except Exception as exc:
             self.stats.error(command, "exit")
-            raise SourceError(command, "exit", f"{type(exc).__name__}: {exc}"[:300])
+            raise SourceError(command, "exit", f"{type(exc).__name__}: {exc}"[:300]) from exc
 
     def _load(self, collector: str, api: str | Callable[[], Any], mapper: Callable,
               command: str | None = None):

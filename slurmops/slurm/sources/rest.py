@@ -67,7 +67,7 @@ class RestSource:
             try:
                 return self.token_file.read_text().strip().removeprefix("SLURM_JWT=")
             except OSError as exc:
-                raise SourceError("slurmrestd", "auth", f"cannot read token file: {exc.strerror}")
+                raise SourceError("slurmrestd", "auth", f"cannot read token file: {exc.strerror}") from exc
         return self._token or os.environ.get("SLURM_JWT")
 
     def _fetch(self, path: str, params: dict | None = None,
@@ -100,15 +100,15 @@ class RestSource:
             if isinstance(doc, dict) and exc.code == 500 and doc.get("errors"):
                 reason = "slurm"   # slurmrestd answered; slurmctld refused or failed
             self.stats.error(command, reason)
-            raise SourceError(command, reason, f"HTTP {exc.code}: {_first_error(doc) or exc.reason}")
+            raise SourceError(command, reason, f"HTTP {exc.code}: {_first_error(doc) or exc.reason}") from exc
         except TimeoutError:
             f.close()
             self.stats.error(command, "timeout")
-            raise SourceError(command, "timeout", f"no answer in {timeout:g}s")
+            raise SourceError(command, "timeout", f"no answer in {timeout:g}s") from None
         except (urllib.error.URLError, OSError) as exc:
             f.close()
             self.stats.error(command, "connect")
-            raise SourceError(command, "connect", str(getattr(exc, "reason", exc)))
+            raise SourceError(command, "connect", str(getattr(exc, "reason", exc))) from exc
 
     def _check(self, command: str, doc, strict: bool) -> dict:
         """A decoded answer must be an object; with ``strict`` one carrying Slurm errors fails."""

@@ -9,7 +9,7 @@ from slurmops.grafana import budget, generate, model as m
 
 def test_every_per_node_job_user_gpu_query_is_ranked():
     unranked = []
-    for name, d in generate.load_built().items():
+    for _name, d in generate.load_built().items():
         for q in m.queries(d):
             if budget.per_label_query(q.expr) and not budget.ranked(q.expr):
                 unranked.append(f"{q.key}: {q.expr[:100]}")

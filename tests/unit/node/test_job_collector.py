@@ -19,7 +19,8 @@ from slurmops.node.metrics import metrics_doc
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "cgroup"
 REPO = Path(__file__).resolve().parents[3]
-SQUEUE_TEXT = "1234|alice|physics|gpu\n1235|bob|chem|cpu\n555|root|research|cpu\n88|root|research|cpu\n4242|carol|bio|long\n"
+SQUEUE_TEXT = ("1234|alice|physics|gpu\n1235|bob|chem|cpu\n555|root|research|cpu\n88|root|research|cpu\n"
+               "4242|carol|bio|long\n")
 
 
 def fixture_lookup(calls=None):

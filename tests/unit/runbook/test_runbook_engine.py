@@ -303,7 +303,8 @@ def test_ssh_argv_quotes_every_argument():
     t = SshTransport(host="ctl1", user="admin", port=2222)
     argv = ["scontrol", "update", "NodeName=n1", "Reason=a; rm -rf / $(x) 'q'"]
     built = t.build_argv(argv, env={"SLURM_CONF": "/etc/slurm/slurm.conf"})
-    assert built[:1] == ["ssh"] and "BatchMode=yes" in built and ["-p", "2222"] == built[built.index("-p"):built.index("-p") + 2]
+    port = built.index("-p")
+    assert built[:1] == ["ssh"] and "BatchMode=yes" in built and built[port:port + 2] == ["-p", "2222"]
     assert built[-3:-1] == ["--", "ctl1"]
     assert shlex.split(built[-1]) == ["env", "SLURM_CONF=/etc/slurm/slurm.conf", *argv]
     with pytest.raises(ValueError):
