@@ -25,21 +25,23 @@ class Spec:
         return Family(self)
 
 
-class RowsFamily:
+class RowsFamily(Metric):
     """A gauge or counter kept as (label values, value) rows: 90,000 per-node samples cost a
     tuple each instead of a client_python Sample with its own label dict, and render.py writes
-    them straight to text. ``samples`` builds the client_python view on demand (tests, fallback)."""
+    them straight to text. ``samples`` builds the client_python view on demand (tests, fallback).
+    A Metric to everything that takes one; Metric.__init__ is not run (it would keep Samples)."""
 
     def __init__(self, name: str, documentation: str, typ: str, labelnames: list[str]):
         self.name = name
+        self.unit = ""
         self.documentation = documentation
         self.type = typ
         self.labelnames = tuple(labelnames)
         self.rows: list[tuple[tuple[str, ...], float]] = []
         self.sample_name = name + "_total" if typ == "counter" else name
 
-    @property
-    def samples(self) -> list[Sample]:
+    @property   # Metric's is a list attribute; here it is derived from the rows
+    def samples(self) -> list[Sample]:  # type: ignore[override]
         return [Sample(self.sample_name, dict(zip(self.labelnames, vals, strict=True)), v, None, None)
                 for vals, v in self.rows]
 
@@ -50,19 +52,26 @@ class Family:
     def __init__(self, spec: Spec):
         self.spec = spec
         labels = ["cluster", *spec.labels]
+        self.metric: Metric
         if spec.kind == "histogram":
-            self.metric: Metric | RowsFamily = HistogramMetricFamily(spec.name, spec.help, labels=labels)
+            self.histogram: HistogramMetricFamily | None = HistogramMetricFamily(spec.name, spec.help, labels=labels)
+            self.metric = self.histogram
+            self.rows: list[tuple[tuple[str, ...], float]] = []
         else:
             name = spec.name[: -len("_total")] if spec.kind == "counter" else spec.name
-            self.metric = RowsFamily(name, spec.help, spec.kind, labels)
+            self.histogram = None
+            self.metric = rows = RowsFamily(name, spec.help, spec.kind, labels)
+            self.rows = rows.rows
 
     def add(self, labels: Iterable[str], value: float | int | None) -> None:
         if value is None:   # unknown stays absent, never a made-up zero
             return
-        self.metric.rows.append((tuple(map(str, labels)), float(value)))
+        self.rows.append((tuple(map(str, labels)), float(value)))
 
     def add_histogram(self, labels: Iterable[str], buckets: list[tuple[str, float]], total: float) -> None:
-        self.metric.add_metric([str(v) for v in labels], buckets, total)
+        if self.histogram is None:
+            raise TypeError(f"{self.spec.name} is not a histogram")
+        self.histogram.add_metric([str(v) for v in labels], buckets, total)
 
 
 SPECS: dict[str, Spec] = {}

@@ -107,9 +107,9 @@ def hold(rootfs: Path, lab_dir: Path) -> None:
         d.mkdir(parents=True, exist_ok=True)
     _mount("-t", "overlay", "overlay", "-o",
            f"lowerdir={rootfs},upperdir={upper},workdir={work}", str(root))
-    for d in ("proc", "sys", "dev"):
-        (root / d).mkdir(exist_ok=True)
-        _mount("--rbind", f"/{d}", str(root / d))
+    for sub in ("proc", "sys", "dev"):
+        (root / sub).mkdir(exist_ok=True)
+        _mount("--rbind", f"/{sub}", str(root / sub))
     _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", str(root / "run"))
     inner = root / str(lab_dir).lstrip("/")
     inner.mkdir(parents=True, exist_ok=True)

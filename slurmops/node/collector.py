@@ -203,7 +203,8 @@ class JobScanner:
         for job in jobs:
             info = infos.get(job.jobid)
             user = user_name(job.uid) or (info.user if info else "")
-            labels = (job.jobid, user, info.account if info else "", info.partition if info else "")
+            labels: tuple[str, ...] = (job.jobid, user, info.account if info else "",
+                                       info.partition if info else "")
             job.labels = labels = labels + ((job.step,) if self.steps else ())
             t = old.get(labels)
             if t is None:
@@ -229,6 +230,8 @@ class JobCollector:
             fam = JobRows(name, d.help, d.kind, labels)
             rows, texts = fam.rows, fam.label_texts
             get = d.get
+            if get is None:     # a self-metric: not per job
+                continue
             for job in jobs:
                 v = get(job.stats)
                 if v is not None:

@@ -28,7 +28,8 @@ class Outcome:
 
 
 class Transport(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def run(self, argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 60,
             input: str | None = None) -> Outcome: ...

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools import lab_cmd, private_lab
+from labtools import lab_cmd, private_lab, wait_until
 from slurmops.lab import proc
 from slurmops.rules import build
 
@@ -87,14 +87,7 @@ class IncidentLab:
 
 
 def wait_for(what: str, check, timeout: float = 120, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+    return wait_until(what, check, timeout, interval)
 
 
 def runbook_name(url: str) -> str:

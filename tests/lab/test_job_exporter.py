@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from labtools import wait_for
 from slurmops.lab import proc
 from slurmops.lab.workload import sbatch
 from slurmops.node.exporter import JobExporter
@@ -15,15 +16,6 @@ from slurmops.node.jobinfo import JobInfoCache, squeue_runner
 
 pytestmark = pytest.mark.lab
 ROOT = "/sys/fs/cgroup"
-
-
-def wait_for(fn, timeout, interval=0.3):
-    deadline = time.monotonic() + timeout
-    value = fn()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = fn()
-    return value
 
 
 def job_dir(ctl: str, jobid: str, nodes=None) -> Path | None:

@@ -33,7 +33,7 @@ def build(cluster: str, partitions: Iterable[Partition], nodes: Iterable[Node] |
             fam[m.PART_MEMORY.name].add([cluster, p.name, status], cap.memory[status])
             gpus = [g[status] if status == "total" else allocated_gpus(g) for g in cap.gpus.values()]
             fam[m.PART_GPUS.name].add([cluster, p.name, status],
-                                      None if None in gpus else sum(gpus))
+                                      None if None in gpus else sum(x for x in gpus if x is not None))
     return [f.metric for f in fam.values()]
 
 

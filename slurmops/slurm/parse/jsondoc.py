@@ -751,7 +751,8 @@ def parse_meta(doc: Any) -> ClusterInfo:
     (which also names the cluster). Older documents only name the cluster inside job records."""
     if not isinstance(doc, Mapping):
         return ClusterInfo()
-    meta = doc.get("meta") if isinstance(doc.get("meta"), Mapping) else {}
+    raw_meta = doc.get("meta")
+    meta = raw_meta if isinstance(raw_meta, Mapping) else {}
     slurm = meta.get("slurm") or meta.get("Slurm") or {}
     if not isinstance(slurm, Mapping):
         slurm = {}
@@ -760,7 +761,8 @@ def parse_meta(doc: Any) -> ClusterInfo:
     if not version and isinstance(ver, Mapping):
         parts = [ver.get(k) for k in ("major", "minor", "micro")]
         if all(isinstance(p, (int, str)) and str(p).isdigit() for p in parts):
-            version = f"{int(parts[0])}.{int(parts[1]):02d}.{int(parts[2])}"
+            major, minor, micro = (int(str(p)) for p in parts)
+            version = f"{major}.{minor:02d}.{micro}"
     cluster = slurm.get("cluster") if isinstance(slurm.get("cluster"), str) else None
     if not cluster:
         for key, field in (("jobs", "cluster"), ("partitions", "cluster"), ("nodes", "cluster_name")):

@@ -75,7 +75,7 @@ class _Reader:
     def peek(self) -> str:
         """The next non-blank character ("" at the end of the input)."""
         while True:
-            self.pos = _WS.match(self.s, self.pos).end()
+            self.pos = _WS.match(self.s, self.pos).end()  # type: ignore[union-attr]  # \s* always matches
             if self.pos < len(self.s):
                 return self.s[self.pos]
             if not self.more():

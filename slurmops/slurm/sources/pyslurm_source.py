@@ -308,10 +308,11 @@ def _gres_from_dict(d) -> tuple[Gres, ...]:
     """pyslurm's GRES dicts (``{"gpu:a100": 4}``, ``{"gpu": {"count": 4, "indexes": "0-3"}}``,
     ``{"gpu": 2}`` from allocated TRES) through the one GRES parser."""
     items = []
-    for key, val in _mapping(d).items():
+    for key, raw in _mapping(d).items():
+        val: Any = raw
         idx = None
-        if isinstance(val, dict):
-            val, idx = val.get("count"), val.get("indexes")
+        if isinstance(raw, dict):
+            val, idx = raw.get("count"), raw.get("indexes")
         items.append(f"{key}:{int(val)}" + (f"(IDX:{idx})" if idx not in (None, "") else ""))
     return parse_gres(",".join(items))
 
@@ -342,7 +343,7 @@ def _gres_request_str(d) -> str | None:
     TRES request string."""
     parts = []
     for key, val in _mapping(d).items():
-        count = val.get("count") if isinstance(val, dict) else val
+        count: Any = val.get("count") if isinstance(val, dict) else val
         parts.append(f"gres/{key.removeprefix('gres/')}={int(count)}")
     return ",".join(parts) or None
 
@@ -590,8 +591,8 @@ def cluster_info_from_pyslurm(conf, errors: list[str] | None = None) -> ClusterI
 def controllers_from_pings(pings: list[tuple[str, Any]], errors: list[str] | None = None) -> list[Controller]:
     """(SlurmctldHost, PingResponse or None when the ping raised) in SlurmctldHost order."""
     out = []
-    for i, (host, resp) in enumerate(pings):
-        host = _str(host) or _str(getattr(resp, "hostname", None))
+    for i, (listed, resp) in enumerate(pings):
+        host = _str(listed) or _str(getattr(resp, "hostname", None))
         if host is None:
             _note(errors, f"pyslurm ping #{i}: no host name; skipped")
             continue
