@@ -216,6 +216,9 @@ def _last(out: Outcome) -> str:
     return lines[-1][:160] if lines else f"exit {out.rc}"
 
 
+PLAN_WORDS = {"expect": "expect /{}/", "reject": "reject /{}/", "ok_rc": "ok exit {}", "retry": "retry {} s"}
+
+
 def op_text(ctx: Context | None, op: Op) -> str:
     """How an op appears in a plan: the exact argv (shell-quoted for reading, never executed as
     a string) or a check's name."""
@@ -223,16 +226,7 @@ def op_text(ctx: Context | None, op: Op) -> str:
         return f"check: {op.name}" + (f" (retry {op.retry_s:.0f} s)" if op.retry_s else "")
     argv = op.render(ctx) if ctx is not None else list(getattr(op, "argv", [])) or [op.describe()]
     text = "$ " + shlex.join(argv)
-    extra = []
-    if isinstance(op, Cmd):
-        if op.expect:
-            extra.append(f"expect /{op.expect}/")
-        if op.reject:
-            extra.append(f"reject /{op.reject}/")
-        if op.ok_rc != (0,):
-            extra.append(f"ok exit {','.join(map(str, op.ok_rc))}")
-        if op.retry_s:
-            extra.append(f"retry {op.retry_s:.0f} s")
+    extra = op.conditions(PLAN_WORDS) if isinstance(op, Cmd) else []
     return text + (f"   [{'; '.join(extra)}]" if extra else "")
 
 

@@ -64,6 +64,20 @@ class Cmd:
     def describe(self) -> str:
         return " ".join(self.argv)
 
+    def conditions(self, words: dict[str, str], rc_join: str = ",") -> list[str]:
+        """What besides exit 0 decides the outcome (expect, reject, ok_rc, retry_s), each through
+        ``words[kind].format(value)``: the one list the plan and the rendered docs both word."""
+        out = []
+        if self.expect:
+            out.append(words["expect"].format(self.expect))
+        if self.reject:
+            out.append(words["reject"].format(self.reject))
+        if self.ok_rc != (0,):
+            out.append(words["ok_rc"].format(rc_join.join(map(str, self.ok_rc))))
+        if self.retry_s:
+            out.append(words["retry"].format(f"{self.retry_s:.0f}"))
+        return out
+
 
 @dataclass(frozen=True)
 class Service:
