@@ -4,8 +4,9 @@ never drift from its documentation) and docs/metrics.md is generated from this t
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.samples import Sample
@@ -13,6 +14,8 @@ from prometheus_client.samples import Sample
 
 @dataclass(frozen=True)
 class Spec:
+    """One metric family of either exporter (the job exporter's table, node/metrics.py, uses the
+    same type): its docs table and the families the collectors build both come from it."""
     name: str
     kind: str            # gauge | counter | histogram
     help: str
@@ -20,6 +23,12 @@ class Spec:
     collector: str
     # Sources that cannot produce this family (per Slurm version where it matters).
     not_from: tuple[str, ...] = ()
+    source: str = ""     # where the value comes from (the job exporter's docs column)
+    get: Callable[[Any], float | None] | None = None    # the job exporter: the value from JobStats
+
+    def __post_init__(self) -> None:
+        if self.kind == "counter" and not self.name.endswith("_total"):
+            raise ValueError(f"counter {self.name} must end in _total")
 
     def family(self) -> Family:
         return Family(self)
@@ -81,8 +90,6 @@ def _spec(name: str, kind: str, help: str, labels: tuple[str, ...], collector: s
           not_from: tuple[str, ...] = ()) -> Spec:
     if name in SPECS:
         raise ValueError(f"metric {name} declared twice")
-    if kind == "counter" and not name.endswith("_total"):
-        raise ValueError(f"counter {name} must end in _total")
     s = Spec(name, kind, help, labels, collector, not_from)
     SPECS[name] = s
     return s

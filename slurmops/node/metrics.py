@@ -4,9 +4,9 @@ alerts and dashboards rely on cannot drift from the code."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..exporter.core import DURATION, DURATION_HELP, SUCCESS, SUCCESS_HELP
+from ..exporter.metrics import Spec
 from .cgroup import JobStats
 
 PREFIX = "slurm_job_exporter"
@@ -14,14 +14,11 @@ JOB_LABELS = ("jobid", "user", "account", "partition")
 GPU_LABELS = JOB_LABELS + ("gpu", "uuid", "mig_profile")
 
 
-@dataclass(frozen=True)
-class MetricDef:
-    name: str
-    kind: str                      # gauge | counter
-    help: str
-    source: str                    # where the value comes from, for the doc
-    get: Callable[[JobStats], float | None] | None = None
-    labels: tuple[str, ...] = JOB_LABELS
+def MetricDef(name: str, kind: str, help: str, source: str,
+              get: Callable[[JobStats], float | None] | None = None,
+              labels: tuple[str, ...] = JOB_LABELS) -> Spec:
+    """A row of the job exporter's table: the metric spec type both exporters share."""
+    return Spec(name, kind, help, labels, "jobs", source=source, get=get)
 
 
 def _psi(res: str, full: bool) -> Callable[[JobStats], float | None]:
@@ -33,7 +30,7 @@ def _psi(res: str, full: bool) -> Callable[[JobStats], float | None]:
     return get
 
 
-JOB_METRICS: tuple[MetricDef, ...] = (
+JOB_METRICS: tuple[Spec, ...] = (
     MetricDef("slurm_job_cpu_user_seconds_total", "counter",
               "CPU time the job's processes spent in user mode.",
               "v2 cpu.stat user_usec; v1 cpuacct.usage_user (or cpuacct.stat user / USER_HZ)",
@@ -111,7 +108,7 @@ JOB_METRICS: tuple[MetricDef, ...] = (
               lambda s: s.threads),
 )
 
-GPU_METRICS: tuple[MetricDef, ...] = (
+GPU_METRICS: tuple[Spec, ...] = (
     MetricDef("slurm_job_gpu_allocated", "gauge", "1 for each GPU (or MIG instance) the job holds on this node.",
               "devices.list (v1), SLURM_JOB_GPUS / CUDA_VISIBLE_DEVICES of a job process, or a job process on the GPU",
               labels=GPU_LABELS),
@@ -139,7 +136,7 @@ GPU_METRICS: tuple[MetricDef, ...] = (
               "nvmlDeviceGetTemperature(NVML_TEMPERATURE_GPU)", labels=GPU_LABELS),
 )
 
-SELF_METRICS: tuple[MetricDef, ...] = (
+SELF_METRICS: tuple[Spec, ...] = (
     MetricDef(f"{PREFIX}_jobs", "gauge", "Job cgroups found on this node in this scrape.",
               "directory walk of the cgroup tree", labels=()),
     MetricDef(f"{PREFIX}_errors_total", "counter",
