@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import need
 
+pytestmark = pytest.mark.slow    # about a minute: `-m "not slow"` for a quick run; ./run.sh runs it
 REPO = Path(__file__).resolve().parents[2]
 TREE = ["slurmops", "runbooks", "dashboards", "bench", "tests"]
 

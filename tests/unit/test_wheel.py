@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow    # builds and installs a wheel: ~20 s
 REPO = Path(__file__).resolve().parents[2]
 _ANYWHERE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache")
 
