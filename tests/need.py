@@ -35,6 +35,15 @@ def promtool() -> str:
     return path
 
 
+def binary(name: str, install: str) -> str:
+    """The path of command ``name`` on PATH, else absent() saying how to install it."""
+    import shutil
+    path = shutil.which(name)
+    if path is None:
+        absent(f"{name} not installed ({install})")
+    return str(path)
+
+
 def root() -> None:
     if os.geteuid() != 0:
         absent("the lab needs root")
