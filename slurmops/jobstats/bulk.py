@@ -10,8 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from . import prom as promq
-from . import sacct
+from . import prom as promq, sacct
 from .config import Config
 from .figures import Figures, compute
 from .format import gb, hms, pct

@@ -114,7 +114,7 @@ def parse(text: str) -> tuple[list[JobRecord], list[str]]:
         if len(parts) != len(FIELDS):
             bad.append(line)
             continue
-        f = dict(zip(FIELDS, parts))
+        f = dict(zip(FIELDS, parts, strict=True))
         try:
             tres = parse_tres(f["AllocTRES"])
             tl = f["TimelimitRaw"]

@@ -19,8 +19,7 @@ import os
 import time
 from pathlib import Path
 
-from . import prom as promq
-from . import sacct
+from . import prom as promq, sacct
 from .config import Config
 from .service import EXIT_NOT_FOUND, EXIT_PROMETHEUS, EXIT_SLURM, JobstatsError, find_job
 from .summary import encode, is_ours

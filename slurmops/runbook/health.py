@@ -184,7 +184,7 @@ def preflight(**grades: str) -> Step:
     """First step of a runbook: change nothing on a cluster that lacks what the runbook needs.
     Grades: check name = REQUIRED (default), WARN or NOT_NEEDED."""
     return Step("Pre-flight: what this runbook needs", "refuse to act without it (" +
-                describe_grades(**grades) + ")", check=health_checks(**grades), timeout_s=180)
+                describe_grades(**grades) + ")", check=health_checks(0, **grades), timeout_s=180)
 
 
 def postflight(retry_s: float = 30, **grades: str) -> Step:

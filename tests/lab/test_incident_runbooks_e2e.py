@@ -5,7 +5,8 @@ the alert's condition -> the alert fires in Prometheus and reaches Alertmanager 
 Two private labs (own dirs, ports, clusters, node names; never the shared one), each up once for
 the module: one plain, one with a backup controller for SlurmctldBackupInControl. The rules are
 the real ones rendered with every `for` at 10 s, MaxDBDMsgs at 40 (so a few dozen queued records
-fill the DBD agent queue) and SlurmdbdUnreachable's window at 30 s. The measured times are printed (`-s`) and kept in docs/runbooks.md.
+fill the DBD agent queue) and SlurmdbdUnreachable's window at 30 s. The measured times are
+printed (`-s`) and kept in docs/runbooks.md.
 
 MungedDown is not here: it reads node_exporter's systemd collector, and the lab runs munged without
 systemd, so the alert cannot fire on the lab (alerts/README.md, honest limits).
@@ -22,8 +23,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from labtools import lab_cmd, private_lab
 
+from labtools import lab_cmd, private_lab, wait_until
 from slurmops.lab import proc
 from slurmops.rules import build
 
@@ -98,14 +99,7 @@ class IncidentLab:
 
 
 def wait_for(what: str, check, timeout: float = 120, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+    return wait_until(what, check, timeout, interval)
 
 
 def runbook_name(url: str) -> str:
@@ -139,7 +133,8 @@ def _incident(lab, alert, inject, expected_runbook, fire_timeout, resolve_timeou
     t_run = time.monotonic()
     r = lab.runbook(runbook_name(url))
     t_done = time.monotonic()
-    assert r.returncode == 0, f"{runbook_name(url)} failed from the {alert} state:\n{r.stdout[-6000:]}\n{r.stderr[-2000:]}"
+    assert r.returncode == 0, \
+        f"{runbook_name(url)} failed from the {alert} state:\n{r.stdout[-6000:]}\n{r.stderr[-2000:]}"
     wait_for(f"{alert} resolved in Prometheus", lambda: lab.prom_alerts(alert) == [], resolve_timeout)
     t_resolved = time.monotonic()
     wait_for(f"{alert} resolved in Alertmanager", lambda: lab.am_alerts(alert) == [], 120)

@@ -8,12 +8,11 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-
-import sys
 
 REPO = Path(__file__).resolve().parents[3]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]

@@ -103,7 +103,6 @@ def test_hosts_map_to_slurm_nodes():
 def _fake_nvml_results():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node"))
     from fake_nvml import FakeGPU, FakeNVML
-
     from slurmops.node.exporter import JobExporter
     from slurmops.node.jobinfo import JobInfoCache
     fix = Path(__file__).resolve().parents[2] / "fixtures" / "cgroup" / "v1-slurm-23.02"
