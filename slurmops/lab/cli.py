@@ -173,15 +173,27 @@ def env(lab_dir: Path) -> None:
 
 @lab.command()
 @dir_option
-@click.option("--out", type=click.Path(path_type=Path), default=Path("tests/fixtures/slurm-22.05"),
-              show_default=True, help="Where fixtures go.")
+@click.option("--slurm", "slurm", default=None,
+              help="The generation the lab must run (a check); default: the lab's.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where fixtures go [default: tests/fixtures/slurm-22.05 for 22.05, "
+                   "tests/fixtures/slurm-<X>/recorded for newer generations, beside the "
+                   "schema-derived ones].")
 @click.option("--with-workload/--as-is", default=True, show_default=True,
               help="Start the sample workload first (and clear it afterwards).")
-def record(lab_dir: Path, out: Path, with_workload: bool) -> None:
-    """Capture the lab's real squeue/sinfo/sacct/sdiag/... and slurmrestd outputs as fixtures."""
+def record(lab_dir: Path, slurm: str | None, out: Path | None, with_workload: bool) -> None:
+    """Capture the lab's real squeue/sinfo/sacct/sdiag/... and slurmrestd outputs as fixtures,
+    with a PROVENANCE.json (Slurm and Debian package versions, command, date, config excerpt)."""
     from . import record as rec
     from . import workload
     lab_ = _existing(lab_dir)
+    if slurm is not None and slurm != lab_.cfg.slurm:
+        _fail(f"the lab in {lab_dir} runs Slurm {lab_.cfg.slurm}, not {slurm} "
+              f"(start one with `slurmops lab up --slurm {slurm} --dir ...`)", 2)
+    if out is None:
+        out = Path(f"tests/fixtures/slurm-{lab_.cfg.slurm}")
+        if lab_.gen.in_rootfs:
+            out = out / "recorded"
     try:
         if with_workload:
             workload.start(lab_)

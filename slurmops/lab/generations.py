@@ -38,7 +38,9 @@ DEFAULT = "22.05"
 # plugin packages the lab's configs name, munge and MariaDB (the issue's measured list).
 ROOTFS_PACKAGES = ["slurmctld", "slurmd", "slurmdbd", "slurmrestd", "slurm-client",
                    "slurm-wlm-basic-plugins", "slurm-wlm-jwt-plugin", "slurm-wlm-mysql-plugin",
-                   "munge", "mariadb-server"]
+                   "munge", "mariadb-server",
+                   # jobs run inside the root filesystem: the tests' CPU and memory hogs are python3
+                   "python3-minimal"]
 
 
 def generation(name: str) -> Generation:

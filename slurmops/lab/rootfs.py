@@ -137,7 +137,7 @@ def _remove_stale_temps(final: Path) -> None:
 
 
 def mmdebstrap_argv(suite: Suite, packages: list[str], target: Path) -> list[str]:
-    argv = ["mmdebstrap", "--variant=apt", "--mode=root", "--quiet",
+    argv = ["mmdebstrap", "--variant=apt", "--mode=root",
             # What `apt-get install --no-install-recommends` does on the host (mmdebstrap's default
             # too; explicit so a changed default cannot make the guard test pass).
             '--aptopt=APT::Install-Recommends "false"',
@@ -171,11 +171,13 @@ def _build(suite: Suite, packages: list[str], target: Path, log) -> dict:
 
 
 def _mmdebstrap_error(text: str) -> str:
+    """The line that says why: a fetch that failed (registry unreachable), a package apt cannot
+    find, else apt's or mmdebstrap's first error."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for prefix in ("E: ", "W: Failed to fetch", "Err:"):
+    for prefix in ("E: Failed to fetch", "E: Unable to locate package", "E: Package ", "E: "):
         hits = [ln for ln in lines if ln.startswith(prefix)]
         if hits:
-            return hits[0]
+            return " ".join(hits[0].split())
     return lines[-1] if lines else "no output"
 
 

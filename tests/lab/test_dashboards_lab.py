@@ -127,20 +127,21 @@ def world(lab, prom):
         _run(lab, "scontrol", "create", "reservation", f"reservationname={RESERVATION}",
              "starttime=now+1hour", "duration=10", f"nodes={node}", "users=root",
              "flags=ignore_jobs")
-        for expr in ('slurm_jobs{cluster="lab", state=~"(?i)running"} > 0',
-                     'slurm_jobs_pending{cluster="lab", reason="JobHeldUser"} > 0',
-                     f'slurm_node_reason_info{{cluster="lab", node="{node}"}}',
-                     f'slurm_reservation_info{{cluster="lab", reservation="{RESERVATION}"}}',
-                     'slurm_licenses{cluster="lab", license="matlab", status="used"} > 0',
-                     'slurm_user_cpus_allocated{cluster="lab", user="root"} > 0',
-                     'slurm_scheduler_backfill_cycle_mean_seconds{cluster="lab"}'):
+        cl = lab.cfg.cluster
+        for expr in (f'slurm_jobs{{cluster="{cl}", state=~"(?i)running"}} > 0',
+                     f'slurm_jobs_pending{{cluster="{cl}", reason="JobHeldUser"}} > 0',
+                     f'slurm_node_reason_info{{cluster="{cl}", node="{node}"}}',
+                     f'slurm_reservation_info{{cluster="{cl}", reservation="{RESERVATION}"}}',
+                     f'slurm_licenses{{cluster="{cl}", license="matlab", status="used"}} > 0',
+                     f'slurm_user_cpus_allocated{{cluster="{cl}", user="root"}} > 0',
+                     f'slurm_scheduler_backfill_cycle_mean_seconds{{cluster="{cl}"}}'):
             _wait(f"Prometheus to show {expr}", lambda e=expr: bool(prom.query(e)))
         # The job exporter's counters need two scrapes of our job before rate()/increase() answer.
         if prom.query('up{job="slurm_job"} == 1'):
             for expr in (f'rate(slurm_job_cpu_usage_seconds_total{{jobid="{jobs[0]}"}}[1m])',
                          f'increase(slurm_job_oom_kills_total{{jobid="{jobs[0]}"}}[1h])'):
                 _wait(f"Prometheus to show {expr}", lambda e=expr: bool(prom.query(e)))
-        yield {"node": node, "jobid": jobs[0], "account": account}
+        yield {"node": node, "jobid": jobs[0], "account": account, "cluster": lab.cfg.cluster}
     finally:
         if jobs:
             _run(lab, "scancel", *jobs, check=False)
@@ -155,7 +156,7 @@ def models() -> dict[str, dict]:
 
 
 def _prefer(world) -> dict[str, str]:
-    return {"cluster": "lab", "partition": "cpu", "node": world["node"], "user": "root",
+    return {"cluster": world["cluster"], "partition": "cpu", "node": world["node"], "user": "root",
             "account": world["account"], "jobid": world["jobid"]}
 
 
