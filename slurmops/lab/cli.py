@@ -67,9 +67,6 @@ def up(lab_dir: Path, extra_packages, **opts) -> None:
     """Install what is missing, start every component in order, wait for real health."""
     if lab_dir.exists() and not lab_dir.is_dir():
         _fail(f"--dir {lab_dir} exists and is not a directory", 2)
-    ctx = click.get_current_context()
-    if opts["slurm"] != "22.05" and ctx.get_parameter_source("cloud_nodes").name == "DEFAULT":
-        opts["cloud_nodes"] = 0          # newer generations run without cloud nodes (validate())
     wanted = LabConfig(dir=lab_dir.absolute(), **opts)
     try:
         wanted.validate()
