@@ -56,6 +56,9 @@ def lab() -> None:
 @click.option("--def-mem-per-cpu", "def_mem_per_cpu_mb", type=int, default=100, show_default=True)
 @click.option("--bench-nodes", type=int, default=0, show_default=True,
               help="Extra powered-down CLOUD nodes (cn00001..) in partition `big`, for scale tests.")
+@click.option("--gpus", type=int, default=0, show_default=True,
+              help="GPU GRES on every cpu node (device files under --dir, gres.conf AutoDetect=off).")
+@click.option("--gpu-type", default="", help="Type of those GPUs (Gres=gpu:TYPE:N).")
 @click.option("--backup-controller", is_flag=True, default=False,
               help="Also run a backup slurmctld in its own network namespace (takeover drills).")
 @click.option("--slurm", default="22.05", show_default=True,
@@ -178,7 +181,10 @@ def env(lab_dir: Path) -> None:
                    "schema-derived ones].")
 @click.option("--with-workload/--as-is", default=True, show_default=True,
               help="Start the sample workload first (and clear it afterwards).")
-def record(lab_dir: Path, slurm: str | None, out: Path | None, with_workload: bool) -> None:
+@click.option("--only", multiple=True, metavar="FILE",
+              help="Record only this fixture file (repeatable), merged into the MANIFEST.json there.")
+def record(lab_dir: Path, slurm: str | None, out: Path | None, with_workload: bool,
+           only: tuple[str, ...]) -> None:
     """Capture the lab's real squeue/sinfo/sacct/sdiag/... and slurmrestd outputs as fixtures,
     with a PROVENANCE.json (Slurm and Debian package versions, command, date, config excerpt)."""
     from . import record as rec
@@ -195,7 +201,7 @@ def record(lab_dir: Path, slurm: str | None, out: Path | None, with_workload: bo
         if with_workload:
             workload.start(lab_)
             workload.wait_settled(lab_)
-        manifest = rec.record(lab_, out)
+        manifest = rec.record(lab_, out, set(only) or None)
     except LabError as exc:
         _fail(str(exc))
     finally:

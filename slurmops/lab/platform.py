@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import stat
 import secrets
 import shlex
 import shutil
@@ -174,7 +175,7 @@ class Lab:
         c = self.cfg
         for d in (c.etc, c.run, c.log, c.spool / "ctld", c.bin, c.run / "munge",
                   c.dir / "prometheus" / "targets", c.dir / "prometheus" / "rules",
-                  c.dir / "prometheus" / "data", c.dir / "alertmanager"):
+                  c.dir / "prometheus" / "data", c.dir / "alertmanager", c.dir / "jobstats"):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(c.dir, 0o755)
         os.chmod(c.etc, 0o755)
@@ -193,14 +194,35 @@ class Lab:
             "prometheus/prometheus.yml": ("prometheus.yml.j2", 0o644),
             "alertmanager/alertmanager.yml": ("alertmanager.yml.j2", 0o644),
         }
+        if c.gpus:
+            files["etc/gres.conf"] = ("gres.conf.j2", 0o644)
+            self.gpu_devices()
         for rel, (tpl, mode) in files.items():
             _write(c.dir / rel, env.get_template(tpl).render(**ctx), mode)
         if c.backup_controller:
             _write(c.slurm_conf_backup,
                    env.get_template("slurm.conf.j2").render(**{**ctx, "backup_conf": True}), 0o644)
-        for action in ("resume", "suspend"):
-            _write(c.bin / action, env.get_template("power.j2").render(action=action, **ctx), 0o755)
+        programs = {action: env.get_template("power.j2").render(action=action, **ctx)
+                    for action in ("resume", "suspend")}
+        programs["jobstats-epilog"] = env.get_template("jobstats-epilog.j2").render(**ctx)
+        for name, text in programs.items():
+            if self.gen.in_rootfs:
+                # slurmctld runs them inside the root filesystem: a hop back to the host's Python.
+                _write(c.bin / f"{name}-host", text, 0o755)
+                text = env.get_template("host-hop.j2").render(
+                    c=c, target=c.bin / f"{name}-host", anchor=c.pidfile("rootfs-host"),
+                    wrappers=nsroot.bin_dir(c.dir))
+            _write(c.bin / name, text, 0o755)
         _write(c.state_file, c.to_json() + "\n", 0o644)
+
+    def gpu_devices(self) -> None:
+        """One character device per GPU (major 1, minor 3: what /dev/null is), for gres.conf's
+        File=: slurmd takes a GPU's device numbers from its file, and no GPU is needed."""
+        (self.cfg.dir / "dev").mkdir(exist_ok=True)
+        for n in self.cfg.cpu_node_names:
+            for path in self.cfg.gpu_files(n):
+                if not path.exists():
+                    os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
 
     # ---- components --------------------------------------------------------------------------
     def components(self) -> list[Component]:
@@ -510,6 +532,8 @@ class Lab:
         self._spawn("node_exporter", [
             "prometheus-node-exporter",
             f"--web.listen-address=127.0.0.1:{self.cfg.port('node_exporter')}",
+            # the counter of `slurmops jobstats store` (EpilogSlurmctld) lands here
+            f"--collector.textfile.directory={self.cfg.dir / 'jobstats'}",
             "--no-collector.systemd"])
 
     def _start_slurm_exporter(self) -> None:
