@@ -90,8 +90,16 @@ case "$cmd" in
     [ "$rc" -ne 0 ] && exit "$rc"
     exit "$mrc"
     ;;
+  matrix)
+    # Only the generation matrix (the default lab is not touched).
+    setup
+    mrc=0
+    matrix || mrc=$?
+    for line in "${SUMMARY[@]}"; do echo "$line"; done
+    exit "$mrc"
+    ;;
   *)
-    echo "usage: $0 demo|test [pytest args]" >&2
+    echo "usage: $0 demo|test [pytest args]|matrix" >&2
     exit 2
     ;;
 esac
