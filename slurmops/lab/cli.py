@@ -72,9 +72,6 @@ def up(lab_dir: Path, extra_packages, **opts) -> None:
     """Install what is missing, start every component in order, wait for real health."""
     if lab_dir.exists() and not lab_dir.is_dir():
         _fail(f"--dir {lab_dir} exists and is not a directory", 2)
-    ctx = click.get_current_context()
-    if opts["slurm"] != "22.05" and ctx.get_parameter_source("cloud_nodes") == ParameterSource.DEFAULT:
-        opts["cloud_nodes"] = 0          # newer generations run without cloud nodes (validate())
     wanted = LabConfig(dir=lab_dir.absolute(), **opts)
     try:
         wanted.validate()
@@ -178,16 +175,29 @@ def env(lab_dir: Path) -> None:
 
 @lab.command()
 @dir_option
-@click.option("--out", type=click.Path(path_type=Path), default=Path("tests/fixtures/slurm-22.05"),
-              show_default=True, help="Where fixtures go.")
+@click.option("--slurm", "slurm", default=None,
+              help="The generation the lab must run (a check); default: the lab's.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where fixtures go [default: tests/fixtures/slurm-22.05 for 22.05, "
+                   "tests/fixtures/slurm-<X>/recorded for newer generations, beside the "
+                   "schema-derived ones].")
 @click.option("--with-workload/--as-is", default=True, show_default=True,
               help="Start the sample workload first (and clear it afterwards).")
 @click.option("--only", multiple=True, metavar="FILE",
               help="Record only this fixture file (repeatable), merged into the MANIFEST.json there.")
-def record(lab_dir: Path, out: Path, with_workload: bool, only: tuple[str, ...]) -> None:
-    """Capture the lab's real squeue/sinfo/sacct/sdiag/... and slurmrestd outputs as fixtures."""
+def record(lab_dir: Path, slurm: str | None, out: Path | None, with_workload: bool,
+           only: tuple[str, ...]) -> None:
+    """Capture the lab's real squeue/sinfo/sacct/sdiag/... and slurmrestd outputs as fixtures,
+    with a PROVENANCE.json (Slurm and Debian package versions, command, date, config excerpt)."""
     from . import record as rec, workload
     lab_ = _existing(lab_dir)
+    if slurm is not None and slurm != lab_.cfg.slurm:
+        _fail(f"the lab in {lab_dir} runs Slurm {lab_.cfg.slurm}, not {slurm} "
+              f"(start one with `slurmops lab up --slurm {slurm} --dir ...`)", 2)
+    if out is None:
+        out = Path(f"tests/fixtures/slurm-{lab_.cfg.slurm}")
+        if lab_.gen.in_rootfs:
+            out = out / "recorded"
     try:
         if with_workload:
             workload.start(lab_)

@@ -191,11 +191,10 @@ class LabConfig:
         from .generations import generation
         gen = generation(self.slurm)          # ValueError: unknown generation
         if gen.in_rootfs:
-            # The Resume/Suspend programs are the host's Python (not in the root filesystem) and
-            # the backup controller needs its own network namespace: not with a root filesystem yet.
-            if self.cloud_nodes or self.bench_nodes or self.backup_controller:
-                raise ValueError(f"--slurm {self.slurm} runs without cloud nodes, bench nodes and a "
-                                 f"backup controller (use --cloud-nodes 0)")
+            # The backup controller has its own network namespace (nsexec.py): not combined with
+            # a root filesystem's mount namespace yet.
+            if self.backup_controller:
+                raise ValueError(f"--slurm {self.slurm} runs without a backup controller (yet)")
         if self.cpu_nodes < 1:
             raise ValueError("the lab needs at least one cpu node")
         if not 0 <= self.bench_nodes <= 99999:

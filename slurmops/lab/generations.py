@@ -15,6 +15,10 @@ class Generation:
     # The OpenAPI / data_parser plugins slurmrestd must load for slurmops (slurmrestd(8): with
     # no -s/-d it loads every one in PluginDir; these are the ones the rest source speaks).
     rest_plugins: tuple[str, ...]
+    # Plugins a config may name that are built into Slurm, no .so (measured: Debian's 24.11.5 and
+    # 26.05.5 ship no mpi_none.so or jobcomp_none.so, and their daemons run with MpiDefault=none
+    # and JobCompType=jobcomp/none).
+    builtin_plugins: tuple[str, ...] = ()
 
     @property
     def suite(self) -> Suite:
@@ -28,9 +32,11 @@ def _parsers(*minor: int) -> tuple[str, ...]:
 GENERATIONS = {
     "22.05": Generation("22.05", "bookworm", False, ("openapi/v0.0.38", "openapi/dbv0.0.38")),
     "24.11": Generation("24.11", "trixie", True,
-                        ("openapi/slurmctld", "openapi/slurmdbd", *_parsers(40, 41, 42))),
+                        ("openapi/slurmctld", "openapi/slurmdbd", *_parsers(40, 41, 42)),
+                        ("mpi/none", "jobcomp/none")),
     "26.05": Generation("26.05", "forky", True,
-                        ("openapi/slurmctld", "openapi/slurmdbd", *_parsers(42, 43, 44, 45))),
+                        ("openapi/slurmctld", "openapi/slurmdbd", *_parsers(42, 43, 44, 45)),
+                        ("mpi/none", "jobcomp/none")),
 }
 DEFAULT = "22.05"
 
@@ -38,7 +44,9 @@ DEFAULT = "22.05"
 # plugin packages the lab's configs name, munge and MariaDB (the issue's measured list).
 ROOTFS_PACKAGES = ["slurmctld", "slurmd", "slurmdbd", "slurmrestd", "slurm-client",
                    "slurm-wlm-basic-plugins", "slurm-wlm-jwt-plugin", "slurm-wlm-mysql-plugin",
-                   "munge", "mariadb-server"]
+                   "munge", "mariadb-server",
+                   # jobs run inside the root filesystem: the tests' CPU and memory hogs are python3
+                   "python3-minimal"]
 
 
 def generation(name: str) -> Generation:

@@ -55,6 +55,17 @@ exec nsenter --target "$pid" --mount --uts --root --wd -- /bin/sh -c 'cd "$1" 2>
 """  # noqa: E501 (the script's own lines)
 
 
+def lab_env(cfg) -> dict[str, str]:
+    """The environment of the lab's commands and daemons: for a newer generation, Slurm's, munge's
+    and MariaDB's commands resolve to the wrappers (everything else stays the host's)."""
+    from . import proc
+    from .generations import generation
+    env = proc.lab_env(cfg.dir, cfg.slurm_conf)
+    if generation(cfg.slurm).in_rootfs:
+        env["PATH"] = f"{bin_dir(cfg.dir)}:{env['PATH']}"
+    return env
+
+
 def root_dir(lab_dir: Path) -> Path:
     return lab_dir / "root"
 

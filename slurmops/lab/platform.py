@@ -10,6 +10,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shlex
 import shutil
 import stat
 import sys
@@ -67,8 +68,10 @@ class Status:
 
 
 def _render_env() -> Environment:
-    return Environment(loader=PackageLoader("slurmops.lab", "templates"), undefined=StrictUndefined,
-                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("slurmops.lab", "templates"), undefined=StrictUndefined,
+                      keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["sh"] = shlex.quote
+    return env
 
 
 class Lab:
@@ -76,11 +79,7 @@ class Lab:
         self.cfg = cfg
         self.out = out
         self.gen = generation(cfg.slurm)
-        self.env = proc.lab_env(cfg.dir, cfg.slurm_conf)
-        if self.gen.in_rootfs:
-            # Slurm's, munge's and MariaDB's commands resolve to wrappers that run them inside
-            # the generation's root filesystem (nsroot.py); everything else stays the host's.
-            self.env["PATH"] = f"{nsroot.bin_dir(cfg.dir)}:{self.env['PATH']}"
+        self.env = nsroot.lab_env(cfg)
         self._started: list[str] = []
         self._rest_version: str | None = None
 
@@ -203,9 +202,17 @@ class Lab:
         if c.backup_controller:
             _write(c.slurm_conf_backup,
                    env.get_template("slurm.conf.j2").render(**{**ctx, "backup_conf": True}), 0o644)
-        for action in ("resume", "suspend"):
-            _write(c.bin / action, env.get_template("power.j2").render(action=action, **ctx), 0o755)
-        _write(c.bin / "jobstats-epilog", env.get_template("jobstats-epilog.j2").render(**ctx), 0o755)
+        programs = {action: env.get_template("power.j2").render(action=action, **ctx)
+                    for action in ("resume", "suspend")}
+        programs["jobstats-epilog"] = env.get_template("jobstats-epilog.j2").render(**ctx)
+        for name, text in programs.items():
+            if self.gen.in_rootfs:
+                # slurmctld runs them inside the root filesystem: a hop back to the host's Python.
+                _write(c.bin / f"{name}-host", text, 0o755)
+                text = env.get_template("host-hop.j2").render(
+                    c=c, target=c.bin / f"{name}-host", anchor=c.pidfile("rootfs-host"),
+                    wrappers=nsroot.bin_dir(c.dir))
+            _write(c.bin / name, text, 0o755)
         _write(c.state_file, c.to_json() + "\n", 0o644)
 
     def gpu_devices(self) -> None:
@@ -222,7 +229,8 @@ class Lab:
         c = self.cfg
         return [
             *([Component("rootfs", self._start_rootfs, self._rootfs_health,
-                         lambda: [c.pidfile("rootfs")], f"Debian {self.gen.suite_name} (mount+UTS ns)",
+                         lambda: [c.pidfile("rootfs"), c.pidfile("rootfs-host")],
+                         f"Debian {self.gen.suite_name} (mount+UTS ns)",
                          "rootfs.out")] if self.gen.in_rootfs else []),
             Component("munged", self._start_munged,
                       lambda: checks.munge_roundtrip(str(c.munge_socket)),
@@ -277,11 +285,17 @@ class Lab:
     def _start_rootfs(self) -> None:
         nsroot.write_wrappers(self.cfg.dir)
         self._spawn("rootfs", nsroot.holder_argv(self.ensure_rootfs(), self.cfg.dir))
+        # A host-side anchor: the Resume/Suspend programs (run by slurmctld inside) nsenter it to
+        # get back to the host's mount namespace and root, where the lab's Python is.
+        self._spawn("rootfs-host", ["sleep", "infinity"])
 
     def _rootfs_health(self) -> checks.Result:
         pid = self.own_pid("rootfs")
         if not pid or not nsroot.in_root(pid, self.cfg.dir):
             return False, "namespace not ready"
+        anchor = self.own_pid("rootfs-host")
+        if not anchor or os.readlink(f"/proc/{anchor}/root") != "/":
+            return False, "host anchor (run/rootfs-host.pid) not running"
         r = proc.run(["sinfo", "--version"], env=self.env, timeout=10)
         if r.returncode != 0:
             return False, f"sinfo --version inside: {_last_line(r)}"
@@ -704,7 +718,8 @@ class Lab:
                 pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
                 if self.gen.in_rootfs and comp.name in IN_ROOTFS:
                     # Only a process whose root is this lab's root filesystem is one of ours.
-                    strangers = [p for p in pids if not nsroot.in_root(p, self.cfg.dir)]
+                    anchor = self.own_pid("rootfs-host")       # the one host-side process
+                    strangers = [p for p in pids if p != anchor and not nsroot.in_root(p, self.cfg.dir)]
                     if strangers:
                         self.say(f"  {comp.name}: pid {strangers} is not in "
                                  f"{nsroot.root_dir(self.cfg.dir)}; left alone")

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..slurm import hostlist
-from . import proc
+from . import nsroot, proc
 from .config import LabConfig
 
 
@@ -44,7 +44,7 @@ def resume(cfg: LabConfig, nodes: list[str]) -> int:
         if proc.owned_pid(pidfile, cfg.dir):
             continue
         proc.spawn(["slurmd", "-D", "-b", "-N", node],
-                   env=proc.lab_env(cfg.dir, cfg.slurm_conf),
+                   env=nsroot.lab_env(cfg),
                    log=cfg.log / f"slurmd-{node}.out", pidfile=pidfile)
     return rc
 
@@ -64,3 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = _config(args.dir)
     nodes = hostlist.expand(args.hostlist)
     return resume(cfg, nodes) if args.action == "resume" else suspend(cfg, nodes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

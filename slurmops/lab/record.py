@@ -125,7 +125,46 @@ def record(lab: Lab, out: Path, only: set[str] | None = None) -> dict:
         (out / "rest" / name).write_text(norm(json.dumps(doc, indent=1, ensure_ascii=False)) + "\n")
         done(name, guard)
     old.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    (out / "PROVENANCE.json").write_text(
+        json.dumps(provenance(lab, manifest, norm), indent=2, sort_keys=True) + "\n")
     return manifest
+
+
+# slurm.conf parameters worth quoting in a provenance file: what shapes the recorded output.
+_EXCERPT = re.compile(r"^(ClusterName|AuthType|AuthAltTypes|AccountingStorageType|ProctrackType|"
+                      r"TaskPlugin|JobAcctGatherType|SelectType|SelectTypeParameters|SchedulerType|"
+                      r"PriorityType|Licenses|CommunicationParameters|NodeName|PartitionName)=")
+
+
+def provenance(lab: Lab, manifest: dict, norm) -> dict:
+    """Where the recording came from: Slurm and Debian package versions, the command, the date
+    and the configuration that shaped it (secrets never: slurm.conf holds none)."""
+    from . import rootfs
+    if lab.gen.in_rootfs:
+        info = rootfs.stamp(lab.rootfs_path) or {}
+        packages, suite = info.get("versions", {}), info.get("suite")
+    else:
+        packages, suite = {p: _dpkg_version(p) for p in ("slurmctld", "slurmrestd")}, "bookworm (host)"
+    conf = lab.cfg.slurm_conf.read_text().splitlines()
+    return {
+        "kind": "recorded",
+        "slurm_version": manifest["slurm_version"],
+        "slurm_generation": lab.cfg.slurm,
+        "debian_suite": suite,
+        "debian_packages": {p: packages.get(p) for p in
+                            ("slurmctld", "slurmd", "slurmdbd", "slurmrestd", "slurm-client",
+                             "munge", "mariadb-server") if packages.get(p)},
+        "command": f"slurmops lab up --slurm {lab.cfg.slurm} --dir /lab; slurmops lab record "
+                   f"--slurm {lab.cfg.slurm} --dir /lab",
+        "recorded_at": manifest["recorded_at"],
+        "rest_versions": manifest.get("rest_versions", []),
+        "slurm_conf_excerpt": [norm(ln) for ln in conf if _EXCERPT.match(ln)],
+    }
+
+
+def _dpkg_version(pkg: str) -> str:
+    r = proc.run(["dpkg-query", "-W", "-f", "${Version}", pkg])
+    return r.stdout.strip() if r.returncode == 0 else ""
 
 
 def _slurm_version(lab: Lab) -> str:

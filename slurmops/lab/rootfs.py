@@ -30,7 +30,7 @@ from pathlib import Path
 CACHE = Path(os.environ.get("SLURMOPS_ROOTFS_CACHE", "/var/cache/slurmops/rootfs"))
 STAMP = ".slurmops-rootfs.json"          # written last, inside the tree, before the rename
 PLUGIN_INDEX = ".slurmops-plugin-packages.json"
-FORMAT = 1                               # bump when what a build writes changes
+FORMAT = 2                               # bump when what a build writes changes
 # The Debian registry (SLURMOPS_DEBIAN_MIRROR: a local mirror, or a test's unreachable one).
 DEBIAN = os.environ.get("SLURMOPS_DEBIAN_MIRROR", "http://deb.debian.org/debian").rstrip("/")
 DEBIAN_SECURITY = os.environ.get("SLURMOPS_DEBIAN_SECURITY_MIRROR",
@@ -137,7 +137,7 @@ def _remove_stale_temps(final: Path) -> None:
 
 
 def mmdebstrap_argv(suite: Suite, packages: list[str], target: Path) -> list[str]:
-    argv = ["mmdebstrap", "--variant=apt", "--mode=root", "--quiet",
+    argv = ["mmdebstrap", "--variant=apt", "--mode=root",
             # What `apt-get install --no-install-recommends` does on the host (mmdebstrap's default
             # too; explicit so a changed default cannot make the guard test pass).
             '--aptopt=APT::Install-Recommends "false"',
@@ -171,11 +171,13 @@ def _build(suite: Suite, packages: list[str], target: Path, log) -> dict:
 
 
 def _mmdebstrap_error(text: str) -> str:
+    """The line that says why: a fetch that failed (registry unreachable), a package apt cannot
+    find, else apt's or mmdebstrap's first error."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for prefix in ("E: ", "W: Failed to fetch", "Err:"):
+    for prefix in ("E: Failed to fetch", "E: Unable to locate package", "E: Package ", "E: "):
         hits = [ln for ln in lines if ln.startswith(prefix)]
         if hits:
-            return hits[0]
+            return " ".join(hits[0].split())
     return lines[-1] if lines else "no output"
 
 
@@ -240,7 +242,11 @@ def index_plugin_packages(root: Path) -> dict[str, str]:
     """Download (not install) every binary package of Debian's slurm-wlm source and map each
     plugin .so to the package that ships it. Runs as mmdebstrap's customize hook, where
     APT_CONFIG points apt at the new root filesystem and its package lists still exist."""
-    r = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True, check=True)
+    # apt pointed at the new root filesystem's configuration and lists (Dir=): the host's apt
+    # would describe the host's suite.
+    apt_dir = [f"-oDir={root}", f"-oDir::State::status={root}/var/lib/dpkg/status"]
+    r = subprocess.run(["apt-cache", *apt_dir, "dumpavail"], capture_output=True, text=True,
+                       check=True)
     names = set()
     for stanza in r.stdout.split("\n\n"):
         f = _fields(stanza)
@@ -249,14 +255,16 @@ def index_plugin_packages(root: Path) -> dict[str, str]:
             names.add(f["Package"])
     index: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="slurmops-debs-") as tmp:
-        subprocess.run(["apt-get", "download", "-q", *sorted(names)], cwd=tmp, check=True,
-                       capture_output=True)
+        subprocess.run(["apt-get", *apt_dir, "download", "-q", *sorted(names)], cwd=tmp,
+                       check=True, capture_output=True)
         for deb in sorted(Path(tmp).glob("*.deb")):
             pkg = deb.name.split("_")[0]
             listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True,
                                      check=True).stdout
             for m in re.finditer(r"/slurm-wlm/([^/\s]+\.so)$", listing, re.M):
                 index.setdefault(m.group(1), pkg)
+    if not index:
+        raise RuntimeError("no slurm-wlm plugin found in the suite's packages")
     (root / PLUGIN_INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
     return index
 

@@ -29,6 +29,7 @@ def job_dir(ctl: str, jobid: str, nodes=None) -> Path | None:
 @pytest.fixture
 def exporter(lab, monkeypatch):
     monkeypatch.setenv("SLURM_CONF", str(lab.cfg.slurm_conf))   # squeue of the lookup finds the lab
+    monkeypatch.setenv("PATH", lab.env["PATH"])   # a newer generation's squeue (lab/nsroot.py)
     # Only this lab's nodes: a private lab of another test reuses job ids under its own prefixes.
     return JobExporter(ROOT, gpu=False, node=",".join(lab.cfg.node_names),
                        lookup=JobInfoCache(squeue_runner()), cache_s=0)

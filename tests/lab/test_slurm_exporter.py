@@ -75,15 +75,22 @@ def pending_reasons(lab) -> list[tuple[str, str]]:
     """(partition, reason) of each pending job or array task, from Slurm's own JSON: the reason
     enum of the job record (an array's pending tasks share their meta record's)."""
     doc = json.loads(proc.run(["squeue", "--json"], env=lab.env, timeout=60).stdout)
+
+    def num(v):   # v0.0.38: a plain number (or null); v0.0.40+: {"set", "infinite", "number"}
+        return (v.get("number") if v.get("set") else None) if isinstance(v, dict) else v
+
+    def state(v):  # v0.0.38: "PENDING"; v0.0.40+: ["PENDING", flags...]
+        return v[0] if isinstance(v, list) else v
+
     by_id = {str(j["job_id"]): j for j in doc["jobs"]}
-    by_task = {f'{j["array_job_id"]}_{j["array_task_id"]}': j for j in doc["jobs"]
-               if j.get("array_task_id") is not None}
-    by_array = {str(j["array_job_id"]): j for j in doc["jobs"] if j.get("array_task_string")}
+    by_task = {f'{num(j["array_job_id"])}_{num(j["array_task_id"])}': j for j in doc["jobs"]
+               if num(j.get("array_task_id")) is not None}
+    by_array = {str(num(j["array_job_id"])): j for j in doc["jobs"] if j.get("array_task_string")}
     out = []
     for line in proc.run(["squeue", "-h", "-r", "-t", "PD", "-o", "%i"], env=lab.env).stdout.split():
         base, _, task = line.partition("_")
         j = (by_task.get(line) or by_array.get(base)) if task else by_id.get(line)
-        assert j is not None and j["job_state"] == "PENDING", line
+        assert j is not None and state(j["job_state"]) == "PENDING", line
         out.append((j["partition"], j["state_reason"]))
     return out
 
@@ -160,6 +167,10 @@ REST_GAPS = {
         "slurm_partition_info": "24.11 /partitions does not say which partition is the default",
         # 24.11.5: account rows of /shares carry fairshare.factor 0; sshare prints no FairShare for
         # an account, so the cli source has no sample for it.
+        "slurm_share_fairshare": "account rows: rest 0, cli none",
+    },
+    "v0.0.45": {
+        # 26.05.5: the same account rows of /shares (v0.0.45 does mark the DEFAULT partition).
         "slurm_share_fairshare": "account rows: rest 0, cli none",
     },
 }

@@ -5,7 +5,8 @@ plugin the lab's rendered configs and slurmrestd's command line name must be in 
 This is the guard for the defect where auth/jwt was missing on a fresh machine (the developers'
 machines had slurm-wlm-jwt-plugin from elsewhere). The root filesystem is cached under
 /var/cache/slurmops/rootfs/ keyed by the package list: CI builds it once per change of the list
-(60-66 s and 0.9 GB with the lab's list on the 2-core CI machine; docs/ARCHITECTURE.md)."""
+(60-230 s, load-dependent, and 0.9 GB with the lab's list on the 2-core machine; trixie and
+forky 0.6 GB each; docs/ARCHITECTURE.md)."""
 from __future__ import annotations
 
 import os
@@ -16,7 +17,7 @@ import pytest
 import need
 from slurmops.lab import plugins, rootfs
 from slurmops.lab.config import LabConfig
-from slurmops.lab.generations import GENERATIONS
+from slurmops.lab.generations import GENERATIONS, ROOTFS_PACKAGES
 from slurmops.lab.platform import APT_PACKAGES, Lab
 
 pytestmark = pytest.mark.slow
@@ -27,22 +28,33 @@ def _need_root() -> None:
         need.absent("building a root filesystem with mmdebstrap needs root")
 
 
+def packages_of(gen: str) -> list[str]:
+    """22.05: the host's APT list (a fresh Debian 12 has nothing else); newer generations: what
+    their root filesystem is built with."""
+    return ROOTFS_PACKAGES if GENERATIONS[gen].in_rootfs else APT_PACKAGES
+
+
+@pytest.fixture(scope="module", params=list(GENERATIONS))
+def gen(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def bookworm_root() -> Path:
+def gen_root(gen) -> Path:
     _need_root()
     try:
-        return rootfs.ensure(rootfs.SUITES["bookworm"], APT_PACKAGES)
+        return rootfs.ensure(GENERATIONS[gen].suite, packages_of(gen))
     except rootfs.RootfsError as exc:
         pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> tuple[Lab, Path]:
-    """The lab's configs rendered exactly as `lab up` writes them (cloud nodes, bench nodes and
-    the backup controller's copy included, so every template branch is rendered)."""
-    d = tmp_path_factory.mktemp("lab")
-    lab = Lab(LabConfig(dir=d, cluster="guard", node_prefix="guard", bench_nodes=2,
-                        backup_controller=True))
+def rendered(gen, tmp_path_factory) -> tuple[Lab, Path]:
+    """The lab's configs rendered exactly as `lab up --slurm gen` writes them (cloud nodes, bench
+    nodes and, for 22.05, the backup controller's copy: every template branch is rendered)."""
+    d = tmp_path_factory.mktemp(f"lab-{gen}")
+    lab = Lab(LabConfig(dir=d, cluster="guard", node_prefix="guard", bench_nodes=2, slurm=gen,
+                        backup_controller=not GENERATIONS[gen].in_rootfs))
     lab.render()
     return lab, d
 
@@ -51,14 +63,15 @@ def required_plugins(lab: Lab, d: Path) -> list[tuple[str, str]]:
     etc = d / "etc"
     need = [(f"slurm.conf {k}", p) for k, p in plugins.conf_plugins(
         (etc / "slurm.conf").read_text(), plugins.SLURM_CONF)]
-    need += [(f"slurm-backup.conf {k}", p) for k, p in plugins.conf_plugins(
-        (etc / "slurm-backup.conf").read_text(), plugins.SLURM_CONF)]
+    if (etc / "slurm-backup.conf").exists():
+        need += [(f"slurm-backup.conf {k}", p) for k, p in plugins.conf_plugins(
+            (etc / "slurm-backup.conf").read_text(), plugins.SLURM_CONF)]
     need += [(f"slurmdbd.conf {k}", p) for k, p in plugins.conf_plugins(
         (etc / "slurmdbd.conf").read_text(), plugins.SLURMDBD_CONF)]
     need += [(f"cgroup.conf {k}", p) for k, p in plugins.conf_plugins(
         (etc / "cgroup.conf").read_text(), plugins.CGROUP_CONF)]
     need += plugins.slurmrestd_plugins(lab.slurmrestd_argv())
-    need += [("slurmrestd (the rest source's API)", p) for p in GENERATIONS["22.05"].rest_plugins]
+    need += [("slurmrestd (the rest source's API)", p) for p in GENERATIONS[lab.cfg.slurm].rest_plugins]
     return need
 
 
@@ -69,26 +82,30 @@ def test_rendered_configs_name_the_plugins_we_expect(rendered):
     found = {p for _, p in required_plugins(lab, d)}
     for p in ("auth/munge", "auth/jwt", "accounting_storage/slurmdbd", "accounting_storage/mysql",
               "proctrack/cgroup", "task/cgroup", "task/affinity", "cgroup/v1",
-              "jobacct_gather/cgroup", "rest_auth/jwt", "openapi/v0.0.38"):
+              "jobacct_gather/cgroup", "rest_auth/jwt", *GENERATIONS[lab.cfg.slurm].rest_plugins):
         assert p in found, f"{p} not found in the rendered configs: {sorted(found)}"
 
 
-def test_every_configured_plugin_is_installed_by_the_lab_package_list(bookworm_root, rendered):
+def test_every_configured_plugin_is_installed_by_the_lab_package_list(gen, gen_root, rendered):
     lab, d = rendered
-    info = rootfs.check_built(bookworm_root)
-    assert sorted(set(APT_PACKAGES)) == info["packages"]
-    dirs = rootfs.plugin_dirs(bookworm_root)
-    assert dirs, f"no Slurm plugin directory (usr/lib/*/slurm-wlm) in {bookworm_root}"
-    need = required_plugins(lab, d)
-    missing = rootfs.missing_plugins(bookworm_root, [p for _, p in need])
+    info = rootfs.check_built(gen_root)
+    assert sorted(set(packages_of(gen))) == info["packages"]
+    assert info["versions"]["slurmctld"].startswith(gen)          # the generation it claims
+    dirs = rootfs.plugin_dirs(gen_root)
+    assert dirs, f"no Slurm plugin directory (usr/lib/*/slurm-wlm) in {gen_root}"
+    need = [(w, p) for w, p in required_plugins(lab, d) if p not in GENERATIONS[gen].builtin_plugins]
+    missing = rootfs.missing_plugins(gen_root, [p for _, p in need])
     if missing:
-        owners = rootfs.plugin_packages(bookworm_root)
+        owners = rootfs.plugin_packages(gen_root)
         lines = []
         for plugin in dict.fromkeys(missing):
             so = rootfs.plugin_file(plugin)
             where = ", ".join(w for w, p in need if p == plugin)
-            pkg = owners.get(so, "no slurm-wlm package of bookworm ships it")
-            lines.append(f"{plugin} ({so}, named by {where}) is missing on a fresh Debian 12 "
-                         f"with only the lab's APT_PACKAGES; Debian package: {pkg}")
-        pytest.fail("add the package to APT_PACKAGES in slurmops/lab/platform.py:\n  "
-                    + "\n  ".join(lines))
+            suite = GENERATIONS[gen].suite_name
+            pkg = owners.get(so, f"no slurm-wlm package of {suite} ships it")
+            what = "the lab's APT_PACKAGES" if not GENERATIONS[gen].in_rootfs else "ROOTFS_PACKAGES"
+            lines.append(f"{plugin} ({so}, named by {where}) is missing on a fresh Debian {suite} "
+                         f"with only {what}; Debian package: {pkg}")
+        where_list = ("APT_PACKAGES in slurmops/lab/platform.py" if not GENERATIONS[gen].in_rootfs
+                      else "ROOTFS_PACKAGES in slurmops/lab/generations.py")
+        pytest.fail(f"Slurm {gen}: add the package to {where_list}:\n  " + "\n  ".join(lines))
