@@ -60,7 +60,7 @@ dashboard = build(
             timeseries("Jobs seen per host (top 20)", "short",
                        Q(top("sum by (instance) (slurm_job_exporter_jobs{@jc})"), "{{instance}}"), w=8),
             timeseries("Collector success per host (failing first; 20 shown)", "bool_yes_no",
-                       Q(bottom("min by (instance, collector) (slurm_job_exporter_scrape_collector_success{@jc})"),
+                       Q(bottom("min by (instance, collector) (slurm_job_exporter_collector_success{@jc})"),
                          "{{instance}} {{collector}}"), w=8, min=0, max=1),
             timeseries("Read problems per second (top 20 hosts)", "reqps",
                        Q(top(f"(sum by (instance, reason) (rate(slurm_job_exporter_errors_total{{@jc}}[{R}]))"

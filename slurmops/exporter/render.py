@@ -33,6 +33,16 @@ def _escape(v: str) -> str:
     return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
+def utf8(text: str) -> bytes:
+    """Exposition text as UTF-8. The one place names are sanitised: a lone surrogate (a JSON
+    ``"\ud800"`` escape in a job or node name) has no UTF-8 form and becomes U+FFFD instead of
+    failing the whole collector with UnicodeEncodeError. Text without one pays a single encode."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
 def _render_rows(m) -> tuple[str, bytes, bytes]:
     """The fast path for exporter.metrics.RowsFamily. Each row is one str.format of a template
     made for the family (labels in sorted order, each naming its position in the row), each
@@ -55,7 +65,7 @@ def _render_rows(m) -> tuple[str, bytes, bytes]:
         if text is None:
             text = values[v] = floatToGoString(v)
         out.append(fmt(*vals, text))
-    return m.name, header, "".join(out).encode()
+    return m.name, header, utf8("".join(out))
 
 
 def has_samples(m) -> bool:
@@ -71,7 +81,12 @@ def render_family(m: Metric, labelstr: dict | None = None) -> tuple[str, bytes, 
     if m.type not in ("gauge", "counter") or any(
             s.timestamp is not None or s.exemplar is not None or s.name.endswith("_created")
             for s in m.samples):
-        text = slow_render([m])
+        try:
+            text = slow_render([m])
+        except UnicodeEncodeError:    # a lone surrogate in a label value (see utf8)
+            for s in m.samples:
+                s.labels.update({k: utf8(v).decode() for k, v in s.labels.items()})
+            text = slow_render([m])
         head, _, rest = text.partition(b"\n")
         typ, _, body = rest.partition(b"\n")
         return m.name, head + b"\n" + typ + b"\n", body
@@ -87,13 +102,20 @@ def render_family(m: Metric, labelstr: dict | None = None) -> tuple[str, bytes, 
             ls = labelstr[key] = ("{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(key)) + "}"
                                   if key else "")
         out.append(f"{s.name}{ls} {floatToGoString(s.value)}\n")
-    return m.name, header, "".join(out).encode()
+    return m.name, header, utf8("".join(out))
 
 
 def render(families: Iterable[Metric]) -> bytes:
+    """The exposition of these families. A family with its own ``render_text`` (the job exporter's
+    ``collector.JobRows``: label text built once per job) renders itself, byte for byte the same."""
     labelstr: dict = {}
+    fmt: dict = {}
     parts = []
     for m in families:
+        fast = getattr(m, "render_text", None)
+        if fast is not None:
+            parts.append(fast(fmt))
+            continue
         _, header, body = render_family(m, labelstr)
         parts.append(header + body)
     return b"".join(parts)

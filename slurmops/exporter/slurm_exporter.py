@@ -14,22 +14,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 import yaml
 
 from ..slurm.sources import CallStats, SourceError
 from . import metrics as m
-from .collectors import accounting, jobs as jobs_c, nodes as nodes_c, partitions as parts_c, scheduler
+from .core import registered
 from .poller import ClusterPoller, Snapshot, tune_runtime
 from .server import MetricsServer
 from .webconfig import WebConfigError, load as load_web_config
 
 log = logging.getLogger("slurmops.exporter.slurm")
 
-COLLECTORS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations",
-              "controllers")
+COLLECTORS = tuple(registered("slurm"))   # each module of exporter/collectors/ registers its own
 DEFAULT_PORT = 9341
 
 
@@ -44,6 +43,7 @@ class ClusterConfig:
     rest_token_file: str | None = None
     rest_version: str | None = None
     timeout: float = 20.0
+    rest_jobs_timeout: float = 120.0   # rest.JOBS_TIMEOUT_S: a full /jobs at 50,000 jobs takes 15-18 s + transfer
     interval: float = 30.0
     collectors: tuple[str, ...] = COLLECTORS
     per_node: bool = True
@@ -60,7 +60,8 @@ def make_source(cc: ClusterConfig, stats: CallStats):
         if not cc.rest_url:
             raise click.UsageError("the rest source needs --rest.url (or rest.url in the config)")
         return RestSource(cc.rest_url, user=cc.rest_user, token_file=cc.rest_token_file,
-                          timeout=cc.timeout, stats=stats, version=cc.rest_version)
+                          timeout=cc.timeout, stats=stats, version=cc.rest_version,
+                          jobs_timeout=cc.rest_jobs_timeout)
     if cc.source == "pyslurm":
         from ..slurm.sources.pyslurm_source import PyslurmSource, PyslurmUnavailable, open_pyslurm
         try:   # only a pyslurm whose major.minor is the running Slurm's, else the reason why not
@@ -72,31 +73,14 @@ def make_source(cc: ClusterConfig, stats: CallStats):
 
 
 def builders(cc: ClusterConfig) -> dict[str, Any]:
-    def _nodes(p, data):
-        return nodes_c.build(p.cluster, data, per_node=cc.per_node)
-
-    def _partitions(p, data):
-        return parts_c.build(p.cluster, data, p.data("nodes"))
-
-    def _jobs(p, data):
-        parts = [x.name for x in (p.data("partitions") or [])]
-        return jobs_c.build(p.cluster, data, time.time(), parts, cc.per_account, cc.per_user)
-
-    table = {
-        "info": lambda p, data: accounting.info(p.cluster, data),
-        "nodes": _nodes,
-        "partitions": _partitions,
-        "jobs": _jobs,
-        "scheduler": lambda p, data: scheduler.build(p.cluster, data),
-        "fairshare": lambda p, data: accounting.fairshare(p.cluster, data),
-        "licenses": lambda p, data: accounting.licenses(p.cluster, data),
-        "reservations": lambda p, data: accounting.reservations(p.cluster, data, time.time()),
-        "controllers": lambda p, data: accounting.controllers(p.cluster, data),
-    }
-    return {name: table[name] for name in cc.collectors}
+    """The enabled collectors' build functions, as they registered (exporter/collectors/)."""
+    table = registered("slurm")
+    return {name: table[name].make for name in cc.collectors}
 
 
-def make_poller(cc: ClusterConfig) -> ClusterPoller:
+def make_poller(cc: ClusterConfig, clock: Callable[[], float] = time.time) -> ClusterPoller:
+    """The poller of one cluster; ``clock`` dates what the collectors compute from "now"
+    (pending ages, whether a reservation is active): the golden tests fix it."""
     stats = CallStats()
     source = make_source(cc, stats)
     name = cc.name
@@ -106,9 +90,11 @@ def make_poller(cc: ClusterConfig) -> ClusterPoller:
         except SourceError as exc:
             log.warning("cannot learn the cluster name (%s); set --cluster", exc)
         name = name or "default"
-    # Slow-changing facts are polled less often: version, licenses, reservations, fair share.
-    slow = {k: max(cc.interval * 4, 120.0) for k in ("info",)}
-    return ClusterPoller(name, source, builders(cc), interval=cc.interval, stats=stats, intervals=slow)
+    # Only `info` (version, cluster name: two commands that change on an upgrade) is polled less
+    # often; licenses, reservations and fair share are polled every interval like the rest.
+    slow = {"info": max(cc.interval * 4, 120.0)}
+    return ClusterPoller(name, source, builders(cc), interval=cc.interval, stats=stats, intervals=slow,
+                         options=cc, clock=clock)
 
 
 def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
@@ -134,6 +120,7 @@ def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
             bin_dir=item.get("bin_dir"), rest_url=rest.get("url"), rest_user=rest.get("user"),
             rest_token_file=rest.get("token_file"), rest_version=rest.get("version"),
             timeout=float(item.get("timeout", defaults.timeout)),
+            rest_jobs_timeout=float(rest.get("jobs_timeout", defaults.rest_jobs_timeout)),
             interval=float(item.get("interval", defaults.interval)),
             collectors=tuple(coll) if coll else defaults.collectors,
             per_node=bool(item.get("per_node", defaults.per_node)),
@@ -145,7 +132,7 @@ def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
 def _collector_flags(fn):
     for name in reversed(COLLECTORS):
         fn = click.option(f"--collector.{name}/--no-collector.{name}", f"collector_{name}", default=True,
-                          show_default=True, help=f"Enable the {name} collector.")(fn)
+                          show_default=True, help=registered("slurm")[name].help)(fn)
     return fn
 
 
@@ -167,7 +154,11 @@ def _collector_flags(fn):
               help="File holding the JWT (re-read each call); default $SLURM_JWT.")
 @click.option("--poll.interval", "interval", type=float, default=30.0, show_default=True,
               help="Seconds between polls of Slurm (scrapes never call Slurm).")
-@click.option("--command.timeout", "timeout", type=float, default=20.0, show_default=True)
+@click.option("--command.timeout", "timeout", type=float, default=20.0, show_default=True,
+              help="Seconds one Slurm command or slurmrestd request may take.")
+@click.option("--rest.jobs-timeout", "rest_jobs_timeout", type=float, default=120.0, show_default=True,
+              help="Seconds a slurmrestd /jobs request may take (a full list at 50,000 jobs: 15-18 s "
+                   "in slurmrestd 22.05 plus the transfer).")
 @click.option("--collector.nodes.per-node/--no-collector.nodes.per-node", "per_node", default=True,
               show_default=True, help="Per-node families (9 per node: turn off for very large clusters).")
 @click.option("--collector.jobs.per-account/--no-collector.jobs.per-account", "per_account",
@@ -179,7 +170,7 @@ def _collector_flags(fn):
 @click.option("--log.level", "log_level", type=click.Choice(["debug", "info", "warn", "error"]),
               default="info", show_default=True)
 def slurm_command(listen, telemetry_path, web_config_file, config_file, source, cluster, slurm_conf,
-                  rest_url, rest_user, rest_token_file, interval, timeout, per_node, per_account,
+                  rest_url, rest_user, rest_token_file, interval, timeout, rest_jobs_timeout, per_node, per_account,
                   per_user, print_metrics_doc, log_level, **collector_flags) -> None:
     """Export the whole scheduler picture of one or more Slurm clusters."""
     if print_metrics_doc:
@@ -191,7 +182,8 @@ def slurm_command(listen, telemetry_path, web_config_file, config_file, source, 
     defaults = ClusterConfig(name=cluster, source=source,
                              env={"SLURM_CONF": slurm_conf} if slurm_conf else {},
                              rest_url=rest_url, rest_user=rest_user, rest_token_file=rest_token_file,
-                             timeout=timeout, interval=interval, collectors=enabled,
+                             timeout=timeout, rest_jobs_timeout=rest_jobs_timeout,
+                             interval=interval, collectors=enabled,
                              per_node=per_node, per_account=per_account, per_user=per_user)
     clusters = load_clusters(config_file, defaults) if config_file else [defaults]
     try:

@@ -47,10 +47,11 @@ def check_cmd(source_dir: Path, out_dir: Path, promtool: bool) -> None:
     models = {b.name: b.model for b in built}
     problems = generate.differences(built, out_dir) + lint.lint(models)
     if promtool:
+        from ..rules.promtool import PromtoolMissing
         try:
             problems += lint.promtool_check(models)
-        except FileNotFoundError:
-            click.echo("promtool not found: expressions not parsed", err=True)
+        except PromtoolMissing as exc:
+            click.echo(f"{exc}: expressions not parsed", err=True)
     if problems:
         raise click.ClickException("\n  ".join(["dashboards are not in order:", *problems]))
     click.echo(f"{len(built)} dashboards in sync and clean")

@@ -56,14 +56,23 @@ def lab() -> None:
 @click.option("--def-mem-per-cpu", "def_mem_per_cpu_mb", type=int, default=100, show_default=True)
 @click.option("--bench-nodes", type=int, default=0, show_default=True,
               help="Extra powered-down CLOUD nodes (cn00001..) in partition `big`, for scale tests.")
+@click.option("--gpus", type=int, default=0, show_default=True,
+              help="GPU GRES on every cpu node (device files under --dir, gres.conf AutoDetect=off).")
+@click.option("--gpu-type", default="", help="Type of those GPUs (Gres=gpu:TYPE:N).")
 @click.option("--backup-controller", is_flag=True, default=False,
               help="Also run a backup slurmctld in its own network namespace (takeover drills).")
+@click.option("--slurm", default="22.05", show_default=True,
+              help="Slurm generation: 22.05 (this Debian 12's), 24.11 (Debian trixie) or 26.05 "
+                   "(Debian forky), the newer ones from a cached root filesystem (mmdebstrap).")
 @click.option("--extra-package", "extra_packages", multiple=True, hidden=True,
               help="Another Debian package the lab must have (tests use it for apt failures).")
 def up(lab_dir: Path, extra_packages, **opts) -> None:
     """Install what is missing, start every component in order, wait for real health."""
     if lab_dir.exists() and not lab_dir.is_dir():
         _fail(f"--dir {lab_dir} exists and is not a directory", 2)
+    ctx = click.get_current_context()
+    if opts["slurm"] != "22.05" and ctx.get_parameter_source("cloud_nodes").name == "DEFAULT":
+        opts["cloud_nodes"] = 0          # newer generations run without cloud nodes (validate())
     wanted = LabConfig(dir=lab_dir.absolute(), **opts)
     try:
         wanted.validate()
@@ -171,7 +180,9 @@ def env(lab_dir: Path) -> None:
               show_default=True, help="Where fixtures go.")
 @click.option("--with-workload/--as-is", default=True, show_default=True,
               help="Start the sample workload first (and clear it afterwards).")
-def record(lab_dir: Path, out: Path, with_workload: bool) -> None:
+@click.option("--only", multiple=True, metavar="FILE",
+              help="Record only this fixture file (repeatable), merged into the MANIFEST.json there.")
+def record(lab_dir: Path, out: Path, with_workload: bool, only: tuple[str, ...]) -> None:
     """Capture the lab's real squeue/sinfo/sacct/sdiag/... and slurmrestd outputs as fixtures."""
     from . import record as rec
     from . import workload
@@ -180,7 +191,7 @@ def record(lab_dir: Path, out: Path, with_workload: bool) -> None:
         if with_workload:
             workload.start(lab_)
             workload.wait_settled(lab_)
-        manifest = rec.record(lab_, out)
+        manifest = rec.record(lab_, out, set(only) or None)
     except LabError as exc:
         _fail(str(exc))
     finally:

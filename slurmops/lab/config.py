@@ -50,6 +50,13 @@ class LabConfig:
     # A backup slurmctld in its own network + UTS namespace (see ARCHITECTURE.md, "Backup
     # controller"). Off by default: the default lab stays on 127.0.0.1 exactly as before.
     backup_controller: bool = False
+    # Real GPU GRES on every cpu node (issue 12): Gres=gpu[:TYPE]:N, a gres.conf with AutoDetect=off
+    # and File= device nodes under <dir>/dev, and gres/gpu in AccountingStorageTRES.
+    gpus: int = 0
+    gpu_type: str = ""
+    # The Slurm generation (generations.py): 22.05 is the host's Debian 12 Slurm; newer ones run
+    # from a Debian root filesystem in a private mount + UTS namespace (nsroot.py).
+    slurm: str = "22.05"
     hostname: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
 
     # ---- derived names -------------------------------------------------------------------
@@ -64,6 +71,15 @@ class LabConfig:
     @property
     def node_names(self) -> list[str]:
         return self.cpu_node_names + self.cloud_node_names
+
+    @property
+    def gres(self) -> str:
+        """The cpu nodes' ``Gres=`` value ("" without GPUs)."""
+        return f"gpu:{self.gpu_type}:{self.gpus}" if self.gpu_type else (
+            f"gpu:{self.gpus}" if self.gpus else "")
+
+    def gpu_files(self, node: str) -> list[Path]:
+        return [self.dir / "dev" / f"{node}-gpu{i}" for i in range(self.gpus)]
 
     def port(self, component: str) -> int:
         return self.port_base + PORT_OFFSETS[component]
@@ -172,10 +188,22 @@ class LabConfig:
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
 
     def validate(self) -> None:
+        from .generations import generation
+        gen = generation(self.slurm)          # ValueError: unknown generation
+        if gen.in_rootfs:
+            # The Resume/Suspend programs are the host's Python (not in the root filesystem) and
+            # the backup controller needs its own network namespace: not with a root filesystem yet.
+            if self.cloud_nodes or self.bench_nodes or self.backup_controller:
+                raise ValueError(f"--slurm {self.slurm} runs without cloud nodes, bench nodes and a "
+                                 f"backup controller (use --cloud-nodes 0)")
         if self.cpu_nodes < 1:
             raise ValueError("the lab needs at least one cpu node")
         if not 0 <= self.bench_nodes <= 99999:
             raise ValueError("bench nodes must be between 0 and 99999")
+        if not 0 <= self.gpus <= 64:
+            raise ValueError("GPUs per node must be between 0 and 64")
+        if self.gpu_type and (not self.gpus or not self.gpu_type.isalnum()):
+            raise ValueError("--gpu-type needs --gpus and must be letters and digits")
         if self.cloud_nodes < 0:
             raise ValueError("cloud node count cannot be negative")
         if not (1024 <= self.port_base <= 65535 - 200):

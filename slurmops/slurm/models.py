@@ -34,7 +34,9 @@ class Node:
     memory_alloc_bytes: int | None = None
     memory_free_bytes: int | None = None
     gres: tuple[Gres, ...] = ()
-    gres_used: tuple[Gres, ...] = ()
+    # None: the node has GPUs but Slurm's answer does not say how many are in use (the cli source
+    # without -d on a cluster whose AccountingStorageTRES lacks gres/gpu).
+    gres_used: tuple[Gres, ...] | None = ()
     reason: str | None = None
     reason_time: float | None = None       # when the reason was set
     reason_user: str | None = None

@@ -8,6 +8,7 @@ condition must still hold in the lab (so an entry lifts itself when, say, the jo
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ from typing import Callable
 import pytest
 
 from slurmops.grafana import budget, generate
+from slurmops.grafana.config import DEFAULT
 from slurmops.grafana import model as m
 from slurmops.grafana.preview import write_previews
 from slurmops.grafana.prom import Prometheus, PromError, resolve
@@ -44,14 +46,29 @@ NO_JOB_EXPORTER = Why("the job exporter (job slurm_job) does not run in the lab 
 NO_GPU = Why("no GPU in the lab: the job exporter reports no NVML GPU",
              _none("slurm_job_exporter_gpu_available == 1"))
 NO_DCGM = Why("no GPU and no DCGM exporter in the lab", _none("DCGM_FI_DEV_GPU_UTIL"))
-ONE_HOST = Why("the lab runs every slurmd on one host (node_exporter instance 127.0.0.1:16910), "
-               "so no node_exporter instance is named after a Slurm node (n1..n3)",
-               lambda prom: True)
+
+
+def _no_node_exporter_on_a_slurm_node(prom: Prometheus) -> bool:
+    """True while no node_exporter instance's host part (the dashboards' own join regex) names a
+    node slurm_node_state knows: a multi-host lab, where each node runs its node_exporter, lifts it."""
+    regex = re.compile(DEFAULT.node_exporter_node_regex)
+    hosts = {mt.group(1) for sr in prom.query('up{job="node"}')
+             if (mt := regex.fullmatch(sr.labels.get("instance", "")))}
+    nodes = {sr.labels["node"] for sr in prom.query("max by (node) (slurm_node_state)")}
+    return bool(hosts) and bool(nodes) and not hosts & nodes   # both seen, and they do not meet
+
+
+ONE_HOST = Why("the lab runs every slurmd on one host (one node_exporter at 127.0.0.1), so no "
+               "node_exporter instance is named after a Slurm node",
+               _no_node_exporter_on_a_slurm_node)
 NO_OOM = Why("no job was OOM-killed in the last hour (the panel lists only jobs that were)",
              _none("increase(slurm_job_oom_kills_total[1h]) > 0"))
 NO_ALERTS = Why("no alert is pending or firing in the lab", _none("ALERTS"))
 NO_BLKIO = Why("Slurm creates v1 blkio cgroups only on request: no job IO series in the lab",
                _none("slurm_job_io_read_bytes_total"))
+
+NO_PSI = Why("cgroup v1 host: no pressure stall information per job",
+             _none("slurm_job_pressure_memory_waiting_seconds_total"))
 
 JOBS_GPU = ("Idle GPUs: held by a job with no process on them", "GPU utilization by user (least used first)",
             "GPU utilization per job (least used)", "GPU memory of the job's processes")
@@ -80,6 +97,10 @@ ALLOW: dict[tuple[str, str], Why] = {
         "Read problems per second (top 20 hosts)")},
     ("platform", "Alerts pending or firing"): NO_ALERTS,
     ("jobs", "OOM kills in the last hour, by job"): NO_OOM,
+    # the per-job dashboard (jobstats links to it)
+    **{("job", t): NO_GPU for t in ("GPU utilisation", "GPU memory of the job")},
+    ("job", "Block IO"): NO_BLKIO,
+    ("job", "Time stalled (PSI some, cgroup v2)"): NO_PSI,
 }
 # Variables whose query may offer nothing, and why.
 ALLOW_VARS: dict[tuple[str, str], Why] = {

@@ -3,13 +3,14 @@ and per user usage behind cardinality switches."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Iterable
+from typing import Any, Iterable
 
 from prometheus_client.core import Metric
 
 from ...slurm.models import Job
 from ...slurm.parse.reasons import normalize_reason
 from .. import metrics as m
+from ..core import register
 
 WAIT_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 ALLOCATED_STATES = {"RUNNING", "COMPLETING", "SUSPENDED", "CONFIGURING", "STAGE_OUT", "SIGNALING"}
@@ -26,7 +27,9 @@ def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[st
     by_state: Counter = Counter()
     cpus: Counter = Counter()
     pending: Counter = Counter()
-    waits: dict[str, list[float]] = defaultdict(list)
+    # (wait, tasks) pairs: a pending array record stands for up to MaxArraySize tasks, which
+    # must not become millions of list items.
+    waits: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for j in jobs:
         n = j.array_task_count
         by_state[(j.state, j.partition)] += n
@@ -34,7 +37,7 @@ def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[st
         if j.state == "PENDING":
             pending[(j.partition, normalize_reason(j.reason))] += n
             if j.submit_time:
-                waits[j.partition].extend([max(now - j.submit_time, 0.0)] * n)
+                waits[j.partition].append((max(now - j.submit_time, 0.0), n))
     for (state, part), count in sorted(by_state.items()):
         fam[m.JOBS.name].add([cluster, state, part], count)
         fam[m.JOBS_CPUS.name].add([cluster, state, part], cpus[(state, part)])
@@ -49,13 +52,14 @@ def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[st
     hist = m.JOBS_WAIT.family()
     for part in parts:
         values = sorted(waits.get(part, []))
-        buckets, i = [], 0
+        buckets, i, below = [], 0, 0
         for bound in WAIT_BUCKETS:
-            while i < len(values) and values[i] <= bound:
+            while i < len(values) and values[i][0] <= bound:
+                below += values[i][1]
                 i += 1
-            buckets.append((_fmt(bound), float(i)))
-        buckets.append(("+Inf", float(len(values))))
-        hist.add_histogram([cluster, part], buckets, sum(values))
+            buckets.append((_fmt(bound), float(below)))
+        buckets.append(("+Inf", float(sum(n for _, n in values))))
+        hist.add_histogram([cluster, part], buckets, sum(w * n for w, n in values))
     out = [f.metric for f in fam.values()] + [hist.metric]
     if per_account:
         out += _per_owner(cluster, jobs, lambda j: j.account or "",
@@ -93,3 +97,9 @@ def _per_owner(cluster, jobs, key, specs) -> list[Metric]:
         fg.add([cluster, owner], gpu[owner])
         fm.add([cluster, owner], mem[owner])
     return [fj.metric, fc.metric, fg.metric, fm.metric]
+
+
+@register("slurm", "jobs", "The queue: jobs by state, pending reasons and ages, per account/user use (squeue).")
+def _collect(p: Any, data: list[Job]) -> list[Metric]:
+    parts = [x.name for x in (p.data("partitions") or [])]
+    return build(p.cluster, data, p.clock(), parts, p.options.per_account, p.options.per_user)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from prometheus_client.core import Metric
 
 from ...slurm.models import Node
 from .. import metrics as m
+from ..core import register
 
 # Slurm's own split of CPUs (sinfo %C, allocated/idle/other/total): CPUs of drained, down or
 # failed nodes are "other"; a powered-down cloud node's CPUs are idle, since the scheduler can
@@ -34,15 +35,18 @@ def usable(node: Node) -> bool:
     return node.state not in UNAVAILABLE_STATES and not (node.flags & UNAVAILABLE_FLAGS)
 
 
-def gpu_types(node: Node) -> dict[str, tuple[int, int]]:
-    """{type: (total, allocated)}; type '' when the GRES has none."""
-    out: dict[str, list[int]] = {}
+def gpu_types(node: Node) -> dict[str, tuple[int, int | None]]:
+    """{type: (total, allocated)}; type '' when the GRES has none; allocated None when the
+    source could not say (``Node.gres_used`` None)."""
+    out: dict[str, list] = {}
     for g in node.gres:
         if g.name == "gpu":
             out.setdefault(g.type or "", [0, 0])[0] += g.count
-    for g in node.gres_used:
+    for g in node.gres_used or ():
         if g.name == "gpu":
             out.setdefault(g.type or "", [0, 0])[1] += g.count
+    if node.gres_used is None:
+        return {k: (v[0], None) for k, v in out.items()}
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
@@ -52,6 +56,11 @@ class Capacity:
     cpus: Counter = field(default_factory=Counter)
     memory: Counter = field(default_factory=Counter)
     gpus: dict[str, Counter] = field(default_factory=dict)
+
+
+def allocated_gpus(g: Counter) -> int | None:
+    """Allocated GPUs of a sum of nodes; None (no series) when any node's count is unknown."""
+    return None if g["unknown"] else g["allocated"]
 
 
 def capacity(nodes: Iterable[Node]) -> Capacity:
@@ -70,7 +79,8 @@ def capacity(nodes: Iterable[Node]) -> Capacity:
         for t, (tot, used) in gpu_types(n).items():
             g = cap.gpus.setdefault(t, Counter())
             g["total"] += tot
-            g["allocated"] += used
+            g["allocated"] += used or 0
+            g["unknown"] += used is None      # then the sum of allocated would understate
     return cap
 
 
@@ -95,7 +105,7 @@ def build(cluster: str, nodes: Iterable[Node], per_node: bool = True) -> list[Me
         fam[m.MEMORY.name].add([cluster, status], cap.memory[status])
     for t in sorted(cap.gpus):
         fam[m.GPUS.name].add([cluster, t, "total"], cap.gpus[t]["total"])
-        fam[m.GPUS.name].add([cluster, t, "allocated"], cap.gpus[t]["allocated"])
+        fam[m.GPUS.name].add([cluster, t, "allocated"], allocated_gpus(cap.gpus[t]))
     out = [f.metric for f in fam.values()]
     if per_node:
         out += _per_node(cluster, nodes)
@@ -126,3 +136,8 @@ def _per_node(cluster: str, nodes: list[Node]) -> list[Metric]:
         for p in n.partitions:
             fam[m.NODE_PARTITION.name].add([cluster, n.name, p], 1)
     return [f.metric for f in fam.values()]
+
+
+@register("slurm", "nodes", "Node states, flags, CPUs, memory and GPUs (scontrol show nodes).")
+def _collect(p: Any, data: list[Node]) -> list[Metric]:
+    return build(p.cluster, data, per_node=p.options.per_node)

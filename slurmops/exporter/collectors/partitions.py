@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from typing import Any, Iterable
 
 from prometheus_client.core import Metric
 
 from ...slurm.models import Node, Partition
 from .. import metrics as m
-from .nodes import capacity
+from ..core import register
+from .nodes import allocated_gpus, capacity
 
 
 def build(cluster: str, partitions: Iterable[Partition], nodes: Iterable[Node] | None) -> list[Metric]:
@@ -29,6 +30,12 @@ def build(cluster: str, partitions: Iterable[Partition], nodes: Iterable[Node] |
             fam[m.PART_CPUS.name].add([cluster, p.name, status], cap.cpus[status])
         for status in ("allocated", "total"):
             fam[m.PART_MEMORY.name].add([cluster, p.name, status], cap.memory[status])
+            gpus = [g[status] if status == "total" else allocated_gpus(g) for g in cap.gpus.values()]
             fam[m.PART_GPUS.name].add([cluster, p.name, status],
-                                      sum(g[status] for g in cap.gpus.values()))
+                                      None if None in gpus else sum(gpus))
     return [f.metric for f in fam.values()]
+
+
+@register("slurm", "partitions", "Partition state and capacity (scontrol show partitions, with the nodes).")
+def _collect(p: Any, data: list[Partition]) -> list[Metric]:
+    return build(p.cluster, data, p.data("nodes"))

@@ -35,7 +35,6 @@ them. The functions never raise on document content and do no I/O.
 """
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO, TypeVar
@@ -43,7 +42,10 @@ from typing import Any, BinaryIO, TypeVar
 from ..hostlist import expand as _expand_hostlist
 from ..models import (ClusterInfo, Gres, Job, License, Node, Partition, Reservation, RpcStat,
                       SchedulerStats, Share)
-from .gres import gpu_count, parse_gres
+from . import jsonread
+from .gres import gpu_count, parse_gres, used_from_tres
+from .text import array_task_count as _text_array_task_count
+from .values import number, text_float, text_int
 
 __all__ = [
     "Malformed", "parse_nodes", "parse_partitions", "parse_jobs", "parse_diag", "parse_licenses",
@@ -53,8 +55,6 @@ __all__ = [
 T = TypeVar("T")
 
 MB = 1024 * 1024
-# C sentinels that v0.0.38 prints as numbers (NO_VAL, INFINITE, NO_VAL64, INFINITE64).
-_SENTINELS = frozenset({0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFE, 0xFFFFFFFFFFFFFFFF})
 
 _NODE_BASE = frozenset({"IDLE", "ALLOCATED", "MIXED", "DOWN", "ERROR", "FUTURE", "UNKNOWN",
                         "INVALID"})
@@ -75,7 +75,8 @@ def unwrap_number(value: Any, field: str = "value") -> float | int | None:
     """Plain or ``{"set","infinite","number"}`` number -> the number, or None when unset/infinite.
 
     Sentinels and negatives are None too: every count, size and time Slurm reports is >= 0, and
-    v0.0.38 prints unset values as NO_VAL/INFINITE (sometimes signed, -1/-2).
+    v0.0.38 prints unset values as NO_VAL/INFINITE (sometimes signed, -1/-2). A number above
+    2**63 - 1 is rejected (values.OutOfRange, a ValueError: the record is skipped and counted).
     """
     if value is None:
         return None
@@ -87,11 +88,7 @@ def unwrap_number(value: Any, field: str = "value") -> float | int | None:
         return unwrap_number(value.get("number"), field)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Malformed(f"{field}: expected a number, got {value!r:.40}")
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value < 0 or value in _SENTINELS:
-        return None
-    return value
+    return number(value, field)
 
 
 def _int(rec: Mapping, *names: str) -> int | None:
@@ -201,13 +198,14 @@ _KNOWN_FLAGS = frozenset({
 
 
 def _hostlist(expr: str | None) -> tuple[str, ...]:
-    """Expand a hostlist; an expression we cannot expand is kept whole rather than lost."""
+    """Expand a hostlist; one we cannot expand (bad syntax, more than hostlist.MAX_HOSTS names)
+    makes the record malformed: skipped and counted, never a made-up node name."""
     if not expr:
         return ()
     try:
         return tuple(_expand_hostlist(expr))
-    except ValueError:
-        return (expr,)
+    except ValueError as exc:
+        raise Malformed(str(exc)) from None
 
 
 def _mem_bytes(mb: int | float | None) -> int | None:
@@ -232,15 +230,16 @@ def _tres_mem(tres: Mapping[str, str]) -> int | None:
     m = _TRES_MEM.match(tres.get("mem", ""))
     if not m:
         return None
-    return int(round(float(m.group(1)) * _UNIT[m.group(2)]))
+    mb = text_float(m.group(1))
+    return None if mb is None else int(round(mb * _UNIT[m.group(2)]))
 
 
 def _tres_gpus(tres: Mapping[str, str]) -> int:
     """GPUs in a TRES string. ``gres/gpu`` is the total; typed entries repeat it, so they are only
     summed when the untyped total is absent."""
     if "gres/gpu" in tres and tres["gres/gpu"].isdigit():
-        return int(tres["gres/gpu"])
-    return sum(int(v) for k, v in tres.items() if k.startswith("gres/gpu:") and v.isdigit())
+        return text_int(tres["gres/gpu"]) or 0
+    return sum(text_int(v) or 0 for k, v in tres.items() if k.startswith("gres/gpu:") and v.isdigit())
 
 
 def _gres_spec(text: str | None) -> tuple[Gres, ...]:
@@ -264,10 +263,9 @@ def _collect(doc: Any, key: str, parse_one: Callable[[Mapping], T],
         _note(errors, f"document: expected an object, got {type(doc).__name__}")
         return []
     items = doc.get(key)
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        _note(errors, f"{key}: expected a list, got {type(items).__name__}")
+    if not isinstance(items, list):     # missing or null is an error too, never "none of them"
+        _note(errors, f"{key}: expected a list, got "
+                      f"{'nothing' if key not in doc else jsonread._kind(items)}")
         return []
     return _each(items, key, parse_one, errors)
 
@@ -280,7 +278,7 @@ def _each(items: Iterable, where: str, parse_one: Callable[[Mapping], T],
             if not isinstance(rec, Mapping):
                 raise Malformed(f"expected an object, got {type(rec).__name__}")
             out.append(parse_one(rec))
-        except (Malformed, TypeError, ValueError, KeyError, AttributeError) as exc:
+        except (Malformed, TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as exc:
             _note(errors, f"{where}[{i}]: {exc}")
     return out
 
@@ -299,6 +297,11 @@ def _node(rec: Mapping) -> Node:
     base, flags = split_state(rec.get("state"), rec.get("state_flags"))
     reason = _str(rec, "reason")
     load = _float(rec, "cpu_load")
+    gres = parse_gres(_str(rec, "gres"))
+    if "gres_used" in rec:
+        gres_used: tuple[Gres, ...] | None = parse_gres(_str(rec, "gres_used"))
+    else:   # as the cli source without -d: from the allocated TRES (gres.used_from_tres)
+        gres_used = used_from_tres(_str(rec, "tres_used"), _str(rec, "tres"), gres)
     return Node(
         name=name,
         state=(base or "unknown").lower(),
@@ -310,8 +313,8 @@ def _node(rec: Mapping) -> Node:
         memory_total_bytes=_mem_bytes(_int(rec, "real_memory")),
         memory_alloc_bytes=_mem_bytes(_int(rec, "alloc_memory")),
         memory_free_bytes=_mem_bytes(_int(rec, "free_mem", "free_memory")),
-        gres=parse_gres(_str(rec, "gres")),
-        gres_used=parse_gres(_str(rec, "gres_used")),
+        gres=gres,
+        gres_used=gres_used,
         reason=reason,
         # The time and user describe the reason; Slurm keeps them after the reason is cleared.
         reason_time=_time(rec, "reason_changed_at") if reason else None,
@@ -361,7 +364,8 @@ def _sinfo_group(entry: Mapping) -> list[Node]:
             memory_alloc_bytes=_mem_bytes(_int(mem, "allocated")) if single else None,
             memory_free_bytes=_mem_bytes(free_min) if single else None,
             gres=parse_gres(_str(gres, "total")),
-            gres_used=parse_gres(_str(gres, "used")) if single else (),
+            # A group's GRES in use are summed over its nodes: per node they are unknown.
+            gres_used=parse_gres(_str(gres, "used")) if single else None,
             reason=reason,
             reason_time=_time(reason_o, "time") if reason else None,
             reason_user=_str(reason_o, "user") if reason else None,
@@ -372,8 +376,9 @@ def _sinfo_group(entry: Mapping) -> list[Node]:
 
 def parse_nodes(doc: Any, errors: list[str] | None = None) -> list[Node]:
     """Nodes from slurmrestd ``/nodes`` or ``sinfo --json``, one per name, in document order."""
-    found: list[Node] = _collect(doc, "nodes", _node, errors)
-    if isinstance(doc, Mapping) and isinstance(doc.get("sinfo"), list):
+    sinfo = isinstance(doc, Mapping) and isinstance(doc.get("sinfo"), list) and "nodes" not in doc
+    found: list[Node] = [] if sinfo else _collect(doc, "nodes", _node, errors)
+    if sinfo:
         for i, entry in enumerate(doc["sinfo"]):
             try:
                 if not isinstance(entry, Mapping):
@@ -447,28 +452,17 @@ def parse_partitions(doc: Any, errors: list[str] | None = None) -> list[Partitio
 
 # --------------------------------------------------------------------------- jobs
 
-_ARRAY_RANGE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
-
-
 def array_task_count(spec: str) -> int | None:
     """``"5-9"`` -> 5, ``"1,3,7-8"`` -> 4, ``"1-9:2"`` -> 5, ``"3-4%2"`` -> 2 (``%`` limits how many
-    run at once, not how many exist). None when the spec is not understood."""
-    spec = spec.strip().strip("[]").split("%", 1)[0]
-    total = 0
-    for part in spec.split(","):
-        m = _ARRAY_RANGE.match(part.strip())
-        if not m:
-            return None
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) else lo
-        step = int(m.group(3)) if m.group(3) else 1
-        if hi < lo or step < 1:
-            return None
-        total += (hi - lo) // step + 1
-    return total or None
+    run at once, not how many exist): the text parser's count (bounded by MaxArraySize's
+    maximum). None when the spec is not understood or names more tasks than Slurm allows."""
+    try:
+        return _text_array_task_count(spec.strip().strip("[]"))[0] or None
+    except ValueError:
+        return None
 
 
-def _job(rec: Mapping) -> Job:
+def _job(rec: Mapping, note: Callable[[str], None] = lambda msg: None) -> Job:
     job_id = _int(rec, "job_id")
     if job_id is None:
         raise Malformed("job_id: missing")
@@ -482,9 +476,17 @@ def _job(rec: Mapping) -> Job:
             shown_id = f"{array_id}_{task_id}"
         elif task_spec:
             shown_id = f"{array_id}_[{task_spec}]"
-            count = array_task_count(task_spec) or 1
+            n = array_task_count(task_spec)
+            if n is None:   # as the text parser: noted (so counted), the record counts once
+                note(f"array_task_string {task_spec[:60]!r} is not a task list Slurm prints (or "
+                     f"names more tasks than MaxArraySize allows); counted as one task")
+            count = n or 1
 
-    base, _ = split_state(rec.get("job_state"), base_states=_JOB_BASE, field="job_state")
+    base, job_flags = split_state(rec.get("job_state"), base_states=_JOB_BASE, field="job_state")
+    if base is None and len(job_flags) == 1:
+        # 22.05 (v0.0.38) gives job_state_string(): a lone flag such as "CONFIGURING" while a
+        # cloud node powers up, exactly what squeue %T prints; keep it so both sources agree.
+        (base,) = job_flags
     reason = _str(rec, "state_reason")
     resources = _obj(rec, "job_resources")
     res_nodes = resources.get("nodes")
@@ -551,71 +553,57 @@ def _strs_list(rec: Mapping, name: str) -> tuple[str, ...]:
 
 def parse_jobs(doc: Any, errors: list[str] | None = None) -> list[Job]:
     """Jobs from ``/jobs`` or ``squeue --json``; array tasks keep squeue's ``123_4``/``123_[5-9]`` ids."""
-    return _collect(doc, "jobs", _job, errors)
+    return _collect(doc, "jobs", _noting_job(errors), errors)
+
+
+def _noting_job(errors: list[str] | None) -> Callable[[Mapping], Job]:
+    def one(rec: Mapping) -> Job:
+        return _job(rec, lambda msg: _note(errors, f"jobs: job {str(rec.get('job_id'))[:20]}: {msg}"))
+    return one
 
 
 def stream_jobs(f: BinaryIO, errors: list[str] | None = None, outer: dict | None = None) -> list[Job]:
     """:func:`parse_jobs` for a ``/jobs`` document in a binary file, without building the document.
 
     At 50,000 jobs slurmrestd's answer is 155 MB; ``json.loads`` turns it into ~400 MB of dicts
-    and lists before a single Job exists. ijson's C parser hands over one job object at a time
-    (measured: peak 44 MB instead of 386 MB, 1.7 s instead of 2.0 s). ``outer`` receives the
-    document's small top-level members (errors, warnings, last_update, meta). Input that is not
-    complete JSON raises ValueError: a cut answer must not pass for a shorter queue."""
-    return _stream(f, "jobs", _job, errors, outer)
+    and lists before a single Job exists. :func:`jsonread.records` hands over one job object at a
+    time, bounded in size and depth. ``outer`` receives the document's other top-level members
+    (errors, warnings, last_update, meta). Input that is not a complete JSON object with a
+    ``jobs`` list raises ValueError: a cut answer must not pass for a shorter queue."""
+    return stream_records(f, "jobs", _noting_job(errors), errors, outer)
 
 
 def stream_nodes(f: BinaryIO, errors: list[str] | None = None, outer: dict | None = None) -> list[Node]:
     """:func:`parse_nodes` for a slurmrestd ``/nodes`` document in a binary file (12.6 MB at
     10,000 nodes), as :func:`stream_jobs` does it."""
-    return _unique_nodes(_stream(f, "nodes", _node, errors, outer))
+    return _unique_nodes(stream_records(f, "nodes", _node, errors, outer))
 
 
-def _stream(f: BinaryIO, key: str, parse_one: Callable[[Mapping], T], errors: list[str] | None,
-            outer: dict | None) -> list[T]:
-    import ijson
-    f.seek(0)
-    try:
-        out = _each(ijson.items(f, f"{key}.item", use_float=True), key, parse_one, errors)
-    except ijson.JSONError as exc:
-        raise ValueError(f"{key}: not a complete JSON document ({str(exc)[:200]})") from None
-    if outer is not None:
-        outer.update(outer_members(f))
-    return out
+def stream_partitions(f: BinaryIO, errors: list[str] | None = None,
+                      outer: dict | None = None) -> list[Partition]:
+    return stream_records(f, "partitions", _partition, errors, outer)
 
 
-#: Top-level members of every slurmrestd answer; no record of any version has keys of these
-#: names, and a JSON key cannot occur inside a string (its quotes would be escaped), so any
-#: match of this pattern is one of them.
-_OUTER = re.compile(rb'"(errors|warnings|last_update|meta)"\s*:')
+def stream_licenses(f: BinaryIO, errors: list[str] | None = None,
+                    outer: dict | None = None) -> list[License]:
+    return stream_records(f, "licenses", _license, errors, outer)
 
 
-def outer_members(f: BinaryIO, span: int = 256 * 1024) -> dict[str, Any]:
-    """The small top-level members of a large document in ``f``, read from its first and last
-    ``span`` bytes: slurmrestd puts them before the record list (v0.0.38: meta, errors, jobs) or
-    after it (v0.0.39+: jobs, last_backfill, last_update, meta, errors, warnings)."""
-    import io
+def stream_reservations(f: BinaryIO, errors: list[str] | None = None,
+                        outer: dict | None = None) -> list[Reservation]:
+    return stream_records(f, "reservations", _reservation, errors, outer)
 
-    import ijson
-    f.seek(0, 2)
-    size = f.tell()
-    f.seek(0)
-    regions = [f.read(span)]
-    if size > span:
-        f.seek(max(size - span, span))
-        regions.append(f.read())
-    found: dict[str, Any] = {}
-    for region in regions:
-        for m in _OUTER.finditer(region):
-            name = m.group(1).decode()
-            if name in found:
-                continue
-            try:   # parse just this member; what follows it in the region may be cut
-                found[name] = next(ijson.items(io.BytesIO(b"{" + region[m.start():]), name,
-                                               use_float=True))
-            except (StopIteration, ijson.JSONError):
-                pass
-    return found
+
+def stream_records(f: BinaryIO, key: str, parse_one: Callable[[Mapping], T],
+                   errors: list[str] | None, outer: dict | None = None) -> list[T]:
+    """``doc[key][*]`` of the JSON object in ``f`` through ``parse_one``, one record at a time; a
+    record whose invalid UTF-8 was replaced is kept and noted (so counted)."""
+    def items() -> Iterable[Any]:
+        for i, (rec, repaired) in enumerate(jsonread.records(f, key, outer, errors)):
+            if repaired:
+                _note(errors, f"{key}[{i}]: invalid UTF-8 replaced")
+            yield rec
+    return _each(items(), key, parse_one, errors)
 
 
 # --------------------------------------------------------------------------- diag
@@ -682,7 +670,7 @@ def parse_diag(doc: Any, errors: list[str] | None = None) -> SchedulerStats:
     values["stats_reset_time"] = safe(_time, st, "req_time_start")
     for attr, key, name_key in (("rpcs_by_type", "rpcs_by_message_type", "message_type"),
                                 ("rpcs_by_user", "rpcs_by_user", "user")):
-        values[attr] = _collect(st, key, _rpc(name_key), errors)
+        values[attr] = _collect(st, key, _rpc(name_key), errors) if key in st else []
     return SchedulerStats(**values)
 
 
@@ -714,7 +702,7 @@ def _reservation(rec: Mapping) -> Reservation:
         nodes=_hostlist(_str(rec, "node_list")),
         node_count=_int(rec, "node_count"),
         # cpu= in the TRES is CPUs; core_count is cores, the same number unless threads > 1.
-        cpu_count=int(cpu) if cpu and cpu.isdigit() else _int(rec, "core_count"),
+        cpu_count=text_int(cpu) if cpu and cpu.isdigit() else _int(rec, "core_count"),
         flags=frozenset(f.upper() for f in _strs(rec, "flags")),
         users=_strs(rec, "users"),
         accounts=_strs(rec, "accounts"),

@@ -60,7 +60,6 @@ keeps squeue's ``cpu,gpu`` as its partition.
 """
 from __future__ import annotations
 
-import math
 import re
 import time
 from functools import lru_cache
@@ -70,7 +69,8 @@ from ..hostlist import expand as _expand_hostlist
 from ..models import (
     Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats, Share,
 )
-from .gres import parse_gres
+from .gres import parse_gres, used_from_tres
+from .values import OutOfRange, text_float, text_int
 
 __all__ = [
     "CLI_ENV", "SQUEUE_FIELDS", "SQUEUE_FORMAT", "SQUEUE_ARGS", "SSHARE_ARGS",
@@ -126,6 +126,8 @@ def parse_duration(text: str | None) -> int | None:
     if not m:
         raise ValueError(f"not a Slurm duration: {text!r}")
     days, a, b, c = m.groups()
+    if len(s) > 40:
+        raise OutOfRange(f"duration {text[:24]!r}... is out of range")
     if days is not None:          # d-h, d-h:m, d-h:m:s
         h, mi, se = int(a), int(b or 0), int(c or 0)
         return int(days) * 86400 + h * 3600 + mi * 60 + se
@@ -151,18 +153,23 @@ def parse_timestamp(text: str | None) -> float | None:
     if not m:
         raise ValueError(f"not a Slurm timestamp: {text!r}")
     y, mo, d, h, mi, se = (int(g) for g in m.groups())
-    return float(time.mktime((y, mo, d, h, mi, se, 0, 0, -1)))
+    try:
+        return float(time.mktime((y, mo, d, h, mi, se, 0, 0, -1)))
+    except (OverflowError, OSError):
+        raise ValueError(f"timestamp out of range: {text!r}") from None
 
 
 # --------------------------------------------------------------------------- value helpers
 
 def _int(v: str | None) -> int | None:
+    """Negative values and Slurm's sentinels are None, as on the JSON path (values.py); a value
+    that is not an integer or is out of range raises ValueError, which the caller notes."""
     if v is None:
         return None
     s = v.strip()
     if s.lower() in _NONE_WORDS:
         return None
-    return int(s)  # ValueError propagates to the caller, which notes it
+    return text_int(s)
 
 
 def _float(v: str | None) -> float | None:
@@ -171,8 +178,7 @@ def _float(v: str | None) -> float | None:
     s = v.strip()
     if s.lower() in _NONE_WORDS:
         return None
-    f = float(s)
-    return f if math.isfinite(f) else None
+    return text_float(s)
 
 
 def _opt_str(v: str | None) -> str | None:
@@ -200,8 +206,9 @@ def _mem_bytes(v: str | None) -> int | None:
         return None
     m = _MEM.match(s)
     if not m:
-        raise ValueError(f"not a memory size: {v!r}")
-    return round(float(m.group(1)) * _MEM_UNITS_MB[m.group(2).upper()] * 1024 * 1024)
+        raise ValueError(f"not a memory size: {v[:40]!r}")
+    mb = text_float(m.group(1))
+    return None if mb is None else round(mb * _MEM_UNITS_MB[m.group(2).upper()] * 1024 * 1024)
 
 
 def _mb_to_bytes(v: str | None) -> int | None:
@@ -228,12 +235,18 @@ class _Fields:
 
 # --------------------------------------------------------------------------- squeue
 
+#: MaxArraySize "may not exceed 4000001" (slurm.conf(5), 22.05 through 26.05): no array has more
+#: tasks, and ids are below it.
+MAX_ARRAY_TASKS = 4_000_001
+
+
 def array_task_count(spec: str) -> tuple[int, bool]:
     """Number of tasks an ArrayTaskID range names, and whether the list was cut (``...``).
 
     ``5`` -> 1; ``1,3,5,7,9%2`` -> 5 (``%2`` is the throttle); ``1-298:3`` -> 100; ``0-15%4``
     -> 16. A cut list (``1,4,9,...`` / ``1,4,9,1...``) counts only the complete items shown (a lower
-    bound). Raises ValueError when an item is not ``N``, ``N-M`` or ``N-M:S``."""
+    bound). Raises ValueError when an item is not ``N``, ``N-M`` or ``N-M:S``, and OutOfRange
+    when the list names more tasks than Slurm allows (:data:`MAX_ARRAY_TASKS`)."""
     s = spec.strip()
     s = s.split("%", 1)[0]
     truncated = False
@@ -252,15 +265,18 @@ def array_task_count(spec: str) -> tuple[int, bool]:
             if truncated:
                 continue
             raise ValueError(f"empty item in array task list {spec!r}")
-        m = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", item)
+        m = re.fullmatch(r"(\d{1,20})(?:-(\d{1,20})(?::(\d{1,20}))?)?", item)
         if not m:
-            raise ValueError(f"bad array task list {spec!r}")
+            raise ValueError(f"bad array task list {spec[:80]!r}")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) else lo
         step = int(m.group(3)) if m.group(3) else 1
         if hi < lo or step < 1:
-            raise ValueError(f"bad array task range {item!r} in {spec!r}")
+            raise ValueError(f"bad array task range {item[:40]!r} in {spec[:80]!r}")
         count += (hi - lo) // step + 1
+        if count > MAX_ARRAY_TASKS:
+            raise OutOfRange(f"array task list {spec[:80]!r} names more than "
+                             f"{MAX_ARRAY_TASKS:,} tasks")
     return count, truncated
 
 
@@ -336,11 +352,11 @@ def _cached_timestamp(text: str) -> float | None:
 
 
 def _sq_int(s: str) -> int | None:
-    if s.isdigit():
-        return int(s)
+    if s.isdigit() and len(s) < 10:
+        return int(s)      # the common case, fast
     if s.lower() in _NONE_WORDS:
         return None
-    raise ValueError(s)
+    return text_int(s)
 
 
 # Positions of the squeue fields (SQUEUE_FIELDS order).
@@ -477,6 +493,9 @@ _SDIAG_SECTIONS = (
 _RPC = re.compile(r"^\s*(\S.*?)\s*\(\s*(\d+)\)\s*count:\s*(\d+)\s+ave_time:\s*(\d+)\s+"
                   r"total_time:\s*(\d+)\s*$")
 _KV = re.compile(r"^\s*([^:]+?)\s*:\s*(.*?)\s*$")
+#: sdiag's lines are under 120 characters; the lazy patterns above are quadratic on a long line
+#: without their delimiter, so a line this long is noted and skipped unread.
+_SDIAG_MAX_LINE = 1024
 _EPOCH_IN_PARENS = re.compile(r"\((\d+)\)\s*$")
 
 
@@ -489,6 +508,9 @@ def parse_sdiag(text: str, errors: list[str] | None = None) -> SchedulerStats:
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("*****"):
             continue
+        if len(line) > _SDIAG_MAX_LINE:      # also keeps the regexes below linear
+            _note(errors, f"sdiag: line {n}: {len(line)} characters, not sdiag's; skipped")
+            continue
         low = line.strip().lower()
         if low.startswith("no data available"):
             _note(errors, f"sdiag: {line.strip()}")
@@ -496,8 +518,11 @@ def parse_sdiag(text: str, errors: list[str] | None = None) -> SchedulerStats:
         if low.startswith("data since"):
             e = _EPOCH_IN_PARENS.search(line)
             if e:
-                st.stats_reset_time = float(e.group(1))
-                found += 1
+                try:
+                    st.stats_reset_time = text_float(e.group(1))
+                    found += 1
+                except ValueError:
+                    _note(errors, f"sdiag: line {n}: bad value {_clip(line)}")
             else:
                 _note(errors, f"sdiag: line {n}: no epoch in {_clip(line)}")
             continue
@@ -514,7 +539,7 @@ def parse_sdiag(text: str, errors: list[str] | None = None) -> SchedulerStats:
                 key, val = m.group(1).lower(), m.group(2)
                 if key in _SDIAG_TOP:
                     try:
-                        setattr(st, _SDIAG_TOP[key], int(val))
+                        setattr(st, _SDIAG_TOP[key], text_int(val))
                         found += 1
                     except ValueError:
                         _note(errors, f"sdiag: line {n}: bad value {_clip(line)}")
@@ -529,19 +554,25 @@ def parse_sdiag(text: str, errors: list[str] | None = None) -> SchedulerStats:
                 continue
             field_name, micro = table[key]
             try:
-                num = int(m.group(2))
+                num = text_int(m.group(2))
             except ValueError:
                 _note(errors, f"sdiag: line {n}: bad value {_clip(line)}")
                 continue
-            setattr(st, field_name, num / 1e6 if micro else num)
+            setattr(st, field_name, num / 1e6 if micro and num is not None else num)
             found += 1
         elif section in ("rpc_type", "rpc_user"):
             m = _RPC.match(line)
             if not m:
                 _note(errors, f"sdiag: line {n}: unreadable RPC line skipped: {_clip(line)}")
                 continue
-            rpc = RpcStat(name=m.group(1), count=int(m.group(3)),
-                          total_time_s=int(m.group(5)) / 1e6)
+            try:
+                count, total = text_int(m.group(3)), text_int(m.group(5))
+            except ValueError:
+                count = total = None
+            if count is None or total is None:
+                _note(errors, f"sdiag: line {n}: bad RPC counts; skipped: {_clip(line)}")
+                continue
+            rpc = RpcStat(name=m.group(1), count=count, total_time_s=total / 1e6)
             (st.rpcs_by_type if section == "rpc_type" else st.rpcs_by_user).append(rpc)
             found += 1
     if not found and text.strip():
@@ -732,8 +763,10 @@ def parse_node_state(text: str) -> tuple[str, frozenset[str]]:
     return base.lower(), frozenset(flags)
 
 
-_REASON_STAMP = re.compile(r"\s*\[([^\[\]@\s]+)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\]")
-_REASON_STAMP_ANY = re.compile(r"\s*\[([^\[\]@\s]+)@([^\[\]]+)\]\s*$")
+# No leading \s*: searched over a long run of spaces it would be quadratic (the reason is
+# stripped after the stamp is cut out anyway).
+_REASON_STAMP = re.compile(r"\[([^\[\]@\s]+)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\]")
+_REASON_STAMP_ANY = re.compile(r"\[([^\[\]@\s]+)@([^\[\]]+)\]\s*$")
 
 
 def _node(kv: dict[str, str], f: _Fields, n: int) -> Node | None:
@@ -751,8 +784,18 @@ def _node(kv: dict[str, str], f: _Fields, n: int) -> Node | None:
             try:
                 reason_time = parse_timestamp(m.group(2))
             except ValueError:
-                _note(f.errors, f"{f.where}: bad reason time {m.group(2)!r}; left unset")
-            reason = (reason[: m.start()] + " " + reason[m.end():]).strip() or None
+                _note(f.errors, f"{f.where}: bad reason time {m.group(2)[:40]!r}; left unset")
+            reason = (reason[: m.start()].rstrip() + " " + reason[m.end():]).strip() or None
+    gres = f.get("Gres", parse_gres) or ()
+    if "GresUsed" in kv:          # only with -d (SHOW_DETAIL)
+        gres_used = f.get("GresUsed", parse_gres) or ()
+    else:
+        # Without -d slurmctld does not pack gres_used ("Gathering GRES details is slow, so don't
+        # by default", node_mgr.c): the allocated GPUs are in AllocTRES when AccountingStorageTRES
+        # tracks gres/gpu (CfgTRES then names it too), else unknown (None), never a made-up 0.
+        def from_tres(alloc: str | None) -> tuple | None:
+            return used_from_tres(alloc, kv.get("CfgTRES"), gres)
+        gres_used = f.get("AllocTRES", from_tres) if "AllocTRES" in kv else from_tres(None)
     return Node(
         name=name,
         state=state,
@@ -764,8 +807,8 @@ def _node(kv: dict[str, str], f: _Fields, n: int) -> Node | None:
         memory_total_bytes=f.get("RealMemory", _mb_to_bytes),
         memory_alloc_bytes=f.get("AllocMem", _mb_to_bytes),
         memory_free_bytes=f.get("FreeMem", _mb_to_bytes),
-        gres=parse_gres(kv.get("Gres")),
-        gres_used=parse_gres(kv.get("GresUsed")),
+        gres=gres,
+        gres_used=gres_used,
         reason=reason,
         reason_time=reason_time,
         reason_user=reason_user,

@@ -1,14 +1,18 @@
 """Sources: how we ask Slurm. Each returns models; collectors never see raw output.
 
-Every source offers the same fetchers (``FETCHERS``); one it cannot serve on the Slurm version it
-talks to raises ``SourceError(reason="unsupported")`` and that collector reports failure alone.
+Every source offers the same fetchers (one per collector: ``info``, ``nodes``, ``partitions``,
+``jobs``, ``scheduler``, ``fairshare``, ``licenses``, ``reservations``, ``controllers``); one it
+cannot serve on the Slurm version it talks to raises ``SourceError(reason="unsupported")`` and that
+collector reports failure alone.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections import Counter
 
+# The fetchers every source offers (one per collector); guard_fetchers wraps each.
 FETCHERS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations",
             "controllers")
 
@@ -19,8 +23,34 @@ class SourceError(Exception):
     def __init__(self, command: str, reason: str, detail: str = ""):
         super().__init__(f"{command}: {reason}" + (f": {detail}" if detail else ""))
         self.command = command
-        self.reason = reason      # timeout | exit | not_found | parse | connect | http | auth | unsupported
+        # timeout | exit | not_found | parse | connect | http | auth | slurm | unsupported | internal
+        self.reason = reason
         self.detail = detail
+
+
+def guard_fetchers(cls):
+    """Class decorator for a source: whatever a fetcher raises reaches the poller as a
+    SourceError. One that is not already (a bug met by odd input: TypeError, RecursionError,
+    MemoryError, ...) becomes ``SourceError(<fetcher>, "internal", "<type>: <message>")``, counted
+    in ``slurm_exporter_command_errors_total{reason="internal"}`` like any failed call."""
+    for name in FETCHERS:
+        fn = cls.__dict__.get(name)
+        if fn is not None:
+            setattr(cls, name, _guarded(fn, name))
+    return cls
+
+
+def _guarded(fn, name: str):
+    @functools.wraps(fn)
+    def call(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except SourceError:
+            raise
+        except Exception as exc:
+            self.stats.error(name, "internal")
+            raise SourceError(name, "internal", f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+    return call
 
 
 class PollGate:
@@ -108,9 +138,12 @@ def checked_parse(stats: CallStats, collector: str, command: str, parse, payload
     errors: list[str] = []
     try:
         result = parse(payload, errors=errors)
+    except ValueError as exc:   # the input is not what the parser reads (jsonread.JsonError, ...)
+        stats.error(command, "parse")
+        raise SourceError(command, "parse", str(exc)[:300]) from None
     except Exception as exc:  # a parser bug must read as a parse failure, not a crash
         stats.error(command, "parse")
-        raise SourceError(command, "parse", f"{type(exc).__name__}: {exc}")
+        raise SourceError(command, "parse", f"{type(exc).__name__}: {str(exc)[:300]}") from None
     if isinstance(result, list):
         empty = not result
     else:   # one object (sdiag): empty when it learnt nothing at all

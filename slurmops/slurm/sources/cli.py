@@ -12,17 +12,30 @@ import subprocess
 import tempfile
 from typing import Callable
 
+from ..commands import command
 from ..models import ClusterInfo
 from ..parse import text as tp
 from ..parse.controllers import parse_scontrol_ping
-from . import POLL_GATE, CallStats, SourceError, checked_parse
+from . import POLL_GATE, CallStats, SourceError, checked_parse, guard_fetchers
+
+#: Largest command output read (squeue at 50,000 jobs prints ~2 MB; scontrol show nodes -o at
+#: 10,000 nodes ~6 MB): more is not a Slurm answer, and is refused before it is read.
+MAX_OUTPUT_BYTES = 1 << 30
+
+
+def _argv(fetcher: str, first: str | None = None) -> list[str]:
+    """The command line registered for a fetcher (slurmops/slurm/commands.py)."""
+    return list(command(fetcher, first).argv)
 
 
 def _read_text(f) -> str:
+    """The output as text; bytes that are not UTF-8 (a Latin-1 job name) become U+FFFD and the
+    rest of the output is read as usual."""
     f.seek(0)
     return f.read().decode(errors="replace")
 
 
+@guard_fetchers
 class CliSource:
     name = "cli"
 
@@ -53,6 +66,9 @@ class CliSource:
             except OSError as exc:
                 self.stats.error(command, "not_found")
                 raise SourceError(command, "not_found", str(exc))
+            if out.seek(0, 2) > MAX_OUTPUT_BYTES:
+                self.stats.error(command, "parse")
+                raise SourceError(command, "parse", f"output larger than {MAX_OUTPUT_BYTES:,} bytes")
             stdout = _read_text(out)
             if r.returncode != 0 and not (any_exit and stdout.strip()):
                 self.stats.error(command, "exit")
@@ -65,38 +81,38 @@ class CliSource:
 
     # ---- fetchers ----------------------------------------------------------------------------
     def info(self) -> ClusterInfo:
-        version = self.run(["sinfo", "--version"]).strip().split()[-1]
-        conf = self.run(["scontrol", "show", "config"])
+        version = self.run(_argv("info", "sinfo")).strip().split()[-1]
+        conf = self.run(_argv("info", "scontrol"))
         m = re.search(r"^ClusterName\s*=\s*(\S+)", conf, re.M)
         return ClusterInfo(cluster=m.group(1) if m else None, version=version)
 
     def nodes(self):
         return self._parse("nodes", "scontrol", tp.parse_scontrol_nodes,
-                           self.run(["scontrol", "show", "nodes", "-o", "--all"]))
+                           self.run(_argv("nodes")))
 
     def partitions(self):
         return self._parse("partitions", "scontrol", tp.parse_scontrol_partitions,
-                           self.run(["scontrol", "show", "partitions", "-o", "--all"]))
+                           self.run(_argv("partitions")))
 
     def jobs(self):
-        return self._parse("jobs", "squeue", tp.parse_squeue, self.run(list(tp.SQUEUE_ARGS)))
+        return self._parse("jobs", "squeue", tp.parse_squeue, self.run(_argv("jobs")))
 
     def scheduler(self):
-        return self._parse("scheduler", "sdiag", tp.parse_sdiag, self.run(["sdiag"]))
+        return self._parse("scheduler", "sdiag", tp.parse_sdiag, self.run(_argv("scheduler")))
 
     def fairshare(self):
-        return self._parse("fairshare", "sshare", tp.parse_sshare, self.run(["sshare", "-a", "-l", "-P"]))
+        return self._parse("fairshare", "sshare", tp.parse_sshare, self.run(_argv("fairshare")))
 
     def licenses(self):
-        out = self.run(["scontrol", "show", "licenses", "-o"])
+        out = self.run(_argv("licenses"))
         return self._parse("licenses", "scontrol", tp.parse_scontrol_licenses, out)
 
     def controllers(self):
         # scontrol ping answers (and may exit non-zero) when a controller is down: that answer
         # is the data, so read it whatever the exit code.
         return self._parse("controllers", "scontrol", parse_scontrol_ping,
-                           self.run(["scontrol", "ping"], any_exit=True))
+                           self.run(_argv("controllers"), any_exit=command("controllers").any_exit))
 
     def reservations(self):
-        out = self.run(["scontrol", "show", "reservations", "-o"])
+        out = self.run(_argv("reservations"))
         return self._parse("reservations", "scontrol", tp.parse_scontrol_reservations, out)

@@ -55,11 +55,11 @@ from typing import Any, Callable, Iterable
 from ..models import (
     ClusterInfo, Controller, Gres, Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats,
 )
-from ..parse.gres import parse_gres
+from ..parse.gres import gres_in_use, parse_gres
 from ..parse.text import (
     _node_list as _scontrol_node_list, _tres_mem_gpus, array_task_count, parse_node_state,
 )
-from . import CallStats, SourceError, checked_parse
+from . import CallStats, SourceError, checked_parse, guard_fetchers
 
 MIB = 1024 * 1024
 
@@ -320,19 +320,7 @@ def _gres_from_dict(d) -> tuple[Gres, ...]:
 
 
 def _gres_in_use(alloc, configured: tuple[Gres, ...]) -> tuple[Gres, ...]:
-    used = _gres_from_dict(alloc)
-    typed = {g.name for g in used if g.type}
-    used = [g for g in used if g.type or g.name not in typed]     # gres/gpu=N beside gres/gpu:a100=N
-    kinds: dict[str, set] = {}
-    for g in configured:
-        kinds.setdefault(g.name, set()).add(g.type)
-    out = []
-    for g in used:
-        only = kinds.get(g.name, set())
-        if g.type is None and len(only) == 1 and None not in only:
-            g = Gres(g.name, next(iter(only)), g.count, g.indexes)
-        out.append(g)
-    return tuple(out)
+    return gres_in_use(_gres_from_dict(alloc), configured)
 
 
 def _tres_str(tres) -> str | None:
@@ -617,6 +605,7 @@ def controllers_from_pings(pings: list[tuple[str, Any]], errors: list[str] | Non
 
 # ------------------------------------------------------------------------------ the source
 
+@guard_fetchers
 class PyslurmSource:
     name = "pyslurm"
 

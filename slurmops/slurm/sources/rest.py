@@ -22,8 +22,10 @@ from typing import IO
 
 from ..models import ClusterInfo
 from ..parse import jsondoc as jp
+from ..parse import jsonread
 from ..parse.controllers import parse_ping_doc
-from . import POLL_GATE, CallStats, SourceError, checked_parse
+from ..parse.values import number
+from . import POLL_GATE, CallStats, SourceError, checked_parse, guard_fetchers
 
 @dataclass
 class _JobsCache:
@@ -33,20 +35,26 @@ class _JobsCache:
 
 
 SUPPORTED = tuple(f"v0.0.{n}" for n in range(45, 37, -1))   # newest first
+# /jobs gets its own, larger timeout: at 50,000 jobs slurmrestd 22.05 spends 15-18 s building the
+# answer (155 MB) before the transfer, and any answer after a change of the queue is a full list
+# (update_time only saves the unchanged case). 120 s is what bench/ passes and measured to hold.
+JOBS_TIMEOUT_S = 120.0
 
 
+@guard_fetchers
 class RestSource:
     name = "rest"
 
     def __init__(self, url: str, user: str | None = None, token: str | None = None,
                  token_file: str | Path | None = None, timeout: float = 20.0,
                  stats: CallStats | None = None, version: str | None = None,
-                 full_refresh_s: float = 300.0):
+                 full_refresh_s: float = 300.0, jobs_timeout: float = JOBS_TIMEOUT_S):
         self.url = url.rstrip("/")
         self.user = user
         self._token = token
         self.token_file = Path(token_file) if token_file else None
         self.timeout = timeout
+        self.jobs_timeout = max(timeout, jobs_timeout)
         self.stats = stats or CallStats()
         self.version = version
         self.full_refresh_s = full_refresh_s
@@ -63,9 +71,11 @@ class RestSource:
                 raise SourceError("slurmrestd", "auth", f"cannot read token file: {exc.strerror}")
         return self._token or os.environ.get("SLURM_JWT")
 
-    def _fetch(self, path: str, params: dict | None = None) -> tuple[str, IO[bytes] | None]:
+    def _fetch(self, path: str, params: dict | None = None,
+               timeout: float | None = None) -> tuple[str, IO[bytes] | None]:
         """GET ``path`` into an unlinked temporary file: (command label, file), or (label, None)
         for HTTP 304. Waiting on slurmrestd happens outside the poll gate."""
+        timeout = timeout or self.timeout
         command = re.sub(r"/v0\.0\.\d+", "", path).strip("/") or "/"
         url = self.url + path + (("?" + urllib.parse.urlencode(params)) if params else "")
         headers = {"Accept": "application/json"}
@@ -78,7 +88,7 @@ class RestSource:
         f = tempfile.TemporaryFile()
         try:
             with POLL_GATE.io(), urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                                        timeout=self.timeout) as resp:
+                                                        timeout=timeout) as resp:
                 shutil.copyfileobj(resp, f, 1 << 20)
             return command, f
         except urllib.error.HTTPError as exc:
@@ -88,14 +98,14 @@ class RestSource:
             body = exc.read()
             reason = "auth" if exc.code in (401, 403) else "http"
             doc = _loads_or_none(body)
-            if doc is not None and exc.code == 500 and doc.get("errors"):
+            if isinstance(doc, dict) and exc.code == 500 and doc.get("errors"):
                 reason = "slurm"   # slurmrestd answered; slurmctld refused or failed
             self.stats.error(command, reason)
             raise SourceError(command, reason, f"HTTP {exc.code}: {_first_error(doc) or exc.reason}")
         except TimeoutError:
             f.close()
             self.stats.error(command, "timeout")
-            raise SourceError(command, "timeout", f"no answer in {self.timeout:g}s")
+            raise SourceError(command, "timeout", f"no answer in {timeout:g}s")
         except (urllib.error.URLError, OSError) as exc:
             f.close()
             self.stats.error(command, "connect")
@@ -106,6 +116,9 @@ class RestSource:
         if not isinstance(doc, dict):
             self.stats.error(command, "parse")
             raise SourceError(command, "parse", "not a JSON object")
+        if not isinstance(doc.get("errors") or [], list):
+            self.stats.error(command, "parse")
+            raise SourceError(command, "parse", f"errors: expected a list, got {doc['errors']!r:.40}")
         errs = [e for e in doc.get("errors") or [] if isinstance(e, dict)
                 and e.get("error_number", e.get("error_code", 0)) not in (0, None)]
         if errs and strict:
@@ -119,44 +132,66 @@ class RestSource:
         if f is None:
             return {"_not_modified": True}
         with f:
-            f.seek(0)
-            doc = _loads_or_none(f.read())
-        return self._check(command, doc, strict)
+            return self.decode(command, f, strict)
+
+    def decode(self, command: str, f: IO[bytes], strict: bool = True) -> dict:
+        """A whole (small) answer from ``f``, bounded (jsonread.load) and checked."""
+        f.seek(0, 2)
+        if f.tell() > jsonread.MAX_DOCUMENT_BYTES:
+            self.stats.error(command, "parse")
+            raise SourceError(command, "parse", f"answer larger than {jsonread.MAX_DOCUMENT_BYTES:,} bytes")
+        f.seek(0)
+        try:
+            doc, repaired = jsonread.load(f.read())
+        except ValueError as exc:
+            self.stats.error(command, "parse")
+            raise SourceError(command, "parse", str(exc)) from None
+        doc = self._check(command, doc, strict)
+        if repaired:
+            self.stats.skip(command, 1)     # the answer held invalid UTF-8 (replaced): counted
+        return doc
 
     def _stream(self, what: str, stream, params: dict | None = None) -> tuple[list | None, dict]:
         """A record list parsed as it is read from the file (jsondoc.stream_jobs/stream_nodes):
         (records, the document's other members), or (None, {}) for HTTP 304."""
-        command, f = self._fetch(f"/slurm/{self.negotiate()}/{what}", params)
+        command, f = self._fetch(f"/slurm/{self.negotiate()}/{what}", params,
+                                 self.jobs_timeout if what == "jobs" else None)
         if f is None:
             return None, {}
-        outer: dict = {}
         with f:
-            size = f.seek(0, 2)
-            records = checked_parse(self.stats, what, command,
-                                    lambda ff, errors: stream(ff, errors, outer), f, size > 0)
-        if not outer and not records:   # "{}", "[]", "null": nothing a slurmrestd answer looks like
-            self.stats.error(command, "parse")
-            raise SourceError(command, "parse", "not a slurmrestd answer")
+            return self.decode_stream(what, command, f, stream)
+
+    def decode_stream(self, what: str, command: str, f: IO[bytes], stream) -> tuple[list, dict]:
+        """Records of an answer in ``f`` parsed as they are read (jsondoc.stream_*, bounded by
+        jsonread): (records, the document's other members). A document that is not an object
+        with a ``what`` list is a parse failure, never an empty list."""
+        outer: dict = {}
+        records = checked_parse(self.stats, what, command,
+                                lambda ff, errors: stream(ff, errors, outer), f, True)
         self._check(command, outer, strict=True)
         return records, outer
 
-    def negotiate(self) -> str:
-        """Pick the newest data_parser version both we and the server speak."""
-        if self.version:
-            return self.version
-        offered: set[str] = set()
-        for path in ("/openapi/v3", "/openapi"):
+    def offered(self) -> list[str]:
+        """The data_parser versions the server's OpenAPI spec lists that we speak, newest first
+        (empty when no spec is served)."""
+        for path in ("/openapi/v3",):   # served from 22.05 (v0.0.38, the oldest supported) on
             try:
                 doc = self.get(path)
             except SourceError:
                 continue
             offered = set(re.findall(r"/slurm/(v0\.0\.\d+)/", json.dumps(doc.get("paths", {}))))
             if offered:
-                break
-        for v in SUPPORTED:
-            if v in offered:
-                self.version = v
-                return v
+                return [v for v in SUPPORTED if v in offered]
+        return []
+
+    def negotiate(self) -> str:
+        """Pick the newest data_parser version both we and the server speak."""
+        if self.version:
+            return self.version
+        offered = self.offered()
+        if offered:
+            self.version = offered[0]
+            return self.version
         for v in SUPPORTED:   # no spec served: probe
             try:
                 self.get(f"/slurm/{v}/ping")
@@ -191,7 +226,9 @@ class RestSource:
                 # 22.05 adds "Nothing found" errors for empty sections (wckeys): not fatal here.
                 conf = self.get(f"/slurmdb/{self.negotiate()}/config", strict=False)
                 clusters = conf.get("clusters") or []
-                self._cluster = clusters[0].get("name", "") if len(clusters) == 1 else ""
+                name = clusters[0].get("name") if isinstance(clusters, list) and len(clusters) == 1 \
+                    and isinstance(clusters[0], dict) else None
+                self._cluster = name if isinstance(name, str) else ""
             except SourceError:
                 return None
         return self._cluster or None
@@ -200,7 +237,7 @@ class RestSource:
         return self._stream("nodes", jp.stream_nodes)[0] or []
 
     def partitions(self):
-        return self._parse("partitions", "partitions", jp.parse_partitions, self._doc("partitions"))
+        return self._stream("partitions", jp.stream_partitions)[0] or []
 
     def jobs(self):
         """Full list every full_refresh_s; in between ask with update_time, and an empty answer
@@ -229,19 +266,18 @@ class RestSource:
         return self._parse("fairshare", "shares", jp.parse_shares, self._doc("shares"))
 
     def licenses(self):
-        return self._parse("licenses", "licenses", jp.parse_licenses, self._doc("licenses"))
+        return self._stream("licenses", jp.stream_licenses)[0] or []
 
     def controllers(self):
         return self._parse("controllers", "ping", parse_ping_doc, self._doc("ping"))
 
     def reservations(self):
-        return self._parse("reservations", "reservations", jp.parse_reservations,
-                           self._doc("reservations"))
+        return self._stream("reservations", jp.stream_reservations)[0] or []
 
 
 def _loads_or_none(body: bytes):
     try:
-        return json.loads(body)
+        return jsonread.load(body)[0]
     except ValueError:
         return None
 
@@ -249,9 +285,10 @@ def _loads_or_none(body: bytes):
 def _first_error(doc) -> str:
     if not isinstance(doc, dict):
         return ""
-    for e in doc.get("errors") or []:
+    errs = doc.get("errors")
+    for e in errs if isinstance(errs, list) else []:
         if isinstance(e, dict):
-            return str(e.get("description") or e.get("error") or "")
+            return str(e.get("description") or e.get("error") or "")[:300]
     return ""
 
 
@@ -260,3 +297,16 @@ def _last_update(doc: dict) -> float | None:
     if isinstance(v, dict):
         v = v.get("number") if v.get("set", True) else None
     return float(v) if isinstance(v, (int, float)) else None
+
+
+def negotiate_version(url: str, token: str | None, user: str | None = "root",
+                      timeout: float = 10.0) -> str:
+    """The data_parser version slurmops speaks with the slurmrestd at ``url``: the newest both
+    offer (for health checks and printed examples; SourceError when none)."""
+    return RestSource(url, user=user, token=token, timeout=timeout).negotiate()
+
+
+def offered_versions(url: str, token: str | None, user: str | None = "root",
+                     timeout: float = 10.0) -> list[str]:
+    """Every data_parser version the slurmrestd at ``url`` offers that slurmops speaks."""
+    return RestSource(url, user=user, token=token, timeout=timeout).offered()

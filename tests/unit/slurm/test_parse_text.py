@@ -419,14 +419,14 @@ def test_nodes_25_05():
     assert (g.memory_total_bytes, g.memory_alloc_bytes, g.memory_free_bytes) == \
         (515000 * MB, 262144 * MB, 201342 * MB)
     assert g.gres == (Gres("gpu", "a100", 4),)
-    assert g.gres_used == (Gres("gpu", "a100", 2, (0, 2)),)
+    assert g.gres_used == (Gres("gpu", "a100", 2),)       # from AllocTRES: no -d, no GresUsed
     assert (g.reason, g.features, g.slurmd_version) == (None, ("a100", "ib"), "25.05.5")
 
     d = by[G42.replace("0042", "0043")]
     assert (d.state, d.flags) == ("idle", frozenset({"DRAIN"}))
     assert d.reason == "Ремонт: замена DIMM ✓ — größere Prüfung 🚧"
     assert (d.reason_user, d.reason_time) == ("admin", 1795511700.0)      # 2026-11-24T09:15:00
-    assert d.gres_used == (Gres("gpu", "a100", 0),)
+    assert d.gres_used == ()      # empty AllocTRES, gres/gpu tracked (CfgTRES): none in use
 
     c1 = by["cn001"]
     assert (c1.state, c1.flags, c1.cpu_load, c1.memory_free_bytes, c1.slurmd_version) == \
