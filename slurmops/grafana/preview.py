@@ -276,7 +276,7 @@ def _svg_lines(series, start, end, unit, height, threshold_lines=(), width: int 
     return _svg(parts, height, width)
 
 
-def _svg_lanes(series, start, end, height, color_of, width: int = SVG_W) -> str:
+def _svg_lanes(series, start, end, height, color_of, width: int = SVG_W, step: float | None = None) -> str:
     """State timeline and heatmap: one lane per series, each sample a colored cell."""
     n = max(len(series), 1)
     pad_l = 110
@@ -287,7 +287,11 @@ def _svg_lanes(series, start, end, height, color_of, width: int = SVG_W) -> str:
         parts.append(f'<text x="{pad_l - 4}" y="{y + lane * 0.7:.1f}" text-anchor="end">'
                      f'{html.escape(label[:18])}</text>')
         for j, (t, v) in enumerate(pts):
+            # A sample lasts until the next one, at most one step: a series that ended (a drain
+            # lifted) stops there instead of running on to "now".
             t2 = pts[j + 1][0] if j + 1 < len(pts) else end
+            if step:
+                t2 = min(t2, t + step)
             x = pad_l + (t - start) / (end - start) * (width - pad_l)
             x2 = pad_l + (t2 - start) / (end - start) * (width - pad_l)
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(x2 - x, 0.5):.1f}" '
@@ -338,7 +342,7 @@ def render_panel(prom: Prometheus, panel: dict, values: dict[str, str],
         colors = _mapping_colors(panel)
         series = [(lbl, pts, "") for lbl, pts in collected]
         view.svg = _svg_lanes(series, start, end, max(height, 40),
-                              lambda v: colors.get(f"{v:g}", ("", "#555"))[1], width)
+                              lambda v: colors.get(f"{v:g}", ("", "#555"))[1], width, step)
         seen = {f"{p[1]:g}" for _, pts in collected for p in pts}
         view.lines = [Line(text, color, "") for key, (text, color) in colors.items() if key in seen]
     elif panel["type"] == "heatmap":
@@ -348,7 +352,7 @@ def render_panel(prom: Prometheus, panel: dict, values: dict[str, str],
         peak = max((v for _, pts in buckets for _, v in pts), default=1) or 1
         view.svg = _svg_lanes([(lbl, pts, "") for lbl, pts in buckets], start, end,
                               max(height, 40),
-                              lambda v: f"rgba(255,152,48,{0.08 + 0.92 * v / peak:.2f})", width)
+                              lambda v: f"rgba(255,152,48,{0.08 + 0.92 * v / peak:.2f})", width, step)
     elif panel["type"] == "table":
         _render_table(view, panel, raw)
     else:

@@ -114,3 +114,11 @@ def test_slurmctld_down_fires_reaches_alertmanager_and_resolves(alert_lab, lab_r
     wait_for("SlurmctldDown resolved in Prometheus", lambda: prom_alerts("SlurmctldDown") == [], timeout=90)
     # Prometheus sends the resolution; Alertmanager then drops it from the active alerts.
     wait_for("SlurmctldDown resolved in Alertmanager", lambda: am_alerts("SlurmctldDown") == [], timeout=120)
+    # Starting slurmctld again was a restart: sdiag's "Data since" moved to its start time, which
+    # SlurmctldRestarted reads (unless that start is within 5 minutes after UTC midnight, when the
+    # alert cannot tell it from the daily statistics reset).
+    if time.gmtime().tm_hour * 3600 + time.gmtime().tm_min * 60 > 360:
+        restarted = wait_for("SlurmctldRestarted firing", lambda: [a for a in prom_alerts("SlurmctldRestarted")
+                                                                   if a["state"] == "firing"], timeout=120)
+        assert restarted[0]["labels"]["cluster"] == CLUSTER
+        assert restarted[0]["labels"]["severity"] == "warning"

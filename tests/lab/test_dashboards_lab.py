@@ -126,11 +126,29 @@ def prom(lab) -> Prometheus:
     return Prometheus(lab.cfg.url("prometheus"))
 
 
+def _load_recording_rules(lab, prom) -> None:
+    """The nodes dashboard reads per-node recording rules (alerts/recording.rules.yml): load that
+    file into the lab's Prometheus (as `slurmops demo` loads every rule file) and wait for them."""
+    import urllib.request
+
+    from slurmops.rules import build
+    alerts_dir = Path(__file__).resolve().parents[2] / "alerts"
+    text = build.render(alerts_dir, build.load_thresholds(alerts_dir))["recording.rules.yml"]
+    dest = lab.cfg.dir / "prometheus" / "rules" / "recording.rules.yml"
+    if not dest.exists() or dest.read_text() != text:
+        dest.write_text(text)
+        req = urllib.request.Request(lab.cfg.url("prometheus") + "/-/reload", method="POST")
+        urllib.request.urlopen(req, timeout=10).close()
+    _wait("the recording rules to produce data",
+          lambda: bool(prom.query("cluster_node:slurm_node_state:code")), 60)
+
+
 @pytest.fixture(scope="module")
 def world(lab, prom):
     """Own jobs, a drain and a reservation, visible in Prometheus; all undone afterwards."""
     jobs: list[str] = []
     node = None
+    _load_recording_rules(lab, prom)
     try:
         for extra in (["-L", "matlab:1"], []):
             jobs.append(_run(lab, "sbatch", "--parsable", "-p", "cpu", "-J", "dash-run", "-A", "research",

@@ -11,9 +11,18 @@ def test_every_per_node_job_user_gpu_query_is_ranked():
     unranked = []
     for _name, d in generate.load_built().items():
         for q in m.queries(d):
-            if budget.per_label_query(q.expr) and not budget.ranked(q.expr):
+            if budget.unbounded(q.expr, d):
                 unranked.append(f"{q.key}: {q.expr[:100]}")
     assert not unranked, "\n".join(unranked)
+
+
+def test_a_single_valued_variable_bounds_a_query_as_well():
+    model = {"templating": {"list": [
+        {"name": "jobid", "type": "query", "multi": False, "current": {"value": "42"}},
+        {"name": "user", "type": "query", "multi": True, "includeAll": True, "current": {"value": ["$__all"]}}]}}
+    assert budget.unbounded('sum by (jobid) (x{jobid=~"$jobid"})', model) == ()
+    assert budget.unbounded('sum by (user) (x{user=~"$user"})', model) == ("user",)
+    assert budget.unbounded('topk(5, sum by (user) (x{user=~"$user"}))', model) == ()
 
 
 def test_per_label_query_reads_the_outermost_aggregation():

@@ -59,3 +59,11 @@ def test_heatmap_buckets_are_decumulated_like_grafanas_heatmap_format():
     assert preview.decumulate(buckets) == [("60.0", [(1.0, 2.0), (2.0, 2.0)]),
                                            ("300.0", [(1.0, 3.0), (2.0, 0.0)]),
                                            ("+Inf", [(1.0, 4.0), (2.0, 1.0)])]
+
+
+def test_a_state_that_ended_is_not_drawn_on_to_now():
+    # A drain from t=0 to t=60 (samples every 30 s), the window runs to t=600.
+    svg = preview._svg_lanes([("n1 DRAIN", [(0.0, 1.0), (30.0, 1.0), (60.0, 1.0)], "")], 0.0, 600.0, 40,
+                             lambda v: "#f00", width=710, step=30.0)
+    widths = [float(w) for w in __import__("re").findall(r'<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"', svg)]
+    assert abs(sum(widths) - 90 / 600 * 600) < 1.0     # three steps of 30 s on a 600 px lane
