@@ -97,7 +97,8 @@ SOURCE_CALLS = _spec("slurm_exporter_source_calls_total", "counter",
                      "Calls made to Slurm (commands run or REST requests) by command.", ("command",),
                      "exporter")
 PARSE_SKIPPED = _spec("slurm_exporter_parse_skipped_records_total", "counter",
-                      "Records skipped because Slurm's output for them was malformed.",
+                      "Records skipped, or read only in part (a value left unset, invalid UTF-8 "
+                      "replaced), because Slurm's output for them was malformed.",
                       ("collector",), "exporter")
 
 # ---- controllers ------------------------------------------------------------------------------

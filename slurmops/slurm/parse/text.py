@@ -315,8 +315,8 @@ def _gpus_in_request(text: str | None) -> int | None:
 def _job_gpus(tres_alloc: dict[str, str], per_job: str | None, per_node: str | None,
               per_task: str | None, nodes: int | None, tasks: int | None) -> int | None:
     if "gres/gpu" in tres_alloc:
-        return int(tres_alloc["gres/gpu"])
-    typed = [int(v) for k, v in tres_alloc.items() if k.startswith("gres/gpu:")]
+        return text_int(tres_alloc["gres/gpu"])
+    typed = [text_int(v) or 0 for k, v in tres_alloc.items() if k.startswith("gres/gpu:")]
     if typed:
         return sum(typed)
     g = _gpus_in_request(per_job)

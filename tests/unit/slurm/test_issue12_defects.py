@@ -236,6 +236,10 @@ def test_defect6_a_400_digit_value_costs_one_field():
     jobs = tp.parse_squeue(line.format("9" * 400) + line.format("100").replace("7|", "8|", 1), errors)
     assert [(j.job_id, j.memory_bytes) for j in jobs] == [("7", None), ("8", 100 * 2 ** 20)]
     assert len(errors) == 1
+    errors = []        # found by bench/fuzz_parsers.py --seed 7: the GPUs of a job's TRES
+    (j,) = tp.parse_squeue(line.format("100").replace("cpu=1,", "gres/gpu=" + "9" * 400 + ","), errors)
+    assert (j.memory_bytes, j.gpus, len(errors)) == (None, None, 1)
+    exposition(jobs_c.build("c", [j], now=2e9, per_user=True))
     errors = []
     st = tp.parse_sdiag(f"Jobs submitted: {'9' * 400}\nJobs started: 3\n", errors)
     assert (st.jobs_submitted, st.jobs_started, len(errors)) == (None, 3, 1)
