@@ -418,8 +418,10 @@ def parse_squeue(text: str, errors: list[str] | None = None) -> list[Job]:
         nodes = conv(_Q_NODES, _sq_int)
         tasks = conv(_Q_TASKS, _sq_int)
         try:
-            mem, gpus = _tres_mem_gpus(p[_Q_TRES], p[_Q_PER_JOB], p[_Q_PER_NODE],
-                                       p[_Q_PER_TASK], nodes, tasks)
+            tres = (p[_Q_TRES], p[_Q_PER_JOB], p[_Q_PER_NODE], p[_Q_PER_TASK], nodes, tasks)
+            # Only strings of a real job's size are cached (the cache keeps its keys alive).
+            fn = _tres_mem_gpus if sum(map(len, tres[:4])) < 512 else _tres_mem_gpus.__wrapped__
+            mem, gpus = fn(*tres)
         except (ValueError, TypeError):
             _note(errors, f"{where}: bad TRES {p[_Q_TRES]!r}/{p[_Q_PER_JOB]!r}/"
                           f"{p[_Q_PER_NODE]!r}/{p[_Q_PER_TASK]!r}; memory and GPUs left unset")
