@@ -54,6 +54,7 @@ class LabConfig:
     # and File= device nodes under <dir>/dev, and gres/gpu in AccountingStorageTRES.
     gpus: int = 0
     gpu_type: str = ""
+    gpu_tres: bool = True        # False: gres/gpu not in AccountingStorageTRES (Slurm's default)
     hostname: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
 
     # ---- derived names -------------------------------------------------------------------
