@@ -177,6 +177,7 @@ def _none(data: bytes) -> None:
 
 _TEXT = {
     "scontrol-show-nodes": ("nodes", tp.parse_scontrol_nodes, _scontrol_records("NodeName")),
+    "scontrol-show-nodes-details": ("nodes", tp.parse_scontrol_nodes, _scontrol_records("NodeName")),
     "scontrol-show-partitions": ("partitions", tp.parse_scontrol_partitions,
                                  _scontrol_records("PartitionName")),
     "scontrol-show-reservations": ("reservations", tp.parse_scontrol_reservations,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import tracemalloc
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -84,6 +85,22 @@ def test_defect1_untracked_gpus_are_unknown_not_zero():
     assert got[("slurm_gpus", (("cluster", "c"), ("status", "total"), ("type", "")))] == 2
     assert not [k for k in got if k[0] in ("slurm_gpus", "slurm_partition_gpus", "slurm_node_gpus")
                 and ("status", "allocated") in k[1]]
+
+
+def test_defect1_recorded_gpu_nodes_without_d_agree_with_d():
+    """Real 22.05.8 output (tests/fixtures/slurm-22.05-gpu): what AllocTRES gives without -d is
+    what slurmctld's own GRES details (-d, GresUsed) say, minus the device indexes."""
+    cli = Path(__file__).resolve().parents[2] / "fixtures" / "slurm-22.05-gpu" / "cli"
+    errors: list[str] = []
+    plain = tp.parse_scontrol_nodes((cli / "scontrol-show-nodes.txt").read_text(), errors)
+    detail = tp.parse_scontrol_nodes((cli / "scontrol-show-nodes-details.txt").read_text(), errors)
+    assert errors == []
+    assert {n.name: n.gres_used for n in detail} == {
+        "un1": (Gres("gpu", "a100", 1, (0,)),), "un2": (Gres("gpu", "a100", 2, (0, 1)),)}
+    assert {n.name: n.gres_used for n in plain} == {
+        n.name: tuple(Gres(g.name, g.type, g.count) for g in n.gres_used) for n in detail}
+    jobs = tp.parse_squeue((cli / "squeue-exporter.txt").read_text(), errors)
+    assert errors == [] and sorted(j.gpus for j in jobs) == [1, 2]
 
 
 def test_defect1_gres_used_with_d_wins():
