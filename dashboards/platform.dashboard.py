@@ -1,9 +1,12 @@
 """The monitoring platform's own health: scrape targets, exporters' collectors, Prometheus and
 alert states. When this dashboard is red, trust the others less."""
-from slurmops.grafana import DEFAULT, Q, Row, bargauge, build, iq, query_var, stat, table, timeseries
+from slurmops.grafana import (DEFAULT, Q, Row, among, bargauge, bottom, build, iq, query_var, stat,
+                              table, timeseries, top)
 
 R = "$__rate_interval"
 JOBS = f'job=~"{DEFAULT.slurm_job}|{DEFAULT.job_exporter_job}|{DEFAULT.node_exporter_job}|prometheus|alertmanager"'
+# Node-level targets are thousands at scale: the table shows the 50 worst (down, then slowest).
+WORST = top(f"max by (job, instance) ((1 - up{{{JOBS}}}) * 1000 + scrape_duration_seconds{{{JOBS}}})", 50)
 
 dashboard = build(
     "platform", "slurmops / Platform health",
@@ -21,10 +24,10 @@ dashboard = build(
                  steps=[("green", None), ("red", 1)]),
             stat("Job exporters up", "short",
                  Q(f'sum(up{{job="{DEFAULT.job_exporter_job}"}}) or vector(0)'), w=6),
-            table("Scrape targets", "short",
-                  iq(f"max by (job, instance) (up{{{JOBS}}})"),
-                  iq(f"max by (job, instance) (scrape_duration_seconds{{{JOBS}}})"),
-                  iq(f"max by (job, instance) (scrape_samples_scraped{{{JOBS}}})"),
+            table("Scrape targets (down first, then slowest; 50 shown)", "short",
+                  iq(among(f"max by (job, instance) (up{{{JOBS}}})", WORST, "job, instance")),
+                  iq(among(f"max by (job, instance) (scrape_duration_seconds{{{JOBS}}})", WORST, "job, instance")),
+                  iq(among(f"max by (job, instance) (scrape_samples_scraped{{{JOBS}}})", WORST, "job, instance")),
                   w=24, hide=("Time",),
                   rename={"Value #A": "up", "Value #B": "scrape seconds", "Value #C": "samples"},
                   overrides=[{"matcher": {"id": "byName", "options": "scrape seconds"},
@@ -54,14 +57,14 @@ dashboard = build(
                          "{{command}} {{reason}}"), w=12),
         ]),
         Row("Job exporter", [
-            timeseries("Jobs seen per host", "short",
-                       Q("sum by (instance) (slurm_job_exporter_jobs{@jc})", "{{instance}}"), w=8),
-            timeseries("Collector success per host", "bool_yes_no",
-                       Q("min by (instance, collector) (slurm_job_exporter_scrape_collector_success{@jc})",
+            timeseries("Jobs seen per host (top 20)", "short",
+                       Q(top("sum by (instance) (slurm_job_exporter_jobs{@jc})"), "{{instance}}"), w=8),
+            timeseries("Collector success per host (failing first; 20 shown)", "bool_yes_no",
+                       Q(bottom("min by (instance, collector) (slurm_job_exporter_collector_success{@jc})"),
                          "{{instance}} {{collector}}"), w=8, min=0, max=1),
-            timeseries("Read problems per second", "reqps",
-                       Q(f"sum by (instance, reason) (rate(slurm_job_exporter_errors_total{{@jc}}[{R}]))"
-                         f" or sum by (instance) (slurm_job_exporter_jobs{{@jc}}) * 0",
+            timeseries("Read problems per second (top 20 hosts)", "reqps",
+                       Q(top(f"(sum by (instance, reason) (rate(slurm_job_exporter_errors_total{{@jc}}[{R}]))"
+                             f" or sum by (instance) (slurm_job_exporter_jobs{{@jc}}) * 0)"),
                          "{{instance}} {{reason}}"), w=8),
         ]),
         Row("Prometheus and alerts", [

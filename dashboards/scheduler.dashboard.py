@@ -1,8 +1,9 @@
 """Scheduler health from sdiag: main and backfill cycles, job throughput, RPC load by message
 type and by user, and the slurmdbd agent queue (accounting at risk when it grows)."""
-from slurmops.grafana import Q, Row, build, cluster_var, stat, table, iq, timeseries
+from slurmops.grafana import Q, Row, among, build, cluster_var, iq, stat, table, timeseries, top
 
 R = "$__rate_interval"
+RPC_USERS = top("sum by (user) (slurm_rpc_user_calls_total{@c})")
 
 dashboard = build(
     "scheduler", "Slurm / Scheduler health",
@@ -61,17 +62,17 @@ dashboard = build(
                        Q(f"topk(10, sum by (type) (rate(slurm_rpc_duration_seconds_total{{@c}}[{R}]))"
                          f" / sum by (type) (rate(slurm_rpc_calls_total{{@c}}[{R}]) > 0))",
                          "{{type}}"), w=12),
-            timeseries("RPC rate by user", "reqps",
-                       Q(f"sum by (user) (rate(slurm_rpc_user_calls_total{{@c}}[{R}]))",
+            timeseries("RPC rate by user (top 10)", "reqps",
+                       Q(top(f"sum by (user) (rate(slurm_rpc_user_calls_total{{@c}}[{R}]))", 10),
                          "{{user}}"), w=12),
-            timeseries("slurmctld time spent per user", "percentunit",
-                       Q(f"sum by (user) (rate(slurm_rpc_user_duration_seconds_total{{@c}}[{R}]))",
+            timeseries("slurmctld time spent per user (top 10)", "percentunit",
+                       Q(top(f"sum by (user) (rate(slurm_rpc_user_duration_seconds_total{{@c}}[{R}]))", 10),
                          "{{user}}"), w=12,
                        description="Seconds of slurmctld RPC time per second, by user: one "
                                    "user near 1 keeps a server thread busy all the time."),
-            table("RPCs by user since the stats reset", "short",
-                  iq("sum by (user) (slurm_rpc_user_calls_total{@c})"),
-                  iq("sum by (user) (slurm_rpc_user_duration_seconds_total{@c})"),
+            table("RPCs by user since the stats reset (top 20)", "short",
+                  iq(RPC_USERS),
+                  iq(among("sum by (user) (slurm_rpc_user_duration_seconds_total{@c})", RPC_USERS, "user")),
                   w=24, rename={"Value #A": "calls", "Value #B": "seconds"}, sort_by="calls"),
         ]),
         Row("Accounting (slurmdbd)", [

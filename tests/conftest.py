@@ -14,6 +14,18 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite the golden exposition files (tests/fixtures/slurm-*/e2e-output-*.txt)")
+
+
+@pytest.fixture(scope="session")
+def promtool_bin() -> str:
+    """promtool ($PROMTOOL or PATH): missing fails under SLURMOPS_REQUIRE_LAB=1, else skips."""
+    import need
+    return need.promtool()
+
+
 @pytest.fixture(scope="session")
 def lab() -> Lab:
     lab_dir = Path(os.environ.get("SLURMOPS_LAB_DIR", DEFAULT_DIR))

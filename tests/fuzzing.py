@@ -206,7 +206,7 @@ _REST_COUNT = {"nodes": _json_records("nodes", True), "jobs": _json_records("job
 def targets() -> list[Target]:
     """One target per fixture file a parser of the exporter reads."""
     out = []
-    for path in sorted(FIXTURES.glob("slurm-*/cli/*.txt")):
+    for path in sorted([*FIXTURES.glob("slurm-*/cli/*.txt"), *FIXTURES.glob("gpu-*/**/cli/*.txt")]):
         stem = path.stem.replace("-empty", "")
         if stem in _TEXT:
             collector, parse, count = _TEXT[stem]

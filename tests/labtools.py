@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import need
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,8 +26,7 @@ def lab_cmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 @contextmanager
 def private_lab(lab_dir: Path, *up_args: str, timeout: float = 600) -> Iterator[Path]:
     """`lab up --dir lab_dir *up_args`, yield the dir, `lab down --purge` at the end."""
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
+    need.root()
     r = lab_cmd("up", "--dir", str(lab_dir), *up_args, timeout=timeout)
     if r.returncode != 0:
         lab_cmd("down", "--purge", "--dir", str(lab_dir))   # a half-made namespace, a stray daemon

@@ -83,7 +83,11 @@ def _spec(name: str, kind: str, help: str, labels: tuple[str, ...], collector: s
 INFO = _spec("slurm_info", "gauge", "Slurm version and cluster name (always 1).", ("version",), "info")
 UP = _spec("slurm_up", "gauge", "1 when the last poll reached slurmctld, 0 otherwise.", (), "exporter")
 COLLECTOR_SUCCESS = _spec("slurm_exporter_collector_success", "gauge",
-                          "1 when the collector's last poll succeeded.", ("collector",), "exporter")
+                          "1 when the collector's last poll succeeded, 0 when it failed (absent when unsupported).",
+                          ("collector",), "exporter")
+COLLECTOR_SUPPORTED = _spec("slurm_exporter_collector_supported", "gauge",
+                            "0 when the source or Slurm version cannot serve the collector (not a failure), 1 otherwise.",
+                            ("collector",), "exporter")
 COLLECTOR_DURATION = _spec("slurm_exporter_collector_duration_seconds", "gauge",
                            "How long the collector's last poll took.", ("collector",), "exporter")
 COLLECTOR_LAST_SUCCESS = _spec("slurm_exporter_collector_last_success_timestamp_seconds", "gauge",

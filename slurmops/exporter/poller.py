@@ -17,8 +17,9 @@ from typing import Any, Callable, Iterable
 
 from prometheus_client.core import Metric
 
-from ..slurm.sources import POLL_GATE, CallStats, SourceError
+from ..slurm.sources import POLL_GATE, CallStats
 from . import metrics as m
+from .core import run_collector
 from .render import has_samples, render_family
 
 log = logging.getLogger(__name__)
@@ -91,10 +92,10 @@ class CollectorState:
     data: Any = None
     chunk: Chunk = field(default_factory=list)
     success: bool | None = None
+    supported: bool = True     # False: this source/Slurm version cannot serve it (not a failure)
     duration_s: float = 0.0
     last_success: float | None = None
     error: str = ""
-    polls: int = 0
 
 
 class ClusterPoller:
@@ -102,8 +103,11 @@ class ClusterPoller:
 
     def __init__(self, cluster: str, source, collectors: dict[str, Callable[["ClusterPoller", Any], list[Metric]]],
                  interval: float = 30.0, stale_after: float | None = None, stats: CallStats | None = None,
-                 intervals: dict[str, float] | None = None):
+                 intervals: dict[str, float] | None = None, options: Any = None,
+                 clock: Callable[[], float] = time.time):
         self.cluster = cluster
+        self.options = options      # what the collectors read of their cluster's configuration
+        self.clock = clock          # "now" for the collectors (pending ages, active reservations)
         self.source = source
         self.stats = stats or getattr(source, "stats", None) or CallStats()
         self.interval = interval
@@ -126,32 +130,33 @@ class ClusterPoller:
 
     def poll(self, name: str) -> None:
         st = self.states[name]
-        t0 = time.monotonic()
-        try:
-            with POLL_GATE.session():     # CPU work one collector at a time; waits on Slurm are not
-                data = st.fetch()
-                chunk = render_chunk(st.build(data))
-            ok, err = True, ""
-        except SourceError as exc:
-            ok, err = False, str(exc)
-        except Exception as exc:  # a bug in one collector costs only that collector
-            log.exception("collector %s failed", name)
+        kept: list[Any] = []
+
+        def collect() -> list[Metric]:
+            kept.append(st.fetch())
+            return st.build(kept[0])
+
+        with POLL_GATE.session():     # CPU work one collector at a time; waits on Slurm are not
+            r = run_collector(name, collect)
+            chunk = render_chunk(r.families) if r.success else []
+        if r.internal:
             self.stats.error(name, "internal")
-            ok, err = False, f"{type(exc).__name__}: {exc}"
+        ok, err, supported = r.success, r.error, not r.unsupported
+        if not supported and st.supported:   # it will not change while the exporter runs: say it once
+            log.warning("cluster %s collector %s is unsupported here: %s", self.cluster, name, err)
         with self._lock:
-            st.duration_s = time.monotonic() - t0
+            st.duration_s = r.duration_s
             st.success = ok
+            st.supported = supported
             st.error = err
-            st.polls += 1
             if ok:
+                data = kept[0]
                 # Only what another collector reads is kept (partitions joins nodes, jobs lists
                 # partitions); 50,000 Job objects would be ~40 MB held for nothing.
                 st.data = data if name in self.keep_data else None
                 st.chunk, st.last_success = chunk, time.time()
                 self.generation += 1
-        if not ok:
-            log.warning("cluster %s collector %s: %s", self.cluster, name, err)
-        else:
+        if ok:
             for listener in self.listeners:   # e.g. the snapshot compressing the new data now
                 listener()
 
@@ -197,12 +202,15 @@ class ClusterPoller:
     def self_families(self, now: float | None = None) -> list[Metric]:
         now = now or time.time()
         c = self.cluster
-        fams = {s.name: s.family() for s in (m.UP, m.COLLECTOR_SUCCESS, m.COLLECTOR_DURATION,
-                                            m.COLLECTOR_LAST_SUCCESS, m.SNAPSHOT_AGE)}
+        fams = {s.name: s.family() for s in (m.UP, m.COLLECTOR_SUCCESS, m.COLLECTOR_SUPPORTED,
+                                            m.COLLECTOR_DURATION, m.COLLECTOR_LAST_SUCCESS, m.SNAPSHOT_AGE)}
         fams[m.UP.name].add([c], 1 if self.up() else 0)
         with self._lock:
             for st in self.states.values():
                 if st.success is None:
+                    continue
+                fams[m.COLLECTOR_SUPPORTED.name].add([c, st.name], 1 if st.supported else 0)
+                if not st.supported:    # neither success nor failure: nothing to alert on
                     continue
                 fams[m.COLLECTOR_SUCCESS.name].add([c, st.name], 1 if st.success else 0)
                 fams[m.COLLECTOR_DURATION.name].add([c, st.name], st.duration_s)

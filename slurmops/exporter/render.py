@@ -106,9 +106,16 @@ def render_family(m: Metric, labelstr: dict | None = None) -> tuple[str, bytes, 
 
 
 def render(families: Iterable[Metric]) -> bytes:
+    """The exposition of these families. A family with its own ``render_text`` (the job exporter's
+    ``collector.JobRows``: label text built once per job) renders itself, byte for byte the same."""
     labelstr: dict = {}
+    fmt: dict = {}
     parts = []
     for m in families:
+        fast = getattr(m, "render_text", None)
+        if fast is not None:
+            parts.append(fast(fmt))
+            continue
         _, header, body = render_family(m, labelstr)
         parts.append(header + body)
     return b"".join(parts)

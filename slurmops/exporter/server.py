@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import logging
 import socket
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
@@ -42,6 +44,48 @@ def accepts_gzip(header: str | None) -> bool:
                 return False
         return True
     return False
+
+
+Parts = Callable[[], "bytes | list[bytes]"]
+
+
+def _parts(body: bytes | list[bytes]) -> list[bytes]:
+    return [body] if isinstance(body, bytes) else body
+
+
+def select_families(text: bytes, names: frozenset[str]) -> bytes:
+    """Only the samples ``name[]`` asks for, as client_python's restricted registry keeps them:
+    a sample whose name (``x``, ``x_total``, ``x_bucket``, ...) is asked, under its family's
+    HELP and TYPE; a family with none of them is left out."""
+    out = []
+    for block in text.split(b"# HELP ")[1:]:
+        head, _, rest = block.partition(b"\n")
+        typ, _, samples = rest.partition(b"\n")
+        keep = [ln for ln in samples.splitlines(keepends=True)
+                if ln.split(b"{", 1)[0].split(b" ", 1)[0].decode() in names]
+        if keep:
+            out.append(b"# HELP " + head + b"\n" + typ + b"\n" + b"".join(keep))
+    return b"".join(out)
+
+
+def bake(render: Parts, render_gzip: Parts | None, accept_encoding: str | None,
+         query: str) -> tuple[list[bytes], dict[str, str]]:
+    """What a scrape gets, in one place for both exporters (client_python's ``_bake_output``):
+    ``name[]`` filtering and gzip. ``render_gzip`` is a page's own gzip stream (the Slurm
+    exporter compresses its data once per poll); without one the body is compressed here."""
+    names = frozenset(urllib.parse.parse_qs(query).get("name[]", []))
+    gz = accepts_gzip(accept_encoding)
+    headers = {"Content-Type": CONTENT_TYPE, "Vary": "Accept-Encoding"}
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+    if names:
+        body = select_families(b"".join(_parts(render())), names)
+        return ([gzip.compress(body, 1)] if gz else [body]), headers
+    if gz:
+        if render_gzip is not None:
+            return _parts(render_gzip()), headers
+        return [gzip.compress(b"".join(_parts(render())), 1)], headers
+    return _parts(render()), headers
 
 
 class _Server(ThreadingHTTPServer):
@@ -122,20 +166,18 @@ class MetricsServer:
                     self._send(401, b"Unauthorized\n", "text/plain; charset=utf-8",
                                {"WWW-Authenticate": 'Basic realm="slurmops"'})
                     return
-                path = self.path.split("?", 1)[0]
+                path, _, query = self.path.partition("?")
                 if path == server.telemetry_path:
-                    gz = server.render_gzip is not None and accepts_gzip(self.headers.get("Accept-Encoding"))
                     try:
-                        body = server.render_gzip() if gz else server.render()
+                        body, headers = bake(server.render, server.render_gzip,
+                                             self.headers.get("Accept-Encoding"), query)
                     except Exception as exc:  # never a traceback to the scraper
                         log.exception("render failed")
                         self._send(500, f"render failed: {type(exc).__name__}\n".encode(),
                                    "text/plain; charset=utf-8")
                         return
-                    extra = {"Vary": "Accept-Encoding"} if server.render_gzip is not None else {}
-                    if gz:
-                        extra["Content-Encoding"] = "gzip"
-                    self._send(200, body, CONTENT_TYPE, extra)
+                    ctype = headers.pop("Content-Type")
+                    self._send(200, body, ctype, headers)
                 elif path == "/":
                     page = (f"<html><head><title>{server.title}</title></head><body><h1>{server.title}</h1>"
                             f"<p><a href=\"{server.telemetry_path}\">Metrics</a></p></body></html>")

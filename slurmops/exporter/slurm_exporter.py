@@ -14,22 +14,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 import yaml
 
 from ..slurm.sources import CallStats, SourceError
 from . import metrics as m
-from .collectors import accounting, jobs as jobs_c, nodes as nodes_c, partitions as parts_c, scheduler
+from .core import registered
 from .poller import ClusterPoller, Snapshot, tune_runtime
 from .server import MetricsServer
 from .webconfig import WebConfigError, load as load_web_config
 
 log = logging.getLogger("slurmops.exporter.slurm")
 
-COLLECTORS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations",
-              "controllers")
+COLLECTORS = tuple(registered("slurm"))   # each module of exporter/collectors/ registers its own
 DEFAULT_PORT = 9341
 
 
@@ -72,31 +71,14 @@ def make_source(cc: ClusterConfig, stats: CallStats):
 
 
 def builders(cc: ClusterConfig) -> dict[str, Any]:
-    def _nodes(p, data):
-        return nodes_c.build(p.cluster, data, per_node=cc.per_node)
-
-    def _partitions(p, data):
-        return parts_c.build(p.cluster, data, p.data("nodes"))
-
-    def _jobs(p, data):
-        parts = [x.name for x in (p.data("partitions") or [])]
-        return jobs_c.build(p.cluster, data, time.time(), parts, cc.per_account, cc.per_user)
-
-    table = {
-        "info": lambda p, data: accounting.info(p.cluster, data),
-        "nodes": _nodes,
-        "partitions": _partitions,
-        "jobs": _jobs,
-        "scheduler": lambda p, data: scheduler.build(p.cluster, data),
-        "fairshare": lambda p, data: accounting.fairshare(p.cluster, data),
-        "licenses": lambda p, data: accounting.licenses(p.cluster, data),
-        "reservations": lambda p, data: accounting.reservations(p.cluster, data, time.time()),
-        "controllers": lambda p, data: accounting.controllers(p.cluster, data),
-    }
-    return {name: table[name] for name in cc.collectors}
+    """The enabled collectors' build functions, as they registered (exporter/collectors/)."""
+    table = registered("slurm")
+    return {name: table[name].make for name in cc.collectors}
 
 
-def make_poller(cc: ClusterConfig) -> ClusterPoller:
+def make_poller(cc: ClusterConfig, clock: Callable[[], float] = time.time) -> ClusterPoller:
+    """The poller of one cluster; ``clock`` dates what the collectors compute from "now"
+    (pending ages, whether a reservation is active): the golden tests fix it."""
     stats = CallStats()
     source = make_source(cc, stats)
     name = cc.name
@@ -106,9 +88,11 @@ def make_poller(cc: ClusterConfig) -> ClusterPoller:
         except SourceError as exc:
             log.warning("cannot learn the cluster name (%s); set --cluster", exc)
         name = name or "default"
-    # Slow-changing facts are polled less often: version, licenses, reservations, fair share.
-    slow = {k: max(cc.interval * 4, 120.0) for k in ("info",)}
-    return ClusterPoller(name, source, builders(cc), interval=cc.interval, stats=stats, intervals=slow)
+    # Only `info` (version, cluster name: two commands that change on an upgrade) is polled less
+    # often; licenses, reservations and fair share are polled every interval like the rest.
+    slow = {"info": max(cc.interval * 4, 120.0)}
+    return ClusterPoller(name, source, builders(cc), interval=cc.interval, stats=stats, intervals=slow,
+                         options=cc, clock=clock)
 
 
 def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
@@ -145,7 +129,7 @@ def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
 def _collector_flags(fn):
     for name in reversed(COLLECTORS):
         fn = click.option(f"--collector.{name}/--no-collector.{name}", f"collector_{name}", default=True,
-                          show_default=True, help=f"Enable the {name} collector.")(fn)
+                          show_default=True, help=registered("slurm")[name].help)(fn)
     return fn
 
 

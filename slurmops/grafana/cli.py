@@ -47,10 +47,11 @@ def check_cmd(source_dir: Path, out_dir: Path, promtool: bool) -> None:
     models = {b.name: b.model for b in built}
     problems = generate.differences(built, out_dir) + lint.lint(models)
     if promtool:
+        from ..rules.promtool import PromtoolMissing
         try:
             problems += lint.promtool_check(models)
-        except FileNotFoundError:
-            click.echo("promtool not found: expressions not parsed", err=True)
+        except PromtoolMissing as exc:
+            click.echo(f"{exc}: expressions not parsed", err=True)
     if problems:
         raise click.ClickException("\n  ".join(["dashboards are not in order:", *problems]))
     click.echo(f"{len(built)} dashboards in sync and clean")
@@ -124,3 +125,36 @@ def preview_cmd(prom_url: str, out: Path, out_dir: Path, vars_: tuple[str, ...],
     for p in paths:
         click.echo(f"wrote {p}")
     click.echo(f"open {out / 'index.html'}")
+
+
+@dashboards.command("budget")
+@click.option("--prometheus", "prom_url", envvar="SLURMOPS_PROMETHEUS_URL", required=True,
+              help="Prometheus to run every query on [env SLURMOPS_PROMETHEUS_URL].")
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=generate.BUILD_DIR, show_default=True, help="Generated JSON to measure.")
+@click.option("--var", "vars_", multiple=True, metavar="NAME=VALUE",
+              help="Set a dashboard variable (default: the dashboard's own default, All included).")
+@click.option("--max-series", type=int, default=None, help="Series budget per query (default 50).")
+@click.option("--max-seconds", type=float, default=None, help="Time budget per query (default 2).")
+@click.option("--window", type=float, default=6 * 3600, show_default=True,
+              help="Range queries cover this many seconds up to now (Grafana's default 6h).")
+@click.option("--worst", type=int, default=15, show_default=True, help="How many of the heaviest to list.")
+def budget_cmd(prom_url: str, out_dir: Path, vars_: tuple[str, ...], max_series: int | None,
+               max_seconds: float | None, window: float, worst: int) -> None:
+    """Run every dashboard query as Grafana opens the dashboard; list the heaviest and fail on any
+    over the series or time budget, or one series per node/job/user/GPU without topk/bottomk."""
+    from . import budget
+    from .prom import Prometheus, PromError
+    overrides = dict(item.partition("=")[::2] for item in vars_)
+    try:
+        costs = budget.measure(Prometheus(prom_url, timeout=60), generate.load_built(out_dir), overrides,
+                               window_s=window)
+    except PromError as e:
+        raise click.ClickException(str(e))
+    for line in budget.worst(costs, worst):
+        click.echo(line)
+    bad = budget.problems(costs, max_series or budget.MAX_SERIES, max_seconds or budget.MAX_SECONDS)
+    click.echo(f"{len(costs)} queries, max {max(c.series for c in costs)} series, "
+               f"max {max(c.seconds for c in costs):.3f} s")
+    if bad:
+        raise click.ClickException("over budget:\n  " + "\n  ".join(bad))

@@ -1,7 +1,6 @@
 """Checks every generated dashboard must pass (the unit tests run them; `dashboards check` too)."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -124,9 +123,8 @@ def sample_values(d: dict) -> dict[str, str]:
 def promtool_check(models: dict[str, dict], promtool: str | None = None) -> list[str]:
     """Every expression and variable selector, with variables substituted, through
     `promtool check rules` as recording rules. Returns problems; [] when promtool agrees."""
-    promtool = promtool or shutil.which("promtool")
-    if not promtool:
-        raise FileNotFoundError("promtool")
+    from ..rules.promtool import binary
+    promtool = promtool or binary()       # $PROMTOOL, else PATH; PromtoolMissing if neither
     rules = []
     for name, d in sorted(models.items()):
         values = sample_values(d)

@@ -42,6 +42,30 @@ def promql(expr: str) -> str:
     return _SEL.sub(sub, expr)
 
 
+# ---- bounded panels -----------------------------------------------------------------------------
+# A per-node / per-job / per-user / per-GPU panel shows its TOP biggest (or smallest) series, never
+# one per node: at 10,000 nodes that is 10,000 series per panel, a browser that stalls and a legend
+# nobody reads. In a range query topk picks per step, so a panel can show a few more than TOP over
+# time; the budget (slurmops/grafana/budget.py, MAX_SERIES) leaves room for that.
+TOP = 20
+
+
+def top(expr: str, n: int = TOP) -> str:
+    """The n largest series of expr (its biggest users, busiest nodes, ...)."""
+    return f"topk({n}, {expr})"
+
+
+def bottom(expr: str, n: int = TOP) -> str:
+    """The n smallest series of expr (least efficient jobs, least free memory, ...)."""
+    return f"bottomk({n}, {expr})"
+
+
+def among(expr: str, rank_expr: str, on: str) -> str:
+    """expr for only the series that rank_expr (a top()/bottom()) kept, joined on `on`: the other
+    columns of a table keyed by its first query."""
+    return f"({expr}) and on ({on}) {rank_expr}"
+
+
 @dataclass(frozen=True)
 class Q:
     """One PromQL query of a panel. `instant` for tables/stats of the current state."""
@@ -251,8 +275,9 @@ def state_timeline(title: str, unit: str, *queries: Q, w: int = 24, h: int = 8,
 def table(title: str, unit: str, *queries: Q, w: int = 12, h: int = 8, description: str = "",
           hide: tuple[str, ...] = ("Time", "__name__", "job", "instance", "cluster"),
           rename: dict[str, str] | None = None, data_links=(), runbook: str | None = None,
-          sort_by: str | None = None, overrides=()) -> Spec:
-    """A table of instant queries: each query's value becomes a column, labels become columns."""
+          sort_by: str | None = None, overrides=(), mappings=(), steps=None) -> Spec:
+    """A table of instant queries: each query's value becomes a column, labels become columns.
+    `mappings` (value -> text/colour) and `steps` (thresholds, coloured cells) apply to every value."""
     transformations = []
     if len(queries) > 1:
         transformations.append({"id": "merge", "options": {}})
@@ -260,6 +285,11 @@ def table(title: str, unit: str, *queries: Q, w: int = 12, h: int = 8, descripti
         "excludeByName": {name: True for name in hide},
         "renameByName": dict(rename or {}), "indexByName": {}}})
     field_overrides = list(overrides)
+    if steps or mappings:    # on the value columns only: label columns stay plain text
+        props = [{"id": "custom.cellOptions", "value": {"type": "color-text"}}]
+        props += [{"id": "mappings", "value": list(mappings)}] if mappings else []
+        props += [{"id": "thresholds", "value": _threshold_json(steps)}] if steps else []
+        field_overrides.insert(0, {"matcher": {"id": "byType", "options": "number"}, "properties": props})
     p = g.Table(
         title=title, dataSource=DATASOURCE, targets=_targets(queries), unit=unit,
         description=description, transformations=transformations, filterable=True,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import urllib.error
 import urllib.request
 from typing import Mapping
 
+from ..slurm.parse.controllers import parse_scontrol_ping
 from . import proc
 
 Result = tuple[bool, str]
@@ -55,10 +55,8 @@ def controllers(env: dict[str, str]) -> dict[str, tuple[str, str]]:
 
 
 def parse_ping(text: str) -> dict[str, tuple[str, str]]:
-    out = {}
-    for m in re.finditer(r"Slurmctld\((\w+)\) at (\S+) is (UP|DOWN)", text):
-        out[m.group(1)] = (m.group(2), m.group(3))
-    return out
+    """{role: (host, UP|DOWN)}: the exporter's parser (slurm/parse/controllers.py) as a dict."""
+    return {c.role: (c.host, "UP" if c.up else "DOWN") for c in parse_scontrol_ping(text)}
 
 
 def controller_up(env: dict[str, str], role: str) -> Result:

@@ -176,7 +176,9 @@ def env(lab_dir: Path) -> None:
               show_default=True, help="Where fixtures go.")
 @click.option("--with-workload/--as-is", default=True, show_default=True,
               help="Start the sample workload first (and clear it afterwards).")
-def record(lab_dir: Path, out: Path, with_workload: bool) -> None:
+@click.option("--only", multiple=True, metavar="FILE",
+              help="Record only this fixture file (repeatable), merged into the MANIFEST.json there.")
+def record(lab_dir: Path, out: Path, with_workload: bool, only: tuple[str, ...]) -> None:
     """Capture the lab's real squeue/sinfo/sacct/sdiag/... and slurmrestd outputs as fixtures."""
     from . import record as rec
     from . import workload
@@ -185,7 +187,7 @@ def record(lab_dir: Path, out: Path, with_workload: bool) -> None:
         if with_workload:
             workload.start(lab_)
             workload.wait_settled(lab_)
-        manifest = rec.record(lab_, out)
+        manifest = rec.record(lab_, out, set(only) or None)
     except LabError as exc:
         _fail(str(exc))
     finally:

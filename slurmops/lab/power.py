@@ -8,6 +8,7 @@ failure mode for alerts and runbooks to exercise.
 from __future__ import annotations
 
 import argparse
+import time
 import sys
 from pathlib import Path
 
@@ -26,6 +27,11 @@ def resume(cfg: LabConfig, nodes: list[str]) -> int:
     if fail_file.exists():
         failing = set(fail_file.read_text().split())
     rc = 0
+    # slurmctld ignores a powering-up node whose boot time precedes the resume request, with
+    # one-second resolution (boot_time = now - uptime). A slurmd started within the same second
+    # as the request registers as "booted before the request" and the node times out after
+    # ResumeTimeout: seen on a fast, fresh machine. A real node takes longer to boot; wait 2 s.
+    time.sleep(2)
     for node in nodes:
         if node not in cfg.node_names:   # bench nodes have no slurmd: they stay powered down
             rc = 1

@@ -1,8 +1,10 @@
 """`slurmops lab record`: capture the lab's real Slurm outputs as parser fixtures.
 
-Every command's stdout is written under ``<out>/cli/`` and every slurmrestd answer under
-``<out>/rest/``, with this host's name and the lab's directory normalised (``labhost``,
-``/lab``) so fixtures are stable across machines. A MANIFEST.json lists what ran.
+Every command the exporters run (``slurmops/slurm/commands.py``) and a few more the tests read:
+stdout under ``<out>/cli/``, slurmrestd answers under ``<out>/rest/``, with this host's name, the
+lab's directory, cluster and node prefix normalised (``labhost``, ``/lab``, ``lab``, ``n1``) so
+fixtures are stable across machines. MANIFEST.json lists what ran (``cli``: argv, ``rest``: path
+and status), what each file guards (``guards``) and files recorded apart (``notes``).
 """
 from __future__ import annotations
 
@@ -11,69 +13,112 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..slurm.commands import COMMANDS, REST_PATHS, version_number
+from ..slurm.parse.text import CLI_ENV
 from . import checks, proc
 from .platform import REST_VERSION, Lab, LabError
 
-# (file name, argv). Parsers in slurmops/slurm/ read exactly these shapes.
-CLI_CAPTURES: list[tuple[str, list[str]]] = [
-    ("squeue.json", ["squeue", "--json"]),
-    ("sinfo.json", ["sinfo", "--json"]),
-    ("sacct.json", ["sacct", "--json", "-a", "-S", "now-1days"]),
-    ("sdiag.txt", ["sdiag"]),
-    ("sshare.txt", ["sshare", "-a", "-l", "-P"]),
-    ("sprio.txt", ["sprio", "-h", "-l"]),
-    ("scontrol-show-nodes.txt", ["scontrol", "show", "nodes", "-o"]),
-    ("scontrol-show-partitions.txt", ["scontrol", "show", "partitions", "-o"]),
-    ("scontrol-show-jobs.txt", ["scontrol", "show", "jobs", "-o"]),
-    ("scontrol-show-reservations.txt", ["scontrol", "show", "reservations", "-o"]),
-    ("scontrol-show-licenses.txt", ["scontrol", "show", "licenses", "-o"]),
-    ("scontrol-ping.txt", ["scontrol", "ping"]),
-    ("squeue-text.txt", ["squeue", "-h", "-r", "-o", "%i|%T|%P|%u|%a|%r|%C|%D|%V|%S"]),
-    ("sinfo-nodes-text.txt", ["sinfo", "-N", "-h", "-o", "%N|%T|%P|%C|%m|%e|%O|%E"]),
+# What the tests read besides the exporters' own commands (slurm/commands.py): (file, argv, guards).
+EXTRA_CLI: list[tuple[str, list[str], str]] = [
+    ("squeue.json", ["squeue", "--json"], "the JSON job records (data_parser shapes, state_reason enums)"),
+    ("sinfo.json", ["sinfo", "--json"], "the JSON node records"),
+    ("sacct.json", ["sacct", "--json", "-a", "-S", "now-1days"], "accounting records (runbook checks)"),
+    ("sprio.txt", ["sprio", "-h", "-l"], "job priority factors"),
+    ("scontrol-show-jobs.txt", ["scontrol", "show", "jobs", "-o"],
+     "scontrol's one-line job records (the shape of a text source other than squeue)"),
+    ("squeue-text.txt", ["squeue", "-h", "-r", "-o", "%i|%T|%P|%u|%a|%r|%C|%D|%V|%S"],
+     "squeue's %r text (descriptions, not the reason enum)"),
+    ("sinfo-nodes-text.txt", ["sinfo", "-N", "-h", "-o", "%N|%T|%P|%C|%m|%e|%O|%E"],
+     "sinfo's per-node view (the lab's health checks read it)"),
 ]
-REST_CAPTURES = [f"/slurm/{REST_VERSION}/{p}" for p in
-                 ("ping", "diag", "jobs", "nodes", "partitions", "reservations", "licenses")] + \
-                [f"/slurmdb/{REST_VERSION}/{p}" for p in ("diag", "jobs", "associations")]
+#: (file, argv, guards): every registered command, then the extras. ``{jobids}`` is filled with the
+#: jobs in the queue when recording.
+CLI_CAPTURES: list[tuple[str, list[str], str]] = [
+    (c.fixture, list(c.argv), c.guards) for c in COMMANDS] + EXTRA_CLI
+#: (path, guards): every registered path the recording's data_parser serves, then the extras.
+EXTRA_REST: list[tuple[str, str]] = [
+    (f"/slurmdb/{REST_VERSION}/diag", "slurmdbd's statistics"),
+    (f"/slurmdb/{REST_VERSION}/jobs", "accounting job records"),
+    (f"/slurmdb/{REST_VERSION}/associations", "associations (accounts, users)"),
+]
+_REST: dict[str, list[str]] = {}
+for _r in REST_PATHS:
+    if version_number(REST_VERSION) >= version_number(_r.since):
+        _REST.setdefault(_r.at(REST_VERSION), []).append(_r.guards)
+REST_CAPTURES: list[tuple[str, str]] = [(p, "; ".join(g)) for p, g in _REST.items()] + EXTRA_REST
 
 
-def normaliser(hostname: str, lab_dir: Path):
+def normaliser(hostname: str, lab_dir: Path, cluster: str = "lab", node_prefix: str = ""):
+    """This host's name -> ``labhost``, the lab dir -> ``/lab``; a lab with another ``--cluster`` or
+    ``--node-prefix`` is written as the default lab's (``lab``, ``n1``, ``c1``), so recordings from
+    any lab compare."""
     host_re = re.compile(rf"\b{re.escape(hostname)}\b") if hostname else None
+    cluster_re = re.compile(rf"\b{re.escape(cluster)}\b") if cluster != "lab" else None
+    node_re = re.compile(rf"\b{re.escape(node_prefix)}([nc]\d+)\b") if node_prefix else None
 
     def norm(text: str) -> str:
         text = text.replace(str(lab_dir), "/lab")
         if host_re:
             text = host_re.sub("labhost", text)
+        if cluster_re:
+            text = cluster_re.sub("lab", text)
+        if node_re:
+            text = node_re.sub(r"\1", text)
         return text
     return norm
 
 
-def record(lab: Lab, out: Path) -> dict:
-    norm = normaliser(lab.cfg.hostname, lab.cfg.dir)
+def record(lab: Lab, out: Path, only: set[str] | None = None) -> dict:
+    """Record every capture into ``out`` (``only``: just these file names, merged into the
+    MANIFEST.json already there, each noted with its own recording time)."""
+    norm = normaliser(lab.cfg.hostname, lab.cfg.dir, lab.cfg.cluster, lab.cfg.node_prefix)
     (out / "cli").mkdir(parents=True, exist_ok=True)
     (out / "rest").mkdir(parents=True, exist_ok=True)
-    manifest: dict = {"recorded_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                      "slurm_version": _slurm_version(lab), "cli": {}, "rest": {}}
-    for name, argv in CLI_CAPTURES:
-        r = proc.run(argv, env=lab.env, timeout=60)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    version = _slurm_version(lab)
+    old = out / "MANIFEST.json"
+    if only:
+        manifest = json.loads(old.read_text())
+        if manifest.get("slurm_version") != version:
+            raise LabError(f"{old} is Slurm {manifest.get('slurm_version')}, the lab runs {version}")
+    else:
+        manifest = {"recorded_at": now, "slurm_version": version, "cli": {}, "rest": {}}
+    notes = manifest.setdefault("notes", {})
+    guards = manifest.setdefault("guards", {})
+
+    def done(name: str, guard: str) -> None:
+        guards[name] = guard
+        if only:
+            notes[name] = f"recorded {now}, apart from the rest (lab record --only)"
+
+    jobids = ",".join(proc.run(["squeue", "-h", "-o", "%A"], env=lab.env).stdout.split()) or "1"
+    for name, argv, guard in CLI_CAPTURES:
+        if only and name not in only:
+            continue
+        argv = [jobids if a == "{jobids}" else a for a in argv]
+        r = proc.run(argv, env={**lab.env, **CLI_ENV}, timeout=60)   # as the sources run them
         if r.returncode != 0:
             raise LabError(f"{' '.join(argv)} failed: {(r.stderr or r.stdout).strip()[:200]}")
         (out / "cli" / name).write_text(norm(r.stdout))
         manifest["cli"][name] = argv
+        done(name, guard)
     token = lab.token(lifespan_s=300)
     headers = {"X-SLURM-USER-NAME": "root", "X-SLURM-USER-TOKEN": token}
-    for path in REST_CAPTURES:
-        status, body = checks.http_get(lab.cfg.url("slurmrestd") + path, headers=headers, timeout=60)
+    for path, guard in REST_CAPTURES:
         name = path.strip("/").replace("/", "-") + ".json"
+        if only and name not in only:
+            continue
+        status, body = checks.http_get(lab.cfg.url("slurmrestd") + path, headers=headers, timeout=60)
+        manifest["rest"][name] = {"path": path, "status": status}
         if status != 200:
-            manifest["rest"][name] = {"path": path, "status": status}
             continue
         try:
             doc = json.loads(body)
         except ValueError:
             raise LabError(f"slurmrestd {path} returned invalid JSON")
         (out / "rest" / name).write_text(norm(json.dumps(doc, indent=1, ensure_ascii=False)) + "\n")
-        manifest["rest"][name] = {"path": path, "status": status}
-    (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        done(name, guard)
+    old.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return manifest
 
 

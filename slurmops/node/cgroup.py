@@ -126,11 +126,6 @@ def parse_blkio(text: str) -> tuple[int, int]:
     return read, write
 
 
-def parse_pids(text: str) -> list[int]:
-    """cgroup.procs, tasks, cgroup.threads: one id per line."""
-    return [int(x) for x in text.split()]
-
-
 def parse_devices_list(text: str, major: int) -> tuple[bool, list[int]]:
     """v1 devices.list -> (unconstrained, allowed minors of char devices with this major).
     ``a *:* rwm`` means every device is allowed, i.e. the list tells nothing about GPUs."""

@@ -13,11 +13,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from ..exporter.core import register
 from ..exporter.metrics import RowsFamily
 from . import cgroup
 from .cgroup import FileCache, JobCgroup, JobStats
@@ -237,3 +238,8 @@ class JobCollector:
         count = GaugeMetricFamily(f"{PREFIX}_jobs", "Job cgroups found on this node in this scrape.")
         count.add_metric([], len({j.jobid for j in jobs}))
         yield count
+
+
+@register("jobs", "jobs", "CPU, memory, IO and pressure of each job, from its cgroups.")
+def _jobs(ctx: Any) -> JobCollector:
+    return JobCollector(ctx.scanner)

@@ -13,36 +13,21 @@ import threading
 import time
 from itertools import chain
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import click
 
-from ..exporter.core import CollectorSet
+from ..exporter.core import CollectorSet, registered
 from ..exporter.server import MetricsServer
 from ..exporter.webconfig import WebConfigError, load as load_web_config
-from .collector import ErrorCounter, JobCollector, JobScanner
+from .collector import ErrorCounter, JobScanner
 from .jobinfo import JobInfoCache, squeue_runner
 from .metrics import PREFIX, metrics_doc
-from ..exporter.render import render_family
+from ..exporter.render import render
 
 log = logging.getLogger(__name__)
 DEFAULT_LISTEN = ":9342"
-
-
-def render(families) -> bytes:
-    """``slurmops.exporter.render.render`` with the job families' own faster path: their label
-    text is built once per job (``collector.JobRows``), byte for byte the same output."""
-    labelstr: dict = {}
-    fmt: dict = {}
-    parts = []
-    for m in families:
-        fast = getattr(m, "render_text", None)
-        if fast is not None:
-            parts.append(fast(fmt))
-        else:
-            _, header, body = render_family(m, labelstr)
-            parts.append(header + body)
-    return b"".join(parts)
 
 
 class SingleFlight:
@@ -75,11 +60,9 @@ class JobExporter:
         self.errors = ErrorCounter()
         self.scanner = JobScanner(cgroup_root, steps=steps, node=node, lookup=lookup,
                                   errors=self.errors, proc_root=proc_root)
-        collectors: list = [JobCollector(self.scanner)]
-        if gpu:
-            from .gpu import GpuCollector
-            collectors.append(GpuCollector(self.scanner, nvml, errors=self.errors, proc_root=proc_root))
-        self.collector_set = CollectorSet(PREFIX, collectors)
+        ctx = SimpleNamespace(scanner=self.scanner, errors=self.errors, nvml=nvml, proc_root=proc_root, gpu=gpu)
+        made = (r.make(ctx) for r in registered("jobs").values())   # node/collector.py, node/gpu.py
+        self.collector_set = CollectorSet(PREFIX, [c for c in made if c is not None])
         self.render = SingleFlight(self._render, cache_s)
 
     def _render(self) -> bytes:

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from ..exporter.core import register
 from .cgroup import parse_devices_list, parse_environ
 from .collector import ErrorCounter, Job, JobScanner
 from .metrics import GPU_LABELS, GPU_METRICS, PREFIX
@@ -260,3 +261,8 @@ class GpuCollector:
                 put("slurm_job_gpu_energy_joules_total", energy_mj / 1000 if energy_mj is not None else None)
                 put("slurm_job_gpu_temperature_celsius", temp)
         yield from fams.values()
+
+
+@register("jobs", "gpu", "GPU use of each job through NVML (--collector.gpu).")
+def _gpu(ctx: Any) -> GpuCollector | None:
+    return GpuCollector(ctx.scanner, ctx.nvml, errors=ctx.errors, proc_root=ctx.proc_root) if ctx.gpu else None

@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from ..slurm.commands import command
+
 log = logging.getLogger(__name__)
 
-# %A: the plain job id even for array elements (%i would print 84_1); '|' cannot occur in names.
-SQUEUE_FORMAT = "%A|%u|%a|%P"
 Runner = Callable[[list[str]], str]
 
 
@@ -44,7 +44,7 @@ def parse_squeue(text: str) -> dict[str, JobInfo]:
 
 def squeue_runner(squeue: str = "squeue", timeout_s: float = 5.0) -> Runner:
     def run(jobids: list[str]) -> str:
-        argv = [squeue, "-h", "-j", ",".join(jobids), "-o", SQUEUE_FORMAT]
+        argv = [squeue, *command("jobinfo").render(jobids=",".join(jobids))[1:]]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
         if r.returncode != 0 and not r.stdout:
             if "Invalid job id" in r.stderr:   # all asked-for jobs already gone: a valid answer

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ..exporter.core import DURATION, DURATION_HELP, SUCCESS, SUCCESS_HELP
 from .cgroup import JobStats
 
 PREFIX = "slurm_job_exporter"
@@ -146,10 +147,8 @@ SELF_METRICS: tuple[MetricDef, ...] = (
     MetricDef(f"{PREFIX}_gpu_available", "gauge",
               "1 when NVML answered and GPU metrics are collected, 0 when there is no NVML library or no GPU.",
               "nvmlInit()", labels=()),
-    MetricDef(f"{PREFIX}_scrape_collector_duration_seconds", "gauge", "How long each collector took.",
-              "slurmops.exporter.core", labels=("collector",)),
-    MetricDef(f"{PREFIX}_scrape_collector_success", "gauge",
-              "Whether each collector succeeded (1) or failed (0).", "slurmops.exporter.core", labels=("collector",)),
+    MetricDef(PREFIX + DURATION, "gauge", DURATION_HELP, "slurmops.exporter.core", labels=("collector",)),
+    MetricDef(PREFIX + SUCCESS, "gauge", SUCCESS_HELP, "slurmops.exporter.core", labels=("collector",)),
 )
 
 

@@ -59,6 +59,8 @@ def render(alerts_dir: Path, thresholds: dict[str, Any]) -> dict[str, str]:
     env = _env(src)
     ctx = {"a": thresholds.get("alerts", {}), "j": thresholds.get("jobs", {}),
            "normal_pending_reasons": thresholds.get("normal_pending_reasons", ""),
+           "t": thresholds,
+           "rng": lambda d: f"[{d}]",          # a PromQL range: [[ rng(x) ]] -> [10m]
            "rb": lambda name: runbook_url(thresholds, name)}
     out: dict[str, str] = {}
     for tpl in sorted(src.glob("*.rules.yml.j2")):

@@ -1,6 +1,7 @@
 """Every alert must be proven both ways by promtool: at least one test where it fires with its exact
 labels and annotations (promtool compares both sets exactly, so naming severity and the three
-annotations means the whole alert is pinned), and at least one where it stays silent."""
+annotations means the whole alert is pinned), and at least one where it stays silent. Every
+recording rule must be evaluated by name in a ``promql_expr_test`` with its exact samples."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,6 +36,30 @@ def alerts_in(files: list[Path]) -> dict[str, str]:
                 if "alert" in rule:
                     out[rule["alert"]] = path.name
     return out
+
+
+def records_in(files: list[Path]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for path in files:
+        doc = yaml.safe_load(path.read_text()) or {}
+        for group in doc.get("groups") or []:
+            for rule in group.get("rules") or []:
+                if "record" in rule:
+                    out[rule["record"]] = path.name
+    return out
+
+
+def recording_coverage(alerts_dir: Path) -> dict[str, list[str]]:
+    """{recorded name: ["<test file>@<eval_time>" where a promql_expr_test evaluates exactly it]}."""
+    cov: dict[str, list[str]] = {name: [] for name in records_in(rule_files(alerts_dir))}
+    for tf in promtool_test_files(alerts_dir):
+        doc = yaml.safe_load(tf.read_text()) or {}
+        for case in doc.get("tests") or []:
+            for t in case.get("promql_expr_test") or []:
+                expr = str(t.get("expr", "")).strip()
+                if expr in cov and t.get("exp_samples"):
+                    cov[expr].append(f"{tf.name}@{t.get('eval_time')}")
+    return cov
 
 
 def coverage(alerts_dir: Path) -> tuple[dict[str, AlertCoverage], list[str]]:
@@ -81,4 +106,8 @@ def report(alerts_dir: Path) -> tuple[list[str], list[str]]:
         if not c.silent:
             failures.append(f"{c.name}: no test where it stays silent")
         failures += [f"{c.name}: {p}" for p in c.problems]
+    for name, where in sorted(recording_coverage(alerts_dir).items()):
+        lines.append(f"{'ok' if where else 'MISSING':8} {name:60} tested: {len(where)}  (recording)")
+        if not where:
+            failures.append(f"{name}: recording rule with no promql_expr_test that checks its samples")
     return lines, failures

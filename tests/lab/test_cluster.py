@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import need
 import pytest
 
 from slurmops.lab import checks, proc
@@ -48,7 +49,7 @@ def test_a_job_runs_on_every_cpu_node_and_is_accounted(lab):
 def test_cloud_node_is_powered_up_for_a_job(lab):
     """Cloud bursting is real: the ResumeProgram starts a powered-down node's slurmd."""
     if not lab.cfg.cloud_node_names:
-        pytest.skip("lab has no cloud nodes")
+        need.absent("lab has no cloud nodes (lab up --cloud-nodes N)")
     r = proc.run(["sbatch", "--parsable", "-p", "cloud", "-o", "/dev/null", "-J", "burst-test",
                   "--wrap", "printenv SLURMD_NODENAME"], env=lab.env, timeout=30)
     assert r.returncode == 0, r.stderr

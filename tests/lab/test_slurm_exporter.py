@@ -2,6 +2,7 @@
 cli and rest sources agree with each other, and the real output passes promtool."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -13,7 +14,6 @@ from slurmops.exporter.metrics import SPECS
 from slurmops.exporter.poller import Snapshot
 from slurmops.exporter.slurm_exporter import ClusterConfig, make_poller
 from slurmops.lab import proc, workload
-from slurmops.slurm.parse.reasons import normalize_reason
 
 pytestmark = pytest.mark.lab
 
@@ -68,6 +68,23 @@ def poll(lab, source: str):
     return p, parse_exposition(Snapshot([p]).render().decode()), failed
 
 
+def pending_reasons(lab) -> list[tuple[str, str]]:
+    """(partition, reason) of each pending job or array task, from Slurm's own JSON: the reason
+    enum of the job record (an array's pending tasks share their meta record's)."""
+    doc = json.loads(proc.run(["squeue", "--json"], env=lab.env, timeout=60).stdout)
+    by_id = {str(j["job_id"]): j for j in doc["jobs"]}
+    by_task = {f'{j["array_job_id"]}_{j["array_task_id"]}': j for j in doc["jobs"]
+               if j.get("array_task_id") is not None}
+    by_array = {str(j["array_job_id"]): j for j in doc["jobs"] if j.get("array_task_string")}
+    out = []
+    for line in proc.run(["squeue", "-h", "-r", "-t", "PD", "-o", "%i"], env=lab.env).stdout.split():
+        base, _, task = line.partition("_")
+        j = (by_task.get(line) or by_array.get(base)) if task else by_id.get(line)
+        assert j is not None and j["job_state"] == "PENDING", line
+        out.append((j["partition"], j["state_reason"]))
+    return out
+
+
 def test_metrics_match_squeue_sinfo_sdiag(busy_lab):
     lab = busy_lab
     p, s, failed = poll(lab, "cli")
@@ -82,15 +99,13 @@ def test_metrics_match_squeue_sinfo_sdiag(busy_lab):
     exported = {((re.search(r'state="(\w+)"', lbl).group(1), re.search(r'partition="(\w+)"', lbl).group(1)), v)
                 for lbl, v in series(s, "slurm_jobs", cluster=c).items()}
     assert exported == {(k, float(v)) for k, v in got}
-    # Pending by reason.
-    reasons = Counter(ln for ln in proc.run(["squeue", "-h", "-r", "-t", "PD", "-o", "%P|%r"],
-                                            env=lab.env).stdout.splitlines())
-    by_reason = Counter()
-    for key, n in reasons.items():
-        part, reason = key.split("|", 1)
-        by_reason[(part, normalize_reason(reason))] += n
-    for (part, reason), n in by_reason.items():
-        assert value(s, "slurm_jobs_pending", cluster=c, partition=part, reason=reason) == n
+    # Pending by reason: the reason enum as Slurm itself reports it (squeue --json `state_reason`,
+    # beside the free-text description that `squeue -o %r` prints), counted per array task.
+    by_reason = Counter(pending_reasons(lab))
+    assert by_reason and all(r and r[1] for r in by_reason)
+    assert {k: v for k, v in series(s, "slurm_jobs_pending", cluster=c).items() if v} == {
+        f'{{cluster="{c}",partition="{part}",reason="{reason}"}}': float(n)
+        for (part, reason), n in by_reason.items()}
     # CPUs: Slurm's own allocated/idle/other/total (sinfo %C).
     a, i, o, t = map(int, proc.run(["sinfo", "-h", "-o", "%C"], env=lab.env).stdout.split()[0].split("/"))
     assert [value(s, "slurm_cpus", cluster=c, status=st) for st in ("allocated", "idle", "other", "total")] \
@@ -143,6 +158,11 @@ def test_cli_and_rest_sources_agree(busy_lab):
     assert cli_failed == {}
     # Documented in docs/metrics.md: slurmrestd v0.0.38 has no /shares.
     assert set(rest_failed) == {"fairshare"}
+    # ... and it is "unsupported", not a failure: no success series to page on.
+    c = lab.cfg.cluster
+    assert rest[("slurm_exporter_collector_supported", f'{{cluster="{c}",collector="fairshare"}}')] == 0
+    assert ("slurm_exporter_collector_success", f'{{cluster="{c}",collector="fairshare"}}') not in rest
+    assert cli[("slurm_exporter_collector_supported", f'{{cluster="{c}",collector="fairshare"}}')] == 1
     cli_names = {k[0] for k in cli}
     rest_names = {k[0] for k in rest}
     both = {n for n in cli_names & rest_names if not n.startswith(SOURCE_SPECIFIC)}

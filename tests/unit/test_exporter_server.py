@@ -140,3 +140,44 @@ def test_shipped_examples_load():
     assert [(c.name, c.source) for c in clusters] == [("hpc", "cli"), ("cloud", "rest")]
     assert clusters[1].rest_token_file == "/etc/slurmops/cloud.jwt"
     assert "fairshare" not in clusters[1].collectors and clusters[0].env["SLURM_CONF"] == "/etc/slurm/slurm.conf"
+
+
+def test_name_filter_keeps_what_client_pythons_restricted_registry_keeps():
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+    from prometheus_client.exposition import generate_latest
+
+    from slurmops.exporter.render import render
+    from slurmops.exporter.server import select_families
+
+    g = GaugeMetricFamily("slurm_a", "A.", labels=["x"])
+    g.add_metric(["1"], 1)
+    c = CounterMetricFamily("slurm_b", "B.", labels=["x"])
+    c.add_metric(["1"], 2)
+    h = HistogramMetricFamily("slurm_c_seconds", "C.", labels=["x"])
+    h.add_metric(["1"], [("1.0", 1), ("+Inf", 2)], 3.0)
+
+    class Fixed:
+        def collect(self):
+            return [g, c, h]
+    reg = CollectorRegistry(auto_describe=True)    # it learns each collector's names by collecting
+    reg.register(Fixed())
+    text = render([g, c, h])
+    for names in ({"slurm_a"}, {"slurm_b_total"}, {"slurm_c_seconds_bucket", "slurm_a"}, {"nothing"}):
+        assert select_families(text, frozenset(names)) == generate_latest(reg.restricted_registry(names)), names
+
+
+def test_both_exporters_answer_gzip_and_name_filter_through_one_path():
+    import gzip
+    import urllib.request
+
+    body = b"# HELP x X.\n# TYPE x gauge\nx 1.0\n# HELP y Y.\n# TYPE y gauge\ny 2.0\n"
+    srv = MetricsServer("127.0.0.1:0", lambda: body).start()     # no gzip stream of its own
+    try:
+        url = f"http://127.0.0.1:{srv.port}/metrics"
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})) as r:
+            assert r.headers["Content-Encoding"] == "gzip" and gzip.decompress(r.read()) == body
+        with urllib.request.urlopen(url + "?name[]=y") as r:
+            assert r.headers.get("Content-Encoding") is None and r.read() == b"# HELP y Y.\n# TYPE y gauge\ny 2.0\n"
+    finally:
+        srv.stop()

@@ -1,12 +1,13 @@
 """Fair share (sshare), licenses and reservations: small tables, one family per field."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from prometheus_client.core import Metric
 
 from ...slurm.models import ClusterInfo, Controller, License, Reservation, Share
 from .. import metrics as m
+from ..core import register
 
 
 def fairshare(cluster: str, shares: Iterable[Share]) -> list[Metric]:
@@ -52,3 +53,29 @@ def info(cluster: str, ci: ClusterInfo) -> list[Metric]:
     f = m.INFO.family()
     f.add([cluster, ci.version or "unknown"], 1)
     return [f.metric]
+
+
+# ---- registered collectors: (poller, what the source's fetcher of the same name returned) ------
+@register("slurm", "info", "Slurm version and cluster name (sinfo --version, scontrol show config).")
+def _info(p: Any, data: ClusterInfo) -> list[Metric]:
+    return info(p.cluster, data)
+
+
+@register("slurm", "fairshare", "The fair-share tree (sshare).")
+def _fairshare(p: Any, data: list[Share]) -> list[Metric]:
+    return fairshare(p.cluster, data)
+
+
+@register("slurm", "licenses", "License totals, use and reservations (scontrol show licenses).")
+def _licenses(p: Any, data: list[License]) -> list[Metric]:
+    return licenses(p.cluster, data)
+
+
+@register("slurm", "reservations", "Reservations and whether they are active (scontrol show reservations).")
+def _reservations(p: Any, data: list[Reservation]) -> list[Metric]:
+    return reservations(p.cluster, data, p.clock())
+
+
+@register("slurm", "controllers", "Each slurmctld of SlurmctldHost, up or down (scontrol ping).")
+def _controllers(p: Any, data: list[Controller]) -> list[Metric]:
+    return controllers(p.cluster, data)

@@ -3,13 +3,14 @@ and per user usage behind cardinality switches."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Iterable
+from typing import Any, Iterable
 
 from prometheus_client.core import Metric
 
 from ...slurm.models import Job
 from ...slurm.parse.reasons import normalize_reason
 from .. import metrics as m
+from ..core import register
 
 WAIT_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0)
 ALLOCATED_STATES = {"RUNNING", "COMPLETING", "SUSPENDED", "CONFIGURING", "STAGE_OUT", "SIGNALING"}
@@ -96,3 +97,9 @@ def _per_owner(cluster, jobs, key, specs) -> list[Metric]:
         fg.add([cluster, owner], gpu[owner])
         fm.add([cluster, owner], mem[owner])
     return [fj.metric, fc.metric, fg.metric, fm.metric]
+
+
+@register("slurm", "jobs", "The queue: jobs by state, pending reasons and ages, per account/user use (squeue).")
+def _collect(p: Any, data: list[Job]) -> list[Metric]:
+    parts = [x.name for x in (p.data("partitions") or [])]
+    return build(p.cluster, data, p.clock(), parts, p.options.per_account, p.options.per_user)

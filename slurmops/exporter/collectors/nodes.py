@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from prometheus_client.core import Metric
 
 from ...slurm.models import Node
 from .. import metrics as m
+from ..core import register
 
 # Slurm's own split of CPUs (sinfo %C, allocated/idle/other/total): CPUs of drained, down or
 # failed nodes are "other"; a powered-down cloud node's CPUs are idle, since the scheduler can
@@ -135,3 +136,8 @@ def _per_node(cluster: str, nodes: list[Node]) -> list[Metric]:
         for p in n.partitions:
             fam[m.NODE_PARTITION.name].add([cluster, n.name, p], 1)
     return [f.metric for f in fam.values()]
+
+
+@register("slurm", "nodes", "Node states, flags, CPUs, memory and GPUs (scontrol show nodes).")
+def _collect(p: Any, data: list[Node]) -> list[Metric]:
+    return build(p.cluster, data, per_node=p.options.per_node)

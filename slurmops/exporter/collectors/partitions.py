@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from typing import Any, Iterable
 
 from prometheus_client.core import Metric
 
 from ...slurm.models import Node, Partition
 from .. import metrics as m
+from ..core import register
 from .nodes import allocated_gpus, capacity
 
 
@@ -33,3 +34,8 @@ def build(cluster: str, partitions: Iterable[Partition], nodes: Iterable[Node] |
             fam[m.PART_GPUS.name].add([cluster, p.name, status],
                                       None if None in gpus else sum(gpus))
     return [f.metric for f in fam.values()]
+
+
+@register("slurm", "partitions", "Partition state and capacity (scontrol show partitions, with the nodes).")
+def _collect(p: Any, data: list[Partition]) -> list[Metric]:
+    return build(p.cluster, data, p.data("nodes"))

@@ -1,10 +1,13 @@
 """sdiag: scheduler threads, queues, cycle timings, job counters, RPCs by type and user."""
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client.core import Metric
 
 from ...slurm.models import SchedulerStats
 from .. import metrics as m
+from ..core import register
 
 
 def build(cluster: str, stats: SchedulerStats) -> list[Metric]:
@@ -22,3 +25,8 @@ def build(cluster: str, stats: SchedulerStats) -> list[Metric]:
         ucalls.add([cluster, r.name], r.count)
         utime.add([cluster, r.name], r.total_time_s)
     return out + [calls.metric, time_.metric, ucalls.metric, utime.metric]
+
+
+@register("slurm", "scheduler", "Scheduler and backfill statistics and RPC counts (sdiag).")
+def _collect(p: Any, data: SchedulerStats) -> list[Metric]:
+    return build(p.cluster, data)

@@ -482,7 +482,11 @@ def _job(rec: Mapping, note: Callable[[str], None] = lambda msg: None) -> Job:
                      f"names more tasks than MaxArraySize allows); counted as one task")
             count = n or 1
 
-    base, _ = split_state(rec.get("job_state"), base_states=_JOB_BASE, field="job_state")
+    base, job_flags = split_state(rec.get("job_state"), base_states=_JOB_BASE, field="job_state")
+    if base is None and len(job_flags) == 1:
+        # 22.05 (v0.0.38) gives job_state_string(): a lone flag such as "CONFIGURING" while a
+        # cloud node powers up, exactly what squeue %T prints; keep it so both sources agree.
+        (base,) = job_flags
     reason = _str(rec, "state_reason")
     resources = _obj(rec, "job_resources")
     res_nodes = resources.get("nodes")

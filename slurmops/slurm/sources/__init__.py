@@ -1,7 +1,9 @@
 """Sources: how we ask Slurm. Each returns models; collectors never see raw output.
 
-Every source offers the same fetchers (``FETCHERS``); one it cannot serve on the Slurm version it
-talks to raises ``SourceError(reason="unsupported")`` and that collector reports failure alone.
+Every source offers the same fetchers (one per collector: ``info``, ``nodes``, ``partitions``,
+``jobs``, ``scheduler``, ``fairshare``, ``licenses``, ``reservations``, ``controllers``); one it
+cannot serve on the Slurm version it talks to raises ``SourceError(reason="unsupported")`` and that
+collector reports failure alone.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import functools
 import threading
 from collections import Counter
 
+# The fetchers every source offers (one per collector); guard_fetchers wraps each.
 FETCHERS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations",
             "controllers")
 

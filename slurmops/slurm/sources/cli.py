@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from typing import Callable
 
+from ..commands import command
 from ..models import ClusterInfo
 from ..parse import text as tp
 from ..parse.controllers import parse_scontrol_ping
@@ -20,6 +21,11 @@ from . import POLL_GATE, CallStats, SourceError, checked_parse, guard_fetchers
 #: Largest command output read (squeue at 50,000 jobs prints ~2 MB; scontrol show nodes -o at
 #: 10,000 nodes ~6 MB): more is not a Slurm answer, and is refused before it is read.
 MAX_OUTPUT_BYTES = 1 << 30
+
+
+def _argv(fetcher: str, first: str | None = None) -> list[str]:
+    """The command line registered for a fetcher (slurmops/slurm/commands.py)."""
+    return list(command(fetcher, first).argv)
 
 
 def _read_text(f) -> str:
@@ -76,8 +82,8 @@ class CliSource:
 
     # ---- fetchers ----------------------------------------------------------------------------
     def info(self) -> ClusterInfo:
-        version = self.run(["sinfo", "--version"]).strip().split()[-1]
-        conf = self.run(["scontrol", "show", "config"])
+        version = self.run(_argv("info", "sinfo")).strip().split()[-1]
+        conf = self.run(_argv("info", "scontrol"))
         m = re.search(r"^ClusterName\s*=\s*(\S+)", conf, re.M)
         return ClusterInfo(cluster=m.group(1) if m else None, version=version)
 
@@ -86,37 +92,38 @@ class CliSource:
         (GPUs configured but gres/gpu not in AccountingStorageTRES: ``gres_used`` None), this
         source asks again with ``-d`` (GresUsed) and keeps doing so: the extra cost of -d
         (bench/README.md) is paid only by the clusters that need it."""
-        argv = ["scontrol", "show", "nodes", "-o", "--all"]
-        nodes = self._parse("nodes", "scontrol", tp.parse_scontrol_nodes,
-                            self.run(argv + ["-d"] if self.node_details else argv))
-        if not self.node_details and any(n.gres_used is None for n in nodes):
+        if self.node_details:
+            return self._parse("nodes", "scontrol", tp.parse_scontrol_nodes,
+                               self.run(list(command("nodes", detail=True).argv)))
+        nodes = self._parse("nodes", "scontrol", tp.parse_scontrol_nodes, self.run(_argv("nodes")))
+        if any(n.gres_used is None for n in nodes):
             self.node_details = True
-            nodes = self._parse("nodes", "scontrol", tp.parse_scontrol_nodes, self.run(argv + ["-d"]))
+            return self.nodes()
         return nodes
 
     def partitions(self):
         return self._parse("partitions", "scontrol", tp.parse_scontrol_partitions,
-                           self.run(["scontrol", "show", "partitions", "-o", "--all"]))
+                           self.run(_argv("partitions")))
 
     def jobs(self):
-        return self._parse("jobs", "squeue", tp.parse_squeue, self.run(list(tp.SQUEUE_ARGS)))
+        return self._parse("jobs", "squeue", tp.parse_squeue, self.run(_argv("jobs")))
 
     def scheduler(self):
-        return self._parse("scheduler", "sdiag", tp.parse_sdiag, self.run(["sdiag"]))
+        return self._parse("scheduler", "sdiag", tp.parse_sdiag, self.run(_argv("scheduler")))
 
     def fairshare(self):
-        return self._parse("fairshare", "sshare", tp.parse_sshare, self.run(["sshare", "-a", "-l", "-P"]))
+        return self._parse("fairshare", "sshare", tp.parse_sshare, self.run(_argv("fairshare")))
 
     def licenses(self):
-        out = self.run(["scontrol", "show", "licenses", "-o"])
+        out = self.run(_argv("licenses"))
         return self._parse("licenses", "scontrol", tp.parse_scontrol_licenses, out)
 
     def controllers(self):
         # scontrol ping answers (and may exit non-zero) when a controller is down: that answer
         # is the data, so read it whatever the exit code.
         return self._parse("controllers", "scontrol", parse_scontrol_ping,
-                           self.run(["scontrol", "ping"], any_exit=True))
+                           self.run(_argv("controllers"), any_exit=command("controllers").any_exit))
 
     def reservations(self):
-        out = self.run(["scontrol", "show", "reservations", "-o"])
+        out = self.run(_argv("reservations"))
         return self._parse("reservations", "scontrol", tp.parse_scontrol_reservations, out)

@@ -168,14 +168,12 @@ class RestSource:
         if self.version:
             return self.version
         offered: set[str] = set()
-        for path in ("/openapi/v3", "/openapi"):
-            try:
-                doc = self.get(path)
-            except SourceError:
-                continue
+        # /openapi/v3 is served from 22.05 (v0.0.38, the oldest supported) on; without it: probe.
+        try:
+            doc = self.get("/openapi/v3")
             offered = set(re.findall(r"/slurm/(v0\.0\.\d+)/", json.dumps(doc.get("paths", {}))))
-            if offered:
-                break
+        except SourceError:
+            pass
         for v in SUPPORTED:
             if v in offered:
                 self.version = v

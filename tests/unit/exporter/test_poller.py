@@ -152,3 +152,24 @@ def test_gzip_answers_are_one_stream_equal_to_the_plain_answer(monkeypatch):
         srv.stop()
     assert [accepts_gzip(h) for h in ("gzip", "deflate, gzip;q=0.5", "*", "GZIP", "x-gzip")] == [True] * 5
     assert [accepts_gzip(h) for h in (None, "", "identity", "gzip;q=0", "br, deflate", "gzip;q=x")] == [False] * 6
+
+
+def test_unsupported_collector_is_not_a_failure():
+    """A collector the source cannot serve on this Slurm (fair-share through slurmrestd 22.05 or
+    pyslurm) is reported as unsupported, with no success series: SlurmExporterCollectorFailing
+    (alerts/exporters.rules.yml) must not page for it forever."""
+    class NoShares(StubSource):
+        def fairshare(self):
+            raise SourceError("shares", "unsupported", "slurmrestd 22.05 has no /shares")
+
+    src = NoShares()
+    p = ClusterPoller("lab", src, {"scheduler": lambda p, d: scheduler.build(p.cluster, d),
+                                   "fairshare": lambda p, d: []}, interval=3600)
+    p.poll_all()
+    p.poll_all()
+    out = Snapshot([p]).render().decode()
+    assert 'slurm_exporter_collector_supported{cluster="lab",collector="fairshare"} 0.0' in out
+    assert 'slurm_exporter_collector_supported{cluster="lab",collector="scheduler"} 1.0' in out
+    assert 'slurm_exporter_collector_success{cluster="lab",collector="fairshare"}' not in out
+    assert 'slurm_exporter_collector_success{cluster="lab",collector="scheduler"} 1.0' in out
+    assert 'slurm_up{cluster="lab"} 1.0' in out

@@ -6,7 +6,9 @@ import math
 import pytest
 
 from slurmops.exporter.metrics import RowsFamily
-from slurmops.exporter.render import render, slow_render
+from reference import client_python_exposition as slow_render
+
+from slurmops.exporter.render import render
 
 
 def _family(name, typ, labels, rows):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -35,7 +34,9 @@ def models(built) -> dict[str, dict]:
 
 def test_every_dashboard_is_there_and_valid_json(built):
     assert {b.name for b in built} == EXPECTED
-    for path in sorted(generate.BUILD_DIR.glob("*.json")):
+    paths = sorted(generate.BUILD_DIR.glob("*.json"))
+    assert [p.stem for p in paths] == sorted(EXPECTED)
+    for path in paths:
         json.loads(path.read_text())  # raises on invalid JSON
 
 
@@ -57,7 +58,9 @@ def test_build_is_deterministic(tmp_path):
 def test_build_command_regenerates_into_a_dir_with_no_diff(tmp_path):
     r = CliRunner().invoke(dashboards, ["build", "--out-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    for path in sorted(generate.BUILD_DIR.glob("*.json")):
+    paths = sorted(generate.BUILD_DIR.glob("*.json"))
+    assert len(paths) == len(EXPECTED)
+    for path in paths:
         assert (tmp_path / path.name).read_bytes() == path.read_bytes()
     (tmp_path / "overview.json").write_text("{}\n")
     (tmp_path / "stale.json").write_text("{}\n")
@@ -121,9 +124,8 @@ def test_variables(models):
         assert "partition" in [v["name"] for v in m.variables(models[name])], name
 
 
-@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool not installed")
-def test_every_expression_and_variable_parses_with_promtool(models):
-    assert lint.promtool_check(models) == []
+def test_every_expression_and_variable_parses_with_promtool(models, promtool_bin):
+    assert lint.promtool_check(models, promtool_bin) == []
 
 
 def test_runbook_and_drilldown_links(models):

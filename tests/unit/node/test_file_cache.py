@@ -9,7 +9,7 @@ import pytest
 from slurmops.exporter.render import render as shared_render
 from slurmops.node import cgroup as cg
 from slurmops.node.collector import JobScanner
-from slurmops.node.exporter import JobExporter, render as node_render
+from slurmops.node.exporter import JobExporter
 from slurmops.node.jobinfo import JobInfoCache
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "cgroup"
@@ -73,9 +73,8 @@ def test_v1_pid_list_kept_only_after_reuse_interval(monkeypatch):
 
 @pytest.mark.parametrize("tree,steps", [("v2-25.05", False), ("v2-25.05", True), ("v1-slurm-23.02", False),
                                         ("v1-multislurmd-22.05.8", False)])
-def test_node_render_is_byte_identical_to_shared_render(tree, steps):
+def test_job_rows_render_byte_identical_to_client_python(tree, steps):
     e = JobExporter(str(FIX / tree), steps=steps, gpu=False, lookup=JobInfoCache(lambda ids: SQUEUE))
     fams = list(e.collector_set.collect()) + list(e.errors.collect())
-    assert node_render(fams) == shared_render(fams)
-    from slurmops.exporter.render import slow_render     # and client_python's own exposition
-    assert node_render(fams) == slow_render(fams)
+    from reference import client_python_exposition
+    assert shared_render(fams) == client_python_exposition(fams)

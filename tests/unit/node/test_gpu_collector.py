@@ -86,7 +86,7 @@ def test_no_nvml_degrades_to_gpu_available_0_with_fake_nvml():
     e = JobExporter(str(FIX / "v2-25.05"), lookup=NO_LOOKUP, nvml=nv)
     body = e.render().decode()
     assert "slurm_job_exporter_gpu_available 0.0" in body
-    assert 'slurm_job_exporter_scrape_collector_success{collector="gpu"} 1.0' in body
+    assert 'slurm_job_exporter_collector_success{collector="gpu"} 1.0' in body
     assert "slurm_job_cpu_user_seconds_total{" in body
     assert nv.init_calls == 1
 
@@ -96,4 +96,4 @@ def test_real_pynvml_without_driver_degrades():
     e = JobExporter(str(FIX / "v2-25.05"), lookup=NO_LOOKUP)
     body = e.render().decode()
     assert "slurm_job_exporter_gpu_available" in body
-    assert 'slurm_job_exporter_scrape_collector_success{collector="gpu"} 1.0' in body
+    assert 'slurm_job_exporter_collector_success{collector="gpu"} 1.0' in body

@@ -2,11 +2,11 @@
 (lint), every alert is proven firing and silent (coverage), every metric name is real."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from need import found
 
 from slurmops.rules import build, coverage, lint, metricnames, promtool, rule_files, promtool_test_files
 
@@ -14,12 +14,6 @@ REPO = Path(__file__).resolve().parents[3]
 ALERTS = REPO / "alerts"
 RUNBOOKS = REPO / "runbooks"
 
-# Runbooks the rules link to that runbooks/ (written concurrently) does not provide yet. Lint reports
-# them as runbook-missing / runbook-doc-missing; this test tolerates exactly these names and nothing
-# else. Empty this set as the runbooks land (the lead reconciles).
-PENDING_RUNBOOKS: set[str] = set()
-
-needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 
 
 def test_rule_and_test_files_exist():
@@ -29,15 +23,14 @@ def test_rule_and_test_files_exist():
     assert rules == tests, "every rule file has its test file beside it"
 
 
-@needs_promtool
-def test_promtool_check_rules():
+def test_promtool_check_rules(promtool_bin):
     r = promtool.check_rules(rule_files(ALERTS))
     assert r.ok, r.output
 
 
-@needs_promtool
-@pytest.mark.parametrize("test_file", promtool_test_files(ALERTS), ids=lambda p: p.name)
-def test_promtool_test_rules(test_file):
+@pytest.mark.parametrize("test_file", found(promtool_test_files(ALERTS), "promtool test files in alerts/"),
+                         ids=lambda p: p.name)
+def test_promtool_test_rules(test_file, promtool_bin):
     r = promtool.test_rules([test_file])
     assert r.ok, r.output
 
@@ -46,31 +39,9 @@ def test_generated_files_match_templates_and_thresholds():
     assert build.check(ALERTS) == [], "run `slurmops alerts build`"
 
 
-def test_lint_passes_except_pending_runbooks():
-    problems = lint.lint(ALERTS, RUNBOOKS)
-    unexpected = [str(p) for p in problems
-                  if not (p.code in ("runbook-missing", "runbook-doc-missing")
-                          and lint.runbook_name(_url(p), "runbooks/docs/") in PENDING_RUNBOOKS)]
-    assert unexpected == []
-
-
-def _url(p: lint.Problem) -> str:
-    """The runbook_url of the alert a problem is about."""
-    for path in rule_files(ALERTS):
-        for g in yaml.safe_load(path.read_text())["groups"]:
-            for r in g["rules"]:
-                if r.get("alert") == p.rule:
-                    return r["annotations"]["runbook_url"]
-    return ""
-
-
-def test_pending_runbooks_are_the_ones_really_missing():
-    """Keeps PENDING_RUNBOOKS honest in one direction: names it lists that now exist (definition
-    and doc) are reported, so the set shrinks as runbooks land."""
-    present = {n for n in PENDING_RUNBOOKS
-               if n in lint.defined_runbooks(RUNBOOKS) and (RUNBOOKS / "docs" / f"{n}.md").is_file()}
-    if present:
-        pytest.xfail(f"runbooks now present, remove from PENDING_RUNBOOKS: {sorted(present)}")
+def test_lint_passes():
+    """Every rule follows the conventions and links a runbook that exists (definition and doc)."""
+    assert [str(p) for p in lint.lint(ALERTS, RUNBOOKS)] == []
 
 
 def test_coverage_every_alert_fires_and_stays_silent():

@@ -88,9 +88,9 @@ def test_defect1_untracked_gpus_are_unknown_not_zero():
 
 
 def test_defect1_recorded_gpu_nodes_without_d_agree_with_d():
-    """Real 22.05.8 output (tests/fixtures/slurm-22.05-gpu): what AllocTRES gives without -d is
+    """Real 22.05.8 output (tests/fixtures/gpu-22.05): what AllocTRES gives without -d is
     what slurmctld's own GRES details (-d, GresUsed) say, minus the device indexes."""
-    cli = Path(__file__).resolve().parents[2] / "fixtures" / "slurm-22.05-gpu" / "cli"
+    cli = Path(__file__).resolve().parents[2] / "fixtures" / "gpu-22.05" / "cli"
     errors: list[str] = []
     plain = tp.parse_scontrol_nodes((cli / "scontrol-show-nodes.txt").read_text(), errors)
     detail = tp.parse_scontrol_nodes((cli / "scontrol-show-nodes-details.txt").read_text(), errors)

@@ -539,7 +539,7 @@ def test_pyslurm_source_with_fake_pyslurm_module_only_the_failing_collector_fail
     src = lab_22()
     src.api.slurmctld.diag = lambda: (_ for _ in ()).throw(MemoryError("xmalloc failed"))
     cc = ClusterConfig(collectors=COLLECTORS)
-    p = ClusterPoller("lab", src, builders(cc), interval=3600)
+    p = ClusterPoller("lab", src, builders(cc), interval=3600, options=cc)
     p.poll_all()
     failed = {name: st.error for name, st in p.states.items() if not st.success}
     assert failed == {"scheduler": "pyslurm.diag: exit: MemoryError: xmalloc failed",
