@@ -635,7 +635,8 @@ def parse_diag(doc: Any, errors: list[str] | None = None) -> SchedulerStats:
         _note(errors, f"document: expected an object, got {type(doc).__name__}")
         return SchedulerStats()
     st = doc.get("statistics", doc if "server_thread_count" in doc else None)
-    if st is None:
+    if st is None:      # an answer without statistics is an error, not an idle scheduler
+        _note(errors, "statistics: missing")
         return SchedulerStats()
     if not isinstance(st, Mapping):
         _note(errors, f"statistics: expected an object, got {type(st).__name__}")

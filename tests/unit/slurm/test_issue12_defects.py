@@ -129,6 +129,14 @@ def test_defect2_missing_null_or_non_list_records_are_an_error(body, key):
     assert src.stats.snapshot()[1] == {(f"slurm/{key}", "parse"): 1}
 
 
+def test_defect2_diag_without_statistics_is_an_error():
+    src = rest()
+    for body in (b'{"meta": {}, "errors": []}', b'{"statistics": null}'):
+        with pytest.raises(SourceError) as exc:
+            src._parse("scheduler", "diag", jp.parse_diag, src.decode("slurm/diag", io.BytesIO(body)))
+        assert exc.value.reason == "parse"
+
+
 def test_defect2_dict_parsers_note_the_missing_list():
     for parse, key in ((jp.parse_jobs, "jobs"), (jp.parse_nodes, "nodes"),
                        (jp.parse_partitions, "partitions"), (jp.parse_licenses, "licenses")):
