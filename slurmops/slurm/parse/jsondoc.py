@@ -29,7 +29,8 @@ Error reporting: every ``parse_*`` function takes an optional ``errors`` list. A
 be read (not an object, a field of the wrong type, no name/id) is skipped and one message per skipped
 record is appended to ``errors`` (``"nodes[3]: cpus: expected a number, got 'eight'"``); so
 ``len(errors)`` is the count of skipped records. A document that is not an object, or whose record
-list is not a list, yields ``[]`` plus one message. Unknown fields are ignored; a missing field leaves
+list is missing, null or not a list, yields ``[]`` plus one message (the source then reports a
+parse failure, never an empty cluster). Unknown fields are ignored; a missing field leaves
 the model field None. Slurm's own ``errors[]`` in a response are not copied: the source layer reads
 them. The functions never raise on document content and do no I/O.
 """
