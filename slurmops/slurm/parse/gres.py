@@ -16,7 +16,9 @@ MAX_INDEXES = 4096
 
 
 def _split_items(text: str) -> list[str]:
-    items, depth, cur = [], 0, []
+    items: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1
@@ -67,7 +69,7 @@ def parse_gres(text: str | None) -> tuple[Gres, ...]:
         if not name:
             continue
         gtype: str | None = None
-        count = 1
+        count: int | None = 1
         if len(parts) == 2:
             n = _count(parts[1])
             if n is not None:

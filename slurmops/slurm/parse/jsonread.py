@@ -74,7 +74,8 @@ class _Reader:
     def peek(self) -> str:
         """The next non-blank character ("" at the end of the input)."""
         while True:
-            self.pos = _WS.match(self.s, self.pos).end()
+            m = _WS.match(self.s, self.pos)       # always matches (possibly empty)
+            self.pos = m.end() if m else self.pos
             if self.pos < len(self.s):
                 return self.s[self.pos]
             if not self.more():
