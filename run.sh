@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 
-BOOT_PACKAGES=(python3 python3-venv curl openssl chromium chromium-driver ca-certificates procps iproute2 util-linux)
+# mmdebstrap: the rootfs guard test (tests/rootfs) and the lab's newer Slurm generations.
+BOOT_PACKAGES=(python3 python3-venv curl openssl chromium chromium-driver ca-certificates procps iproute2 util-linux mmdebstrap)
 
 die() { echo "error: $*" >&2; exit 1; }
 

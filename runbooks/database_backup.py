@@ -1,11 +1,39 @@
 """mysqldump of the Slurm accounting database through a MySQL defaults file."""
-from slurmops.runbook import Cmd, Param, Runbook, Step
+import re
+
+from slurmops.runbook import Check, Cmd, Param, Runbook, Step
 
 DUMP = "{dest_dir}/{db_name}-{ts}.sql"
 
 
 def derive(ctx):
     return {"dest_dir": ctx.params.get("dest") or ctx.values["backup_dir"]}
+
+
+def room_for_dump(ctx):
+    """The file system of the dump has twice the database's size free (data + indexes from
+    information_schema; a text dump is usually smaller, the margin covers the rest): a dump that
+    fills the disk fails half way and can take slurmdbd's own disk down with it."""
+    db = ctx.values["db_name"]
+    if not re.fullmatch(r"[A-Za-z0-9_]+", db):
+        return False, f"database name {db!r}: letters, digits and '_' only"
+    size = ctx.run(["mysql", f"--defaults-file={ctx.values['my_cnf']}", "--batch", "--skip-column-names",
+                    "--execute=SELECT COALESCE(SUM(data_length + index_length), 0) FROM "
+                    f"information_schema.tables WHERE table_schema = '{db}'"], timeout=60)
+    try:
+        need = 2 * int(size.stdout.split()[0])
+    except (IndexError, ValueError):
+        return False, f"database size unknown: {(size.stderr or size.stdout).strip()[:200]}"
+    where = ctx.values["dest_dir"]
+    while where not in ("", "/") and ctx.run(["test", "-d", where], timeout=10).rc != 0:
+        where = where.rsplit("/", 1)[0] or "/"       # the nearest directory that exists yet
+    df = ctx.run(["df", "-P", "-B1", "--", where or "/"], timeout=15)
+    try:
+        free = int(df.stdout.strip().splitlines()[-1].split()[3])
+    except (IndexError, ValueError):
+        return False, f"df {where}: {df.stderr.strip()[:200]}"
+    mb = 1024 * 1024
+    return free >= need, f"{free // mb} MB free in {where}, need {need // mb} MB (2 x {need // 2 // mb} MB)"
 
 
 RUNBOOK = Runbook(
@@ -25,6 +53,8 @@ RUNBOOK = Runbook(
         Step("Database answers", "credentials and socket in the defaults file work",
              check=[Cmd(("mysqladmin", "--defaults-file={my_cnf}", "ping"), expect="alive", timeout_s=20)]),
         Step("Dump", "single transaction: slurmdbd keeps writing while we read",
+             check=[Check("room for the dump", room_for_dump, "df of the backup dir vs twice the "
+                          "database size (information_schema)")],
              action=[Cmd(("mkdir", "-p", "-m", "0700", "{dest_dir}"), why="backup dir"),
                      Cmd(("install", "-m", "0600", "/dev/null", DUMP + ".part"), why="0600 from the start"),
                      Cmd(("mysqldump", "--defaults-file={my_cnf}", "--single-transaction", "--quick",

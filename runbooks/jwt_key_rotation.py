@@ -55,7 +55,7 @@ RUNBOOK = Runbook(
         *[restart_step(s, rollback=False) for s in SERVICES],
         Step("New token works, old token rejected", "the rotation really happened",
              verify=[Check("new token accepted, old rejected", new_works_old_rejected,
-                           "GET /slurm/v0.0.38/diag with each", retry_s=30)]),
+                           "GET /slurm/<negotiated>/diag with each", retry_s=30)]),
         postflight(),
     ],
     references=[

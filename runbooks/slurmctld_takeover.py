@@ -1,13 +1,15 @@
 """Planned takeover: move control from the primary slurmctld to the backup (scontrol takeover)."""
-from slurmops.lab.checks import parse_ping
 from slurmops.runbook import Check, Cmd, Param, Runbook, Service, Step
-from slurmops.runbook.health import (munge_roundtrip, nodes_responding, preflight, slurmdbd_answers,
-                                     slurmrestd_answers, test_job)
+from slurmops.runbook.health import check_named, nodes_responding, preflight
+from slurmops.slurm.parse.controllers import parse_scontrol_ping
 
 
 def _controllers(ctx):
+    """{role: (host, UP|DOWN)} from `scontrol ping` (scontrol(1): ping)."""
     out = ctx.run(["scontrol", "ping"], timeout=15)
-    return parse_ping(out.stdout + out.stderr), out
+    ctl = {c.role: (c.host, "UP" if c.up else "DOWN")
+           for c in parse_scontrol_ping(out.stdout + out.stderr)}
+    return ctl, out
 
 
 def _show(ctl) -> str:
@@ -56,14 +58,11 @@ def _hand_back_ops():
 
 def _post_checks(retry_s: float = 60):
     return [
-        Check("munge round trip", munge_roundtrip, "munge -n | unmunge", retry_s),
+        check_named("munge", retry_s),
         Check("the expected controller is in control", expected_controller,
               "hand_back=true: primary UP and backup UP; otherwise primary DOWN, backup in control",
               retry_s),
-        Check("slurmdbd answers", slurmdbd_answers, "sacctmgr show cluster", retry_s),
-        Check("nodes responding", nodes_responding, "sinfo: no DOWN/FAIL/UNKNOWN node", retry_s),
-        Check("slurmrestd answers", slurmrestd_answers, "GET /slurm/v0.0.38/diag", retry_s),
-        Check("test job completes", test_job, "srun -N1 true", retry_s),
+        *[check_named(n, retry_s) for n in ("slurmdbd", "nodes", "slurmrestd", "test_job")],
     ]
 
 
@@ -94,12 +93,8 @@ RUNBOOK = Runbook(
              rollback=_hand_back_ops(),
              destructive=True, timeout_s=300),
         Step("The cluster works under the backup", "jobs, nodes, accounting and REST via the backup",
-             verify=[Check("nodes responding", nodes_responding, "sinfo: no DOWN/FAIL/UNKNOWN node",
-                           retry_s=90),
-                     Check("slurmdbd answers", slurmdbd_answers, "sacctmgr show cluster", retry_s=30),
-                     Check("slurmrestd answers", slurmrestd_answers, "GET /slurm/v0.0.38/diag",
-                           retry_s=30),
-                     Check("test job completes", test_job, "srun -N1 true", retry_s=60)],
+             verify=[check_named("nodes", 90), check_named("slurmdbd", 30),
+                     check_named("slurmrestd", 30), check_named("test_job", 60)],
              timeout_s=300),
         Step("Hand control back to the primary", "only with hand_back=true: start the primary "
              "slurmctld; it takes control back at startup and the backup returns to standby",

@@ -37,9 +37,10 @@ _add_exporters()
 def _add_content_tools() -> None:
     """Alerts, dashboards and runbooks: each area owns its click group."""
     from .grafana.cli import dashboards
+    from .jobstats.cli import jobstats
     from .rules.cli import alerts
     from .runbook.cli import runbook, runbooks
-    for group in (alerts, dashboards, runbook, runbooks):
+    for group in (alerts, dashboards, jobstats, runbook, runbooks):
         cli.add_command(group)
 
 

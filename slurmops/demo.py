@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from .lab.cli import _existing, dir_option, print_status
-from .lab.platform import LabError, REST_VERSION
+from .lab.platform import LabError
 
 
 @click.command()
@@ -45,6 +45,10 @@ def demo(lab_dir: Path) -> None:
               quiet=True)
     rows = lab.status()
     print_status(rows)
+    try:
+        rest_version = lab.rest_version()   # negotiated with this slurmrestd, never hard-coded
+    except LabError:
+        rest_version = "<version>"
     click.echo(f"""
 Where to look
   shell:          eval "$(.venv/bin/slurmops lab env)"; squeue; sinfo; sacct
@@ -56,7 +60,7 @@ Where to look
   alert rules:    {rules} rule files loaded; {c.url('prometheus')}/alerts
   dashboards:     {previews}/index.html   (Grafana JSON in dashboards/build/)
   runbook audit:  .venv/bin/slurmops runbook log --state-dir {state_dir}   (rehearsal exit {rc})
-  slurmrestd:     curl -s -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $(SLURM_CONF={c.slurm_conf} scontrol token | cut -d= -f2)" {c.url('slurmrestd')}/slurm/{REST_VERSION}/nodes
+  slurmrestd:     curl -s -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $(SLURM_CONF={c.slurm_conf} scontrol token | cut -d= -f2)" {c.url('slurmrestd')}/slurm/{rest_version}/nodes
   logs:           {c.log}/
   stop it:        .venv/bin/slurmops lab down   (--purge also removes {c.dir})""")
     sys.exit(0 if all(s.healthy for s in rows) and rc == 0 else 1)

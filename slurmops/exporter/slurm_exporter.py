@@ -43,6 +43,7 @@ class ClusterConfig:
     rest_token_file: str | None = None
     rest_version: str | None = None
     timeout: float = 20.0
+    rest_jobs_timeout: float = 120.0   # rest.JOBS_TIMEOUT_S: a full /jobs at 50,000 jobs takes 15-18 s + transfer
     interval: float = 30.0
     collectors: tuple[str, ...] = COLLECTORS
     per_node: bool = True
@@ -59,7 +60,8 @@ def make_source(cc: ClusterConfig, stats: CallStats):
         if not cc.rest_url:
             raise click.UsageError("the rest source needs --rest.url (or rest.url in the config)")
         return RestSource(cc.rest_url, user=cc.rest_user, token_file=cc.rest_token_file,
-                          timeout=cc.timeout, stats=stats, version=cc.rest_version)
+                          timeout=cc.timeout, stats=stats, version=cc.rest_version,
+                          jobs_timeout=cc.rest_jobs_timeout)
     if cc.source == "pyslurm":
         from ..slurm.sources.pyslurm_source import PyslurmSource, PyslurmUnavailable, open_pyslurm
         try:   # only a pyslurm whose major.minor is the running Slurm's, else the reason why not
@@ -118,6 +120,7 @@ def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
             bin_dir=item.get("bin_dir"), rest_url=rest.get("url"), rest_user=rest.get("user"),
             rest_token_file=rest.get("token_file"), rest_version=rest.get("version"),
             timeout=float(item.get("timeout", defaults.timeout)),
+            rest_jobs_timeout=float(rest.get("jobs_timeout", defaults.rest_jobs_timeout)),
             interval=float(item.get("interval", defaults.interval)),
             collectors=tuple(coll) if coll else defaults.collectors,
             per_node=bool(item.get("per_node", defaults.per_node)),
@@ -151,7 +154,11 @@ def _collector_flags(fn):
               help="File holding the JWT (re-read each call); default $SLURM_JWT.")
 @click.option("--poll.interval", "interval", type=float, default=30.0, show_default=True,
               help="Seconds between polls of Slurm (scrapes never call Slurm).")
-@click.option("--command.timeout", "timeout", type=float, default=20.0, show_default=True)
+@click.option("--command.timeout", "timeout", type=float, default=20.0, show_default=True,
+              help="Seconds one Slurm command or slurmrestd request may take.")
+@click.option("--rest.jobs-timeout", "rest_jobs_timeout", type=float, default=120.0, show_default=True,
+              help="Seconds a slurmrestd /jobs request may take (a full list at 50,000 jobs: 15-18 s "
+                   "in slurmrestd 22.05 plus the transfer).")
 @click.option("--collector.nodes.per-node/--no-collector.nodes.per-node", "per_node", default=True,
               show_default=True, help="Per-node families (9 per node: turn off for very large clusters).")
 @click.option("--collector.jobs.per-account/--no-collector.jobs.per-account", "per_account",
@@ -163,7 +170,7 @@ def _collector_flags(fn):
 @click.option("--log.level", "log_level", type=click.Choice(["debug", "info", "warn", "error"]),
               default="info", show_default=True)
 def slurm_command(listen, telemetry_path, web_config_file, config_file, source, cluster, slurm_conf,
-                  rest_url, rest_user, rest_token_file, interval, timeout, per_node, per_account,
+                  rest_url, rest_user, rest_token_file, interval, timeout, rest_jobs_timeout, per_node, per_account,
                   per_user, print_metrics_doc, log_level, **collector_flags) -> None:
     """Export the whole scheduler picture of one or more Slurm clusters."""
     if print_metrics_doc:
@@ -175,7 +182,8 @@ def slurm_command(listen, telemetry_path, web_config_file, config_file, source, 
     defaults = ClusterConfig(name=cluster, source=source,
                              env={"SLURM_CONF": slurm_conf} if slurm_conf else {},
                              rest_url=rest_url, rest_user=rest_user, rest_token_file=rest_token_file,
-                             timeout=timeout, interval=interval, collectors=enabled,
+                             timeout=timeout, rest_jobs_timeout=rest_jobs_timeout,
+                             interval=interval, collectors=enabled,
                              per_node=per_node, per_account=per_account, per_user=per_user)
     clusters = load_clusters(config_file, defaults) if config_file else [defaults]
     try:

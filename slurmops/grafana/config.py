@@ -27,14 +27,17 @@ class Config:
     node_exporter_node_regex: str = "([^:.]+).*"
     # DCGM exporter (dcgm-exporter): GPU series carry `UUID`, which the job exporter's `uuid` joins.
     dcgm_util_metric: str = "DCGM_FI_DEV_GPU_UTIL"
-    # Runbooks: rendered docs live at runbooks/docs/<name>.md in the repository.
-    runbook_url: str = "https://github.com/slurmops/slurmops/blob/main/runbooks/docs/{name}.md"
+    # Runbook links: the one base URL alerts use too (slurmops/runbook/links.py); a site copy may
+    # pin its own base here. None: SLURMOPS_RUNBOOK_BASE_URL, else alerts/thresholds.yml, else the
+    # repository path of the rendered pages.
+    runbook_base_url: str | None = None
 
     def uid(self, name: str) -> str:
         return f"{self.uid_prefix}-{name}"
 
     def runbook(self, name: str) -> str:
-        return self.runbook_url.format(name=name)
+        from slurmops.runbook import links
+        return links.runbook_url(name, self.runbook_base_url or links.configured_base())
 
 
 DEFAULT = Config()

@@ -63,12 +63,18 @@ def lab() -> None:
               help="Track gres/gpu in AccountingStorageTRES (Slurm does not by default).")
 @click.option("--backup-controller", is_flag=True, default=False,
               help="Also run a backup slurmctld in its own network namespace (takeover drills).")
+@click.option("--slurm", default="22.05", show_default=True,
+              help="Slurm generation: 22.05 (this Debian 12's), 24.11 (Debian trixie) or 26.05 "
+                   "(Debian forky), the newer ones from a cached root filesystem (mmdebstrap).")
 @click.option("--extra-package", "extra_packages", multiple=True, hidden=True,
               help="Another Debian package the lab must have (tests use it for apt failures).")
 def up(lab_dir: Path, extra_packages, **opts) -> None:
     """Install what is missing, start every component in order, wait for real health."""
     if lab_dir.exists() and not lab_dir.is_dir():
         _fail(f"--dir {lab_dir} exists and is not a directory", 2)
+    ctx = click.get_current_context()
+    if opts["slurm"] != "22.05" and ctx.get_parameter_source("cloud_nodes").name == "DEFAULT":
+        opts["cloud_nodes"] = 0          # newer generations run without cloud nodes (validate())
     wanted = LabConfig(dir=lab_dir.absolute(), **opts)
     try:
         wanted.validate()

@@ -55,6 +55,9 @@ class LabConfig:
     gpus: int = 0
     gpu_type: str = ""
     gpu_tres: bool = True        # False: gres/gpu not in AccountingStorageTRES (Slurm's default)
+    # The Slurm generation (generations.py): 22.05 is the host's Debian 12 Slurm; newer ones run
+    # from a Debian root filesystem in a private mount + UTS namespace (nsroot.py).
+    slurm: str = "22.05"
     hostname: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
 
     # ---- derived names -------------------------------------------------------------------
@@ -186,6 +189,14 @@ class LabConfig:
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
 
     def validate(self) -> None:
+        from .generations import generation
+        gen = generation(self.slurm)          # ValueError: unknown generation
+        if gen.in_rootfs:
+            # The Resume/Suspend programs are the host's Python (not in the root filesystem) and
+            # the backup controller needs its own network namespace: not with a root filesystem yet.
+            if self.cloud_nodes or self.bench_nodes or self.backup_controller:
+                raise ValueError(f"--slurm {self.slurm} runs without cloud nodes, bench nodes and a "
+                                 f"backup controller (use --cloud-nodes 0)")
         if self.cpu_nodes < 1:
             raise ValueError("the lab needs at least one cpu node")
         if not 0 <= self.bench_nodes <= 99999:

@@ -20,8 +20,9 @@ from typing import Callable
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from . import checks, proc
+from . import checks, nsroot, proc, rootfs
 from .config import LabConfig
+from .generations import ROOTFS_PACKAGES, generation
 
 APT_PACKAGES = [
     # slurm-wlm-jwt-plugin: auth/jwt (AuthAltTypes, slurmrestd's rest_auth/jwt) is not a dependency
@@ -34,7 +35,10 @@ APT_PACKAGES = [
 REST_USER = "slurmrestd"       # slurmrestd refuses to run as root
 WORKLOAD_USER = "slurmlab"     # a non-root user for sample jobs (per-user metrics, root vs user)
 ACCOUNTS = {"research": ["root"], "physics": [WORKLOAD_USER]}
-REST_VERSION = "v0.0.38"       # Slurm 22.05's data_parser
+
+
+# Components that run inside a newer generation's root filesystem (the rest run on the host).
+IN_ROOTFS = {"rootfs", "munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmrestd"}
 
 
 class LabError(Exception):
@@ -71,8 +75,14 @@ class Lab:
     def __init__(self, cfg: LabConfig, out=sys.stdout):
         self.cfg = cfg
         self.out = out
+        self.gen = generation(cfg.slurm)
         self.env = proc.lab_env(cfg.dir, cfg.slurm_conf)
+        if self.gen.in_rootfs:
+            # Slurm's, munge's and MariaDB's commands resolve to wrappers that run them inside
+            # the generation's root filesystem (nsroot.py); everything else stays the host's.
+            self.env["PATH"] = f"{nsroot.bin_dir(cfg.dir)}:{self.env['PATH']}"
         self._started: list[str] = []
+        self._rest_version: str | None = None
 
     # ---- small helpers ---------------------------------------------------------------------
     def say(self, msg: str) -> None:
@@ -149,7 +159,7 @@ class Lab:
             proc.owned_pid(p, self.cfg.dir) for p in c.pidfiles())}
         wanted: list[tuple[str, int]] = []
         for comp in ("slurmctld", "slurmdbd", "slurmrestd", "mariadb", "node_exporter",
-                     "prometheus", "alertmanager"):
+                     "slurm_exporter", "job_exporter", "prometheus", "alertmanager"):
             if comp not in running:
                 wanted.append((comp, self.cfg.port(comp)))
         for node in self.cfg.cpu_node_names:
@@ -166,7 +176,7 @@ class Lab:
         c = self.cfg
         for d in (c.etc, c.run, c.log, c.spool / "ctld", c.bin, c.run / "munge",
                   c.dir / "prometheus" / "targets", c.dir / "prometheus" / "rules",
-                  c.dir / "prometheus" / "data", c.dir / "alertmanager"):
+                  c.dir / "prometheus" / "data", c.dir / "alertmanager", c.dir / "jobstats"):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(c.dir, 0o755)
         os.chmod(c.etc, 0o755)
@@ -175,7 +185,7 @@ class Lab:
         self.secret("jwt.key", 32)
         db_password = self.secret("db.password", 16, hexed=True).read_text()
         env = _render_env()
-        ctx = {"c": c, "db_password": db_password, "version_hint": "22.05",
+        ctx = {"c": c, "db_password": db_password, "version_hint": c.slurm,
                "python": sys.executable, "backup_conf": False}
         files = {
             "etc/slurm.conf": ("slurm.conf.j2", 0o644),
@@ -195,6 +205,7 @@ class Lab:
                    env.get_template("slurm.conf.j2").render(**{**ctx, "backup_conf": True}), 0o644)
         for action in ("resume", "suspend"):
             _write(c.bin / action, env.get_template("power.j2").render(action=action, **ctx), 0o755)
+        _write(c.bin / "jobstats-epilog", env.get_template("jobstats-epilog.j2").render(**ctx), 0o755)
         _write(c.state_file, c.to_json() + "\n", 0o644)
 
     def gpu_devices(self) -> None:
@@ -210,6 +221,9 @@ class Lab:
     def components(self) -> list[Component]:
         c = self.cfg
         return [
+            *([Component("rootfs", self._start_rootfs, self._rootfs_health,
+                         lambda: [c.pidfile("rootfs")], f"Debian {self.gen.suite_name} (mount+UTS ns)",
+                         "rootfs.out")] if self.gen.in_rootfs else []),
             Component("munged", self._start_munged,
                       lambda: checks.munge_roundtrip(str(c.munge_socket)),
                       lambda: [c.pidfile("munged")], str(c.munge_socket), "munged.out"),
@@ -247,6 +261,31 @@ class Lab:
             Component("prometheus", self._start_prometheus, self._prometheus_health,
                       lambda: [c.pidfile("prometheus")], c.url("prometheus"), "prometheus.out", 60),
         ]
+
+    # ---- a newer generation's root filesystem (nsroot.py) -----------------------------------
+    @property
+    def rootfs_path(self) -> Path:
+        return rootfs.path_for(self.gen.suite, ROOTFS_PACKAGES)
+
+    def ensure_rootfs(self) -> Path:
+        """The generation's root filesystem, built (cached) when absent; refused when half-built."""
+        try:
+            return rootfs.ensure(self.gen.suite, ROOTFS_PACKAGES, log=self.out)
+        except rootfs.RootfsError as exc:
+            raise LabError(str(exc)) from None
+
+    def _start_rootfs(self) -> None:
+        nsroot.write_wrappers(self.cfg.dir)
+        self._spawn("rootfs", nsroot.holder_argv(self.ensure_rootfs(), self.cfg.dir))
+
+    def _rootfs_health(self) -> checks.Result:
+        pid = self.own_pid("rootfs")
+        if not pid or not nsroot.in_root(pid, self.cfg.dir):
+            return False, "namespace not ready"
+        r = proc.run(["sinfo", "--version"], env=self.env, timeout=10)
+        if r.returncode != 0:
+            return False, f"sinfo --version inside: {_last_line(r)}"
+        return True, f"{r.stdout.strip()} from {self.rootfs_path}"
 
     def _start_munged(self) -> None:
         c = self.cfg
@@ -435,11 +474,13 @@ class Lab:
             return False, ", ".join(f"{n}={s}" for n, s in sorted(bad.items()))
         return True, " ".join(f"{n}={states.get(n, '?')}" for n in self.cfg.node_names)
 
+    def slurmrestd_argv(self) -> list[str]:
+        """slurmrestd's command line (the rootfs test checks the plugins it names exist)."""
+        return ["slurmrestd", "-a", "rest_auth/jwt", "-u", REST_USER, "-g", REST_USER,
+                f"127.0.0.1:{self.cfg.port('slurmrestd')}"]
+
     def _start_slurmrestd(self) -> None:
-        c = self.cfg
-        env = dict(self.env, SLURM_JWT="daemon")
-        self._spawn("slurmrestd", ["slurmrestd", "-a", "rest_auth/jwt", "-u", REST_USER,
-                                   "-g", REST_USER, f"127.0.0.1:{c.port('slurmrestd')}"], env=env)
+        self._spawn("slurmrestd", self.slurmrestd_argv(), env=dict(self.env, SLURM_JWT="daemon"))
 
     def token(self, user: str = "root", lifespan_s: int = 3600) -> str:
         """A fresh JWT from slurmctld (jwt.shtml: `scontrol token`). Never logged."""
@@ -449,20 +490,36 @@ class Lab:
             raise LabError(f"scontrol token failed: {_last_line(r)}")
         return r.stdout.strip().split("SLURM_JWT=", 1)[1].strip()
 
+    def rest_version(self, token: str | None = None) -> str:
+        """The data_parser version slurmops speaks with this lab's slurmrestd: the newest both
+        offer, negotiated by the rest source (v0.0.38 on 22.05, v0.0.42 on 24.11, ...)."""
+        from ..slurm.sources.rest import negotiate_version
+        from ..slurm.sources import SourceError
+        if self._rest_version is None:
+            try:
+                self._rest_version = negotiate_version(self.cfg.url("slurmrestd"),
+                                                       token or self.token(lifespan_s=60))
+            except SourceError as exc:
+                raise LabError(f"slurmrestd: no data_parser version to speak: {exc}") from None
+        return self._rest_version
+
     def _slurmrestd_health(self) -> checks.Result:
         try:
             tok = self.token(lifespan_s=60)
+            version = self.rest_version(tok)
         except LabError as exc:
             return False, str(exc)
         status, body = checks.http_get(
-            f"{self.cfg.url('slurmrestd')}/slurm/{REST_VERSION}/diag",
+            f"{self.cfg.url('slurmrestd')}/slurm/{version}/diag",
             headers={"X-SLURM-USER-NAME": "root", "X-SLURM-USER-TOKEN": tok})
-        return status == 200, f"/slurm/{REST_VERSION}/diag -> {status or body}"
+        return status == 200, f"/slurm/{version}/diag -> {status or body}"
 
     def _start_node_exporter(self) -> None:
         self._spawn("node_exporter", [
             "prometheus-node-exporter",
             f"--web.listen-address=127.0.0.1:{self.cfg.port('node_exporter')}",
+            # the counter of `slurmops jobstats store` (EpilogSlurmctld) lands here
+            f"--collector.textfile.directory={self.cfg.dir / 'jobstats'}",
             "--no-collector.systemd"])
 
     def _start_slurm_exporter(self) -> None:
@@ -533,6 +590,8 @@ class Lab:
         self.ensure_packages(extra_packages)
         self.ensure_users()
         self.check_ports()
+        if self.gen.in_rootfs:
+            self.ensure_rootfs()
         self.render()
         if self.cfg.backup_controller:
             self.ensure_network()   # slurmdbd, slurmctld and slurmd are reached on its address
@@ -643,6 +702,12 @@ class Lab:
             self.cancel_jobs()
             for comp in reversed(self.components()):
                 pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+                if self.gen.in_rootfs and comp.name in IN_ROOTFS:
+                    # Only a process whose root is this lab's root filesystem is one of ours.
+                    strangers = [p for p in pids if not nsroot.in_root(p, self.cfg.dir)]
+                    if strangers:
+                        self.say(f"  {comp.name}: pid {strangers} is not in {nsroot.root_dir(self.cfg.dir)}; left alone")
+                    pids = [p for p in pids if p not in strangers]
                 if pids:
                     proc.terminate(pids, timeout=20)
                     self.say(f"  stopped {comp.name} ({' '.join(map(str, pids))})")
@@ -663,6 +728,8 @@ class Lab:
         c = self.cfg
         return [
             f"export SLURM_CONF={c.slurm_conf}",
+            *([f"export PATH={nsroot.bin_dir(c.dir)}:$PATH   # Slurm {c.slurm}'s commands, run inside its root filesystem"]
+              if self.gen.in_rootfs else []),
             f"export SLURMOPS_LAB_DIR={c.dir}",
             f"export SLURMRESTD_URL={c.url('slurmrestd')}",
             f"export PROMETHEUS_URL={c.url('prometheus')}",

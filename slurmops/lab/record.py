@@ -16,7 +16,8 @@ from pathlib import Path
 from ..slurm.commands import COMMANDS, REST_PATHS, version_number
 from ..slurm.parse.text import CLI_ENV
 from . import checks, proc
-from .platform import REST_VERSION, Lab, LabError
+from ..slurm.sources.rest import offered_versions
+from .platform import Lab, LabError
 
 # What the tests read besides the exporters' own commands (slurm/commands.py): (file, argv, guards).
 EXTRA_CLI: list[tuple[str, list[str], str]] = [
@@ -35,17 +36,20 @@ EXTRA_CLI: list[tuple[str, list[str], str]] = [
 #: jobs in the queue when recording.
 CLI_CAPTURES: list[tuple[str, list[str], str]] = [
     (c.fixture, list(c.argv), c.guards) for c in COMMANDS] + EXTRA_CLI
-#: (path, guards): every registered path the recording's data_parser serves, then the extras.
-EXTRA_REST: list[tuple[str, str]] = [
-    (f"/slurmdb/{REST_VERSION}/diag", "slurmdbd's statistics"),
-    (f"/slurmdb/{REST_VERSION}/jobs", "accounting job records"),
-    (f"/slurmdb/{REST_VERSION}/associations", "associations (accounts, users)"),
-]
-_REST: dict[str, list[str]] = {}
-for _r in REST_PATHS:
-    if version_number(REST_VERSION) >= version_number(_r.since):
-        _REST.setdefault(_r.at(REST_VERSION), []).append(_r.guards)
-REST_CAPTURES: list[tuple[str, str]] = [(p, "; ".join(g)) for p, g in _REST.items()] + EXTRA_REST
+
+
+def rest_captures(version: str) -> list[tuple[str, str]]:
+    """(path, guards) recorded for one data_parser version: every registered path that version
+    serves, then slurmdbd's paths the tests read."""
+    paths: dict[str, list[str]] = {}
+    for r in REST_PATHS:
+        if version_number(version) >= version_number(r.since):
+            paths.setdefault(r.at(version), []).append(r.guards)
+    return [(p, "; ".join(g)) for p, g in paths.items()] + [
+        (f"/slurmdb/{version}/diag", "slurmdbd's statistics"),
+        (f"/slurmdb/{version}/jobs", "accounting job records"),
+        (f"/slurmdb/{version}/associations", "associations (accounts, users)"),
+    ]
 
 
 def normaliser(hostname: str, lab_dir: Path, cluster: str = "lab", node_prefix: str = ""):
@@ -104,7 +108,9 @@ def record(lab: Lab, out: Path, only: set[str] | None = None) -> dict:
         done(name, guard)
     token = lab.token(lifespan_s=300)
     headers = {"X-SLURM-USER-NAME": "root", "X-SLURM-USER-TOKEN": token}
-    for path, guard in REST_CAPTURES:
+    versions = offered_versions(lab.cfg.url("slurmrestd"), token) or [lab.rest_version(token)]
+    manifest["rest_versions"] = versions
+    for path, guard in [pg for v in versions for pg in rest_captures(v)]:
         name = path.strip("/").replace("/", "-") + ".json"
         if only and name not in only:
             continue

@@ -10,6 +10,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from slurmops.runbook import links
+
 from . import rule_files
 from .build import BuildError, check as drift_check, load_thresholds
 
@@ -69,7 +71,7 @@ def runbook_name(url: str, base: str) -> str | None:
 def lint_rules(files: Iterable[Path], thresholds: dict[str, Any], runbooks_dir: Path) -> list[Problem]:
     problems: list[Problem] = []
     scrape = seconds(thresholds.get("scrape_interval", "30s")) or 30
-    base = thresholds.get("runbook_base_url", "runbooks/docs/")
+    base = links.configured_base(thresholds)
     books = defined_runbooks(runbooks_dir) if runbooks_dir.is_dir() else set()
     docs = runbooks_dir / "docs"
     seen_alerts: dict[str, str] = {}

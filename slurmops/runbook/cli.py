@@ -1,6 +1,7 @@
 """`slurmops runbook list|show|plan|run|resume|log` and `slurmops runbooks render`.
 
-Exit codes: 0 succeeded, 1 failed and rolled back (or declined), 2 bad usage/parameters,
+Exit codes: 0 succeeded, 1 failed and rolled back (or declined; for `plan`: a required
+pre-check fails now), 2 bad usage/parameters,
 3 rollback failed (a person must look), 4 refused (destructive without --yes and no terminal),
 5 another run of this runbook on this target holds the lock.
 """
@@ -14,6 +15,7 @@ import click
 
 from . import engine, loader
 from .audit import LockBusy, read_records
+from .health import parse_forced
 from .model import RunbookError
 from .target import make_target, parse_sets
 
@@ -33,6 +35,12 @@ state_opt = click.option(
     default=DEFAULT_STATE, show_default=True, help="Audit logs, evidence and locks.")
 
 
+force_opt = click.option(
+    "--force-unhealthy", "forced", multiple=True, metavar="CHECK",
+    help="Go past this failed required health check (munge, slurmctld, slurmdbd, nodes, "
+         "slurmrestd, test_job; repeatable). Recorded in the audit log.")
+
+
 def target_opts(f):
     f = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
                      help="Override a target value (munge_key=..., unit_slurmctld=...).")(f)
@@ -45,8 +53,9 @@ def target_opts(f):
     return f
 
 
-def _context(name, runbooks_dir, target_spec, ssh, sets, params, out=None):
+def _context(name, runbooks_dir, target_spec, ssh, sets, params, forced=(), out=None):
     try:
+        forced = parse_forced(forced)
         rb = loader.get(name, runbooks_dir)
         target = make_target(target_spec, ssh, parse_sets(sets))
         if target.kind not in rb.targets:
@@ -57,7 +66,9 @@ def _context(name, runbooks_dir, target_spec, ssh, sets, params, out=None):
             if not sep:
                 raise RunbookError(f"-p {item!r}: expected NAME=VALUE")
             raw[key] = value
-        return engine.build_context(rb, target, raw, out=out or sys.stdout)
+        ctx = engine.build_context(rb, target, raw, out=out or sys.stdout)
+        ctx.force_unhealthy = forced
+        return ctx
     except RunbookError as exc:
         _fail(str(exc))
 
@@ -95,25 +106,29 @@ def show(runbooks_dir, name):
 @runbook.command()
 @runbooks_dir_opt
 @target_opts
+@force_opt
 @click.argument("name")
-def plan(runbooks_dir, target_spec, ssh, sets, params, name):
-    """Dry run: read the real state and print exactly what would run. Changes nothing."""
-    ctx = _context(name, runbooks_dir, target_spec, ssh, sets, params)
+def plan(runbooks_dir, target_spec, ssh, sets, params, forced, name):
+    """Dry run: read the real state and print exactly what would run. Changes nothing, submits
+    no job. Exit 1 when a required pre-check fails now."""
+    ctx = _context(name, runbooks_dir, target_spec, ssh, sets, params, forced)
     try:
-        engine.plan(ctx)
+        ok = engine.plan(ctx)
     except RunbookError as exc:
         _fail(str(exc))
+    sys.exit(engine.EXIT_OK if ok else engine.EXIT_ROLLED_BACK)
 
 
 @runbook.command()
 @runbooks_dir_opt
 @target_opts
 @state_opt
+@force_opt
 @click.option("--yes", is_flag=True, help="Confirm destructive steps (automation).")
 @click.argument("name")
-def run(runbooks_dir, target_spec, ssh, sets, params, state_dir, yes, name):
+def run(runbooks_dir, target_spec, ssh, sets, params, state_dir, forced, yes, name):
     """Run the runbook; on failure roll back what it did. Every command goes to the audit log."""
-    ctx = _context(name, runbooks_dir, target_spec, ssh, sets, params)
+    ctx = _context(name, runbooks_dir, target_spec, ssh, sets, params, forced)
     ctx.assume_yes = yes
     _finish(lambda: engine.Runner(ctx, state_dir).run())
 
@@ -142,9 +157,10 @@ def _find_run(state_dir: Path, run_id: str) -> Path:
 @runbooks_dir_opt
 @state_opt
 @click.option("--rollback", is_flag=True, help="Roll the run back instead of finishing it.")
+@force_opt
 @click.option("--yes", is_flag=True, help="Confirm destructive steps (automation).")
 @click.argument("run_id")
-def resume(runbooks_dir, state_dir, rollback, yes, run_id):
+def resume(runbooks_dir, state_dir, rollback, forced, yes, run_id):
     """Finish (or --rollback) a run that was interrupted (kill -9, lost session), from its log.
 
     The interrupted step is re-run from its pre-check (steps are idempotent by contract); a run
@@ -159,6 +175,8 @@ def resume(runbooks_dir, state_dir, rollback, yes, run_id):
         target = make_target(spec["target"], spec.get("ssh"), spec.get("set") or {})
         ctx = engine.build_context(rb, target, start["params"], values=start["values"], run_id=run_id)
         ctx.assume_yes = yes
+        # what the run was forced past still holds; a resume may add checks (audited with it)
+        ctx.force_unhealthy = parse_forced([*start.get("force_unhealthy", []), *forced])
     except RunbookError as exc:   # the log or the runbook it names cannot be used
         _fail(str(exc))
     _finish(lambda: engine.Runner(ctx, state_dir).resume("rollback" if rollback else "finish"))
@@ -235,3 +253,30 @@ def render(runbooks_dir, out, check):
         return
     written = render_all(books, out, repo_root)
     click.echo(f"wrote {len(written)} pages to {out}")
+
+
+@runbooks.command()
+@runbooks_dir_opt
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=None, help="Port (default 9347, the default runbook base URL's).")
+def serve(runbooks_dir, listen, port):
+    """Serve the rendered runbook pages (runbooks/docs) over HTTP: the target of every alert's
+    runbook_url and every dashboard's runbook link (alerts/thresholds.yml runbook_base_url)."""
+    from . import links
+    from .serve import make_server
+    docs = (runbooks_dir or loader.default_dir()) / "docs"
+    if not (docs / "README.md").is_file():
+        _fail(f"no rendered pages in {docs} (run `slurmops runbooks render`)")
+    try:
+        server = make_server(docs, listen, port or links.SERVE_PORT)
+    except OSError as exc:
+        _fail(f"cannot listen on {listen}:{port or links.SERVE_PORT}: {exc.strerror}")
+    host, bound = server.server_address[:2]
+    click.echo(f"serving {docs} at http://{host}:{bound}/ (runbook base URL now: "
+               f"{links.configured_base()})")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -16,7 +16,7 @@ import shlex
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, TextIO
@@ -66,6 +66,7 @@ class Context:
     phase: str = ""
     step_index: int | None = None
     resumed: bool = False
+    force_unhealthy: tuple[str, ...] = ()   # health checks the operator chose to go past
     evidence: dict[str, list[str]] = field(default_factory=lambda: dict(EVIDENCE))
 
     @property
@@ -188,8 +189,25 @@ def run_op(ctx: Context, op: Op) -> tuple[bool, str]:
             ok, detail = False, f"{type(exc).__name__}: {exc}"
         timed_out = ctx.deadline is not None and time.monotonic() >= ctx.deadline
         if ok or time.monotonic() >= until or timed_out:
+            if not ok and isinstance(op, Check):
+                return _graded(ctx, op, ctx.redact(str(detail)))
             return bool(ok), ctx.redact(str(detail))
         time.sleep(1)
+
+
+def _graded(ctx: Context, op: Check, detail: str) -> tuple[bool, str]:
+    """A failed check that is only a warning, or that the operator forced past
+    (--force-unhealthy), lets the step go on; either way the audit log says so."""
+    forced = bool(op.health) and op.health in ctx.force_unhealthy
+    if op.grade == "required" and not forced:
+        return False, detail
+    kind = "warn" if op.grade == "warn" else "forced"
+    if ctx.audit:
+        ctx.audit.write("health_override", step=ctx.step_index, phase=ctx.phase, name=op.name,
+                        check=op.health, override=kind, detail=detail[:500])
+    if kind == "warn":
+        return True, f"WARN (not required here): {detail}"
+    return True, f"FORCED (--force-unhealthy {op.health}): {detail}"
 
 
 def _last(out: Outcome) -> str:
@@ -256,8 +274,10 @@ def config_diff(before: str, after: str) -> str:
 
 
 # ---- plan ----------------------------------------------------------------------------------------
-def plan(ctx: Context) -> None:
-    """Dry run: read real state (derive, every pre-check) and print exactly what would run."""
+def plan(ctx: Context) -> bool:
+    """Dry run: read real state (derive, the read-only pre-checks) and print exactly what would
+    run. Writes nothing and submits no job (a check that would, like the test job, is listed, not
+    run). False when a required pre-check fails: the run would stop there."""
     rb, say = ctx.runbook, ctx.say
     say(f"plan: {rb.name} on {ctx.target.label} via {ctx.target.transport.name} "
         f"({ctx.target.services.kind} services)")
@@ -265,27 +285,38 @@ def plan(ctx: Context) -> None:
         say("parameters:")
         for p in rb.params:
             say(f"  {p.name} = {p.text(ctx.params[p.name])!r}")
+    if ctx.force_unhealthy:
+        say("forced past (--force-unhealthy): " + ", ".join(ctx.force_unhealthy))
     say("evidence before and after: " + "; ".join(shlex.join(a) for a in EVIDENCE.values()))
     n = len(rb.steps)
+    failed: list[str] = []
     for i, step in enumerate(rb.steps, 1):
         ctx.step_index = i
         say(f"[{i}/{n}] {step.title}" + ("   (destructive: needs confirmation or --yes)"
-                                          if step.destructive else "") + f"   timeout {step.timeout_s:.0f} s")
+                                          if step.destructive else "") + f"   {timeout_text(step)}")
         ctx.deadline = time.monotonic() + step.timeout_s
         ctx.phase = "check"
         for op in step.ops("check", ctx):
-            ok, detail = run_op(ctx, op) if isinstance(op, Check) else _plan_read(ctx, op)
             say(f"    pre-check  {op_text(ctx, op)}")
+            if isinstance(op, Check) and not op.plan_safe:
+                say("               now: not run by plan (it acts: " + (op.why or op.name) + ")")
+                continue
+            # Pre-checks are read-only by contract, so the plan runs them for real, once.
+            ok, detail = run_op(ctx, replace(op, retry_s=0) if isinstance(op, (Check, Cmd)) else op)
             say(f"               now: {'ok' if ok else 'FAIL'} - {detail}")
+            if not ok:
+                failed.append(f"[{i}] {_short(op)}")
         for phase in ("action", "verify", "rollback"):
             for op in step.ops(phase, ctx):
                 say(f"    {phase:10} {op_text(ctx, op)}")
     ctx.deadline = None
+    if failed:
+        say("plan: a required pre-check fails now, a run would stop there: " + "; ".join(failed))
+    return not failed
 
 
-def _plan_read(ctx: Context, op: Op) -> tuple[bool, str]:
-    # Pre-checks are read-only by contract, so the plan runs them for real.
-    return run_op(ctx, op)
+def timeout_text(step: Step) -> str:
+    return "no time limit" if step.timeout_s == float("inf") else f"timeout {step.timeout_s:.0f} s"
 
 
 # ---- run -----------------------------------------------------------------------------------------
@@ -349,7 +380,7 @@ class Runner:
                             params={k: (None if v is None else ctx.runbook.param(k).text(v))
                                     for k, v in ctx.params.items()},
                             values=ctx.values, steps=[s.title for s in rb.steps],
-                            assume_yes=ctx.assume_yes)
+                            assume_yes=ctx.assume_yes, force_unhealthy=list(ctx.force_unhealthy))
             ctx.say(f"run {ctx.run_id}: {rb.name} on {ctx.target.label}  (audit: {ctx.audit.path})")
             collect_evidence(ctx, "before")
             return self._forward(start=0, done=[])
@@ -375,6 +406,7 @@ class Runner:
             pending = state.pending_rollback
             effective = "rollback" if pending is not None else mode
             ctx.audit.write("resume", who=who(), mode=mode, effective=effective,
+                            force_unhealthy=list(ctx.force_unhealthy),
                             done=state.done, in_progress=state.in_progress,
                             pending_rollback=pending)
             ctx.say(f"resume {ctx.run_id}: {effective}; done before: {state.done or 'none'}; "
@@ -442,7 +474,7 @@ class Runner:
         ctx.step_index = i
         ctx.deadline = t + step.timeout_s
         ctx.audit.write("step_start", step=i, title=step.title, destructive=step.destructive,
-                        timeout_s=step.timeout_s)
+                        timeout_s=step.timeout_s if step.timeout_s != float("inf") else None)
         ctx.say(f"[{i}/{n}] {step.title}   (elapsed {time.monotonic() - self.t0:.1f} s)")
         try:
             for phase in ("check", "action", "verify"):

@@ -1,20 +1,27 @@
-"""The cluster health check every runbook uses before it changes anything and after it is done:
-every daemon answers, no node is DOWN or not responding, and a test job completes.
+"""The cluster health checks runbooks declare before they change anything and after they are
+done: munge, slurmctld, slurmdbd and slurmrestd answer, no node is DOWN or not responding, and a
+test job completes.
 
-Each part is its own named Check so the audit log and the plan show which part failed. They run
-through ``ctx.run`` (audited, on the target's transport); slurmrestd is asked over HTTP from here,
-with a token minted by `scontrol token` that is registered as a secret and never logged.
+Each part is a named check (``CHECKS``) so the audit log and the plan show which part failed, and
+each runbook *grades* what it needs (``preflight(slurmctld=NOT_NEEDED, nodes=WARN)``): an incident
+runbook that starts a dead slurmctld cannot require slurmctld to answer first. An operator may go
+past a failed required check with ``--force-unhealthy NAME`` (recorded in the audit log).
+
+They run through ``ctx.run`` (audited, on the target's transport); slurmrestd is asked over HTTP
+from here, with a token minted by `scontrol token` that is registered as a secret and never logged,
+and with the data_parser version the server offers (rest.shtml: each release serves its own set;
+v0.0.38 is gone from 24.05 on).
 """
 from __future__ import annotations
 
-import json
 import re
 
-from slurmops.lab.checks import http_get
+from slurmops.slurm.sources import SourceError
+from slurmops.slurm.sources.rest import RestSource
 
-from .model import Check, Step
+from .model import Check, RunbookError, Step
 
-REST_VERSION = "v0.0.38"    # Slurm 22.05's data_parser; 25.05 still serves it as a deprecated plugin
+REQUIRED, WARN, NOT_NEEDED = "required", "warn", "not needed"
 _BAD_NODE = ("down", "fail", "failing", "not_responding", "unknown", "inval")
 
 
@@ -75,20 +82,30 @@ def token(ctx, lifespan_s: int = 300, user: str = "root") -> str | None:
     return ctx.secret(m.group(1))
 
 
+def rest_version(ctx, tok: str) -> str:
+    """The newest data_parser version both slurmrestd and slurmops speak (RestSource.negotiate:
+    the server's OpenAPI paths, else a probe), kept for the rest of the run."""
+    if "rest_version" not in ctx.memory:
+        src = RestSource(ctx.values["slurmrestd_url"], user="root", token=tok, timeout=10)
+        ctx.memory["rest_version"] = src.negotiate()
+    return ctx.memory["rest_version"]
+
+
 def rest_diag(ctx, tok: str) -> int:
-    """HTTP status of GET /slurm/<v>/diag with this token (0: nothing answered); audited without
-    the token."""
-    url = f"{ctx.values['slurmrestd_url']}/slurm/{REST_VERSION}/diag"
-    status, body = http_get(url, headers={"X-SLURM-USER-NAME": "root", "X-SLURM-USER-TOKEN": tok},
-                            timeout=10)
+    """HTTP status of GET /slurm/<negotiated version>/diag with this token (0: nothing answered);
+    audited without the token."""
+    url = ctx.values["slurmrestd_url"]
+    status, errors, path = 0, "", "/slurm/?/diag"
+    try:
+        path = f"/slurm/{rest_version(ctx, tok)}/diag"
+        RestSource(url, user="root", token=tok, timeout=10).get(path)
+        status = 200
+    except SourceError as exc:
+        m = re.match(r"HTTP (\d+)", exc.detail)
+        status = int(m.group(1)) if m else 0
+        errors = f"{exc.reason}: {exc.detail}"[:300]
     if ctx.audit:
-        errors = ""
-        if status and status != 200:
-            try:
-                errors = json.dumps(json.loads(body).get("errors", []))[:300]
-            except (ValueError, AttributeError):
-                errors = body[:200]
-        ctx.audit.write("http", step=ctx.step_index, phase=ctx.phase, method="GET", url=url,
+        ctx.audit.write("http", step=ctx.step_index, phase=ctx.phase, method="GET", url=url + path,
                         status=status, errors=ctx.redact(errors))
     return status
 
@@ -100,7 +117,8 @@ def slurmrestd_answers(ctx) -> tuple[bool, str]:
     if tok is None:
         return False, "scontrol token failed"
     status = rest_diag(ctx, tok)
-    return status == 200, f"GET /slurm/{REST_VERSION}/diag -> {status or 'no answer'}"
+    version = ctx.memory.get("rest_version", "?")
+    return status == 200, f"GET /slurm/{version}/diag -> {status or 'no answer'}"
 
 
 def test_job(ctx) -> tuple[bool, str]:
@@ -113,33 +131,73 @@ def test_job(ctx) -> tuple[bool, str]:
     return out.rc == 0, "test job completed" if out.rc == 0 else f"srun exit {out.rc}: {_first(out)}"
 
 
-def health_checks(retry_s: float = 0) -> list[Check]:
-    return [
-        Check("munge round trip", munge_roundtrip, "munge -n | unmunge on the target's socket", retry_s),
-        Check("slurmctld answers", slurmctld_up, "scontrol ping says UP", retry_s),
-        Check("slurmdbd answers", slurmdbd_answers, "sacctmgr show cluster", retry_s),
-        Check("nodes responding", nodes_responding, "sinfo: no DOWN/FAIL/not responding node", retry_s),
-        Check("slurmrestd answers", slurmrestd_answers, "scontrol token + GET /slurm/v0.0.38/diag", retry_s),
-        Check("test job completes", test_job, "srun -N1 true", retry_s),
-    ]
+# name -> (function, what it does, safe for `plan`); the names are what --force-unhealthy takes.
+CHECKS = {
+    "munge": ("munge round trip", munge_roundtrip, "munge -n | unmunge on the target's socket", True),
+    "slurmctld": ("slurmctld answers", slurmctld_up, "scontrol ping says UP", True),
+    "slurmdbd": ("slurmdbd answers", slurmdbd_answers, "sacctmgr show cluster", True),
+    "nodes": ("nodes responding", nodes_responding, "sinfo: no DOWN/FAIL/not responding node", True),
+    "slurmrestd": ("slurmrestd answers", slurmrestd_answers,
+                   "scontrol token + GET /slurm/<negotiated data_parser>/diag", True),
+    "test_job": ("test job completes", test_job, "srun -N1 true (plan does not submit it)", False),
+}
 
 
-def preflight() -> Step:
-    """First step of every runbook: change nothing on a cluster that is already unhealthy."""
-    return Step("Pre-flight: cluster healthy", "refuse to change a cluster that is already broken",
-                check=health_checks(), timeout_s=180)
+def check_named(name: str, retry_s: float = 0, grade: str = REQUIRED) -> Check:
+    title, fn, why, plan_safe = CHECKS[name]
+    return Check(title, fn, why, retry_s, grade=grade, health=name, plan_safe=plan_safe)
 
 
-def postflight(retry_s: float = 30) -> Step:
+def parse_forced(names) -> tuple[str, ...]:
+    """--force-unhealthy values: each must name a check of CHECKS."""
+    out = []
+    for name in names:
+        if name not in CHECKS:
+            raise RunbookError(f"--force-unhealthy {name!r}: no such check; one of {', '.join(CHECKS)}")
+        out.append(name)
+    return tuple(dict.fromkeys(out))
+
+
+def _grades(grades: dict[str, str]) -> dict[str, str]:
+    for name, grade in grades.items():
+        if name not in CHECKS:
+            raise RunbookError(f"health grade for {name!r}: no such check; one of {', '.join(CHECKS)}")
+        if grade not in (REQUIRED, WARN, NOT_NEEDED):
+            raise RunbookError(f"health grade {name}={grade!r}: required, warn or not needed")
+    return {name: grades.get(name, REQUIRED) for name in CHECKS}
+
+
+def health_checks(retry_s: float = 0, **grades: str) -> list[Check]:
+    """The checks of CHECKS that are not graded NOT_NEEDED, in order; every one required unless
+    graded otherwise."""
+    return [check_named(name, retry_s, grade) for name, grade in _grades(grades).items()
+            if grade != NOT_NEEDED]
+
+
+def describe_grades(**grades: str) -> str:
+    g = _grades(grades)
+    parts = [f"{grade}: " + ", ".join(n for n in g if g[n] == grade)
+             for grade in (REQUIRED, WARN, NOT_NEEDED) if grade in g.values()]
+    return "; ".join(parts)
+
+
+def preflight(**grades: str) -> Step:
+    """First step of a runbook: change nothing on a cluster that lacks what the runbook needs.
+    Grades: check name = REQUIRED (default), WARN or NOT_NEEDED."""
+    return Step("Pre-flight: what this runbook needs", "refuse to act without it (" +
+                describe_grades(**grades) + ")", check=health_checks(**grades), timeout_s=180)
+
+
+def postflight(retry_s: float = 30, **grades: str) -> Step:
     """Last step: the cluster is healthy again; failing here rolls the whole run back."""
-    return Step("Post-check: cluster healthy", "prove the change left a working cluster",
-                verify=health_checks(retry_s), timeout_s=240)
+    return Step("Post-check: cluster healthy", "prove the change left a working cluster (" +
+                describe_grades(**grades) + ")", verify=health_checks(retry_s, **grades), timeout_s=240)
 
 
 def wait_up(component: str, retry_s: float = 60) -> list:
     """After a restart through systemd (which returns before the daemon answers): poll."""
-    fn = {"slurmctld": slurmctld_up, "slurmdbd": slurmdbd_answers, "munged": munge_roundtrip,
-          "slurmd": nodes_responding, "slurmrestd": slurmrestd_answers}.get(component)
-    if fn is None:
+    name = {"slurmctld": "slurmctld", "slurmdbd": "slurmdbd", "munged": "munge",
+            "slurmd": "nodes", "slurmrestd": "slurmrestd"}.get(component)
+    if name is None:
         return []
-    return [Check(f"{component} answers", fn, f"poll until {component} answers", retry_s)]
+    return [Check(f"{component} answers", CHECKS[name][1], f"poll until {component} answers", retry_s)]

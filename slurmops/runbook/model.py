@@ -87,14 +87,28 @@ class Service:
 CheckFn = Callable[[Any], "tuple[bool, str]"]
 
 
+GRADES = ("required", "warn")     # "not needed" checks are simply left out of the step
+
+
 @dataclass(frozen=True)
 class Check:
     """A named check in Python (parse sinfo, call slurmrestd). It runs its commands through
-    ``ctx.run`` so they are audited like any other; it returns ``(ok, detail)``."""
+    ``ctx.run`` so they are audited like any other; it returns ``(ok, detail)``.
+
+    ``grade`` "warn": a failure is reported and recorded, and the step goes on. ``health`` names a
+    cluster-health check (health.CHECKS) that an operator may override with ``--force-unhealthy``.
+    ``plan_safe`` False: `plan` does not run it (it submits a job or otherwise acts)."""
     name: str
     fn: CheckFn
     why: str = ""
     retry_s: float = 0
+    grade: str = "required"
+    health: str = ""
+    plan_safe: bool = True
+
+    def __post_init__(self):
+        if self.grade not in GRADES:
+            raise RunbookError(f"check {self.name}: grade {self.grade!r} is not one of {', '.join(GRADES)}")
 
     def describe(self) -> str:
         return self.name

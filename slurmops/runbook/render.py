@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from jinja2 import Environment, StrictUndefined
 
+from .engine import timeout_text
 from .model import Check, Runbook, Service, placeholders
 
 PAGE = """\
@@ -63,7 +64,7 @@ completed step are rolled back in reverse order. Each command is recorded in the
 ### {{ loop.index }}. {{ s.title }}{% if s.destructive %} ⚠ destructive{% endif %}
 
 
-{{ s.why }}{% if s.why %} {% endif %}(timeout {{ "%.0f"|format(s.timeout_s) }} s)
+{{ s.why }}{% if s.why %} {% endif %}({{ s.timeout }})
 
 {% for phase, label in phases %}
 {% if s.ops[phase] %}
@@ -119,8 +120,10 @@ def _doc_ctx(rb: Runbook) -> SimpleNamespace:
 
 def op_line(op) -> str:
     if isinstance(op, Check):
-        return f"check **{op.name}**" + (f": {op.why}" if op.why else "") + \
-            (f" (retried for {op.retry_s:.0f} s)" if op.retry_s else "")
+        grade = " *(warning only)*" if op.grade == "warn" else ""
+        force = f" — `--force-unhealthy {op.health}` goes past it" if op.health and not grade else ""
+        return f"check **{op.name}**{grade}" + (f": {op.why}" if op.why else "") + \
+            (f" (retried for {op.retry_s:.0f} s)" if op.retry_s else "") + force
     if isinstance(op, Service):
         return (f"{op.action} `{op.component}` through the service manager "
                 f"(systemd: `systemctl {op.action} <unit>`; lab: `slurmops lab {op.action} {op.component}`)")
@@ -156,7 +159,7 @@ def render_page(rb: Runbook, repo_root: Path | None = None) -> str:
                       keep_trailing_newline=True)
     env.filters["tojson_code"] = lambda v: f"`{{{v}}}`"
     ctx = _doc_ctx(rb)
-    steps = [SimpleNamespace(title=s.title, why=s.why, destructive=s.destructive, timeout_s=s.timeout_s,
+    steps = [SimpleNamespace(title=s.title, why=s.why, destructive=s.destructive, timeout=timeout_text(s),
                              ops={ph: [op_line(o) for o in s.ops(ph, ctx)] for ph, _ in PHASES})
              for s in rb.steps]
     path_rel = rb.path

@@ -106,13 +106,13 @@ def test_slurmctld_down_fires_reaches_alertmanager_and_resolves(alert_lab, lab_r
         assert a["labels"]["severity"] == "critical"
         assert a["labels"]["cluster"] == CLUSTER
         assert a["annotations"]["summary"] == "slurmctld does not answer."
-        assert a["annotations"]["runbook_url"] == "runbooks/docs/slurmctld-restart.md"
+        assert a["annotations"]["runbook_url"] == "http://localhost:9347/slurmctld-down.md"
         assert CLUSTER in a["annotations"]["description"]
 
         am = wait_for("SlurmctldDown in Alertmanager", lambda: am_alerts("SlurmctldDown"), timeout=60)
         assert am[0]["labels"]["cluster"] == CLUSTER
         assert am[0]["labels"]["severity"] == "critical"
-        assert am[0]["annotations"]["runbook_url"] == "runbooks/docs/slurmctld-restart.md"
+        assert am[0]["annotations"]["runbook_url"] == "http://localhost:9347/slurmctld-down.md"
         print(f"SlurmctldDown firing {took:.1f}s after slurmctld stopped")
     finally:
         r = slurmops("lab", "start", "slurmctld", "--dir", d)

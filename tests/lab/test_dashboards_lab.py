@@ -67,6 +67,9 @@ NO_ALERTS = Why("no alert is pending or firing in the lab", _none("ALERTS"))
 NO_BLKIO = Why("Slurm creates v1 blkio cgroups only on request: no job IO series in the lab",
                _none("slurm_job_io_read_bytes_total"))
 
+NO_PSI = Why("cgroup v1 host: no pressure stall information per job",
+             _none("slurm_job_pressure_memory_waiting_seconds_total"))
+
 JOBS_GPU = ("Idle GPUs: held by a job with no process on them", "GPU utilization by user (least used first)",
             "GPU utilization per job (least used)", "GPU memory of the job's processes")
 ALLOW: dict[tuple[str, str], Why] = {
@@ -94,6 +97,10 @@ ALLOW: dict[tuple[str, str], Why] = {
         "Read problems per second (top 20 hosts)")},
     ("platform", "Alerts pending or firing"): NO_ALERTS,
     ("jobs", "OOM kills in the last hour, by job"): NO_OOM,
+    # the per-job dashboard (jobstats links to it)
+    **{("job", t): NO_GPU for t in ("GPU utilisation", "GPU memory of the job")},
+    ("job", "Block IO"): NO_BLKIO,
+    ("job", "Time stalled (PSI some, cgroup v2)"): NO_PSI,
 }
 # Variables whose query may offer nothing, and why.
 ALLOW_VARS: dict[tuple[str, str], Why] = {

@@ -55,7 +55,10 @@ def busy_lab(lab):
 
 
 def poll(lab, source: str):
-    cc = ClusterConfig(name=lab.cfg.cluster, source=source, env={"SLURM_CONF": str(lab.cfg.slurm_conf)},
+    # PATH: a newer generation's commands are wrappers that run them inside its root filesystem
+    # (lab/nsroot.py); the host's 22.05 clients cannot talk to 24.11 or 26.05 daemons.
+    cc = ClusterConfig(name=lab.cfg.cluster, source=source,
+                       env={"SLURM_CONF": str(lab.cfg.slurm_conf), "PATH": lab.env["PATH"]},
                        rest_url=lab.cfg.url("slurmrestd"), rest_user="root", per_user=True)
     if source == "rest":
         token_file = lab.cfg.run / "exporter-test.jwt"
@@ -116,7 +119,8 @@ def test_metrics_match_squeue_sinfo_sdiag(busy_lab):
     drained = sum(1 for st in states.values() if st.startswith(("drained", "draining")))
     assert drained == 1
     assert value(s, "slurm_nodes_flagged", cluster=c, flag="DRAIN") == drained
-    assert value(s, "slurm_nodes_flagged", cluster=c, flag="POWERED_DOWN") == \
+    # (a lab without cloud nodes, as the newer generations run, has no POWERED_DOWN sample)
+    assert sum(series(s, "slurm_nodes_flagged", cluster=c, flag="POWERED_DOWN").values()) == \
         sum(1 for st in states.values() if st.endswith("~"))
     node = busy_lab.cfg.cpu_node_names[-1]
     assert value(s, "slurm_node_flag", cluster=c, node=node, flag="DRAIN") == 1
@@ -131,7 +135,8 @@ def test_metrics_match_squeue_sinfo_sdiag(busy_lab):
     # Reservation and per-user usage.
     assert value(s, "slurm_reservation_active", cluster=c, reservation=workload.RESERVATION) == 0
     assert value(s, "slurm_user_jobs", cluster=c, user="slurmlab", state="RUNNING") == 1
-    assert value(s, "slurm_info", cluster=c, version="22.05.8") == 1
+    version = proc.run(["sinfo", "--version"], env=lab.env).stdout.split()[-1]   # 22.05.8, 24.11.5
+    assert value(s, "slurm_info", cluster=c, version=version) == 1
 
 
 # Families whose value legitimately differs between two polls a moment apart, or that describe
@@ -141,6 +146,23 @@ TIME_DEPENDENT = ("slurm_jobs_pending_wait_seconds_sum", "slurm_node_cpu_load",
                   "slurm_node_memory_bytes", "slurm_rpc_calls_total", "slurm_rpc_duration_seconds_total",
                   "slurm_rpc_user_calls_total", "slurm_rpc_user_duration_seconds_total",
                   "slurm_scheduler_threads")
+
+
+# sshare -P prints shares with 6 decimals; slurmrestd's /shares gives the double.
+ROUNDED_BY_CLI = ("slurm_share_normalized_shares", "slurm_share_usage_normalized",
+                  "slurm_share_effective_usage", "slurm_share_fairshare", "slurm_share_level_fs")
+# Differences between the cli and rest sources seen on a real Slurm and not fixed yet, per
+# data_parser version, with the reason: anything else that differs fails the test.
+REST_GAPS = {
+    "v0.0.42": {
+        # 24.11.5: /partitions has no DEFAULT flag at all (no `flags` member; sinfo --json neither),
+        # the rest source reports default="false" for the default partition.
+        "slurm_partition_info": "24.11 /partitions does not say which partition is the default",
+        # 24.11.5: account rows of /shares carry fairshare.factor 0; sshare prints no FairShare for
+        # an account, so the cli source has no sample for it.
+        "slurm_share_fairshare": "account rows: rest 0, cli none",
+    },
+}
 
 
 # (cycle counter, prefix of that cycle's families, other families it changes)
@@ -156,19 +178,22 @@ def test_cli_and_rest_sources_agree(busy_lab):
     _, cli, cli_failed = poll(lab, "cli")
     _, rest, rest_failed = poll(lab, "rest")
     assert cli_failed == {}
-    # Documented in docs/metrics.md: slurmrestd v0.0.38 has no /shares.
-    assert set(rest_failed) == {"fairshare"}
+    # Documented in docs/metrics.md: slurmrestd v0.0.38 (22.05) has no /shares; v0.0.40+ has.
+    version = lab.rest_version()
+    old_rest = version in ("v0.0.38", "v0.0.39")
+    assert set(rest_failed) == ({"fairshare"} if old_rest else set())
     # ... and it is "unsupported", not a failure: no success series to page on.
     c = lab.cfg.cluster
-    assert rest[("slurm_exporter_collector_supported", f'{{cluster="{c}",collector="fairshare"}}')] == 0
-    assert ("slurm_exporter_collector_success", f'{{cluster="{c}",collector="fairshare"}}') not in rest
-    assert cli[("slurm_exporter_collector_supported", f'{{cluster="{c}",collector="fairshare"}}')] == 1
+    key = f'{{cluster="{c}",collector="fairshare"}}'
+    assert rest[("slurm_exporter_collector_supported", key)] == (0 if old_rest else 1)
+    assert (("slurm_exporter_collector_success", key) in rest) == (not old_rest)
+    assert cli[("slurm_exporter_collector_supported", key)] == 1
     cli_names = {k[0] for k in cli}
     rest_names = {k[0] for k in rest}
     both = {n for n in cli_names & rest_names if not n.startswith(SOURCE_SPECIFIC)}
     assert len(both) > 40
     # What rest cannot produce on this Slurm is exactly what docs/metrics.md says.
-    documented = {s.name for s in SPECS.values() if "rest@v0.0.38" in s.not_from}
+    documented = {s.name for s in SPECS.values() if f"rest@{version}" in s.not_from}
     missing_from_rest = {n for n in cli_names - rest_names if not n.startswith(SOURCE_SPECIFIC)}
     assert missing_from_rest == {n for n in documented if n in cli_names}
     # A scheduler (or backfill) cycle may run between the two polls: then its counter moved
@@ -180,15 +205,19 @@ def test_cli_and_rest_sources_agree(busy_lab):
             assert rest[key] > cli[key], (counter, cli[key], rest[key])
             moved |= {counter, *others} | {n for n in both if n.startswith(family_prefix)}
     diffs = []
+    gaps = REST_GAPS.get(version, {})
     for key in sorted(set(cli) | set(rest)):
-        if key[0] not in both or key[0] in moved:
+        if key[0] not in both or key[0] in moved or key[0] in gaps:
             continue
         a, b = cli.get(key), rest.get(key)
         if key[0] in TIME_DEPENDENT and a is not None and b is not None:
             continue
+        if key[0].startswith(ROUNDED_BY_CLI) and a is not None and b is not None \
+                and abs(a - b) <= 5e-7:
+            continue
         if a != b:
             diffs.append((key, a, b))
-    assert diffs == []
+    assert diffs == [], "\n".join(map(str, diffs))
 
 
 def test_real_output_passes_promtool(busy_lab):

@@ -254,3 +254,146 @@ def test_plan_reads_state_and_changes_nothing(runbook, rb_lab):
     assert md5(key) == before
     r = runbook("plan", "statesave-backup")
     assert f"{rb_lab}/spool/ctld" in r.stdout     # derived from the running slurmctld
+
+
+def _proc_start(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: the process start time in clock ticks since boot (proc(5))."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+
+
+def test_slurmctld_restart_backs_up_restarts_and_keeps_jobs(runbook, state_dir, rb_lab, healthy):
+    env = slurm_env(rb_lab)
+    held = subprocess.run(["sbatch", "-p", "cpu", "-H", "-J", "keepme", "--wrap", "sleep 600"], env=env,
+                          capture_output=True, text=True)
+    assert held.returncode == 0, held.stderr
+    job = held.stdout.split()[-1]
+    pidfile = rb_lab / "run" / "slurmctld.pid"
+    pid = int(pidfile.read_text().split()[0])
+    started = _proc_start(pid)
+    try:
+        r = runbook("run", "slurmctld-restart", "--yes")
+        assert r.returncode == 0, r.stdout + r.stderr
+        new_pid = int(pidfile.read_text().split()[0])
+        assert (new_pid, _proc_start(new_pid)) != (pid, started)       # a new process, per the kernel
+        assert not Path(f"/proc/{pid}").exists() or _proc_start(pid) != started
+        run_id = end(records(state_dir))["run_id"]
+        archive = rb_lab / "backups" / f"statesave-rblab-{run_id}.tar.gz"
+        assert archive.stat().st_mode & 0o777 == 0o600
+        listing = subprocess.run(["tar", "-tzf", str(archive)], capture_output=True, text=True).stdout
+        assert "ctld/job_state" in listing
+        squeue = subprocess.run(["squeue", "-h", "-o", "%i %j"], env=env, capture_output=True, text=True).stdout
+        assert f"{job} keepme" in squeue
+        assert "all " in r.stdout and "jobs known before are known now" in r.stdout
+    finally:
+        subprocess.run(["scancel", job], env=env)
+    healthy()
+
+
+def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir, rb_lab, healthy):
+    """rn2 is drained for ECC errors before; node-drain of rn[2-3] waits for a job on rn3 with
+    wait_minutes=1, gives up, rolls back: rn3 is resumed, rn2 keeps its drain and its reason."""
+    env = slurm_env(rb_lab)
+    subprocess.run(["scontrol", "update", "NodeName=rn2", "State=DRAIN", "Reason=ECC errors DIMM B2"],
+                   env=env, check=True)
+    job = subprocess.run(["sbatch", "-p", "cpu", "-w", "rn3", "--wrap", "sleep 600"], env=env,
+                         capture_output=True, text=True).stdout.split()[-1]
+    try:
+        def running():
+            return subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], env=env, capture_output=True,
+                                  text=True).stdout.strip() == "RUNNING"
+        deadline = time.monotonic() + 60
+        while not running() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert running()
+        r = runbook("run", "node-drain", "--yes", "-p", "nodes=rn[2-3]", "-p", "reason=kernel update",
+                    "-p", "reservation=maint_hw", "-p", "wait_minutes=1")
+        assert r.returncode == 1, r.stdout + r.stderr                 # gave up waiting, rolled back
+        assert "waiting 1 min for 1 running jobs" in r.stdout           # progress while it waited
+        assert end(records(state_dir))["status"] == "rolled-back"
+        show = subprocess.run(["scontrol", "show", "node", "rn2", "rn3"], env=env, capture_output=True,
+                              text=True).stdout
+        rn2, rn3 = show.split("\n\n")[:2]
+        assert "DRAIN" in rn2 and "Reason=ECC errors DIMM B2 [" in rn2
+        assert "DRAIN" not in rn3
+        resv = subprocess.run(["scontrol", "show", "reservation", "maint_hw"], env=env, capture_output=True,
+                              text=True)
+        assert "ReservationName=maint_hw" not in resv.stdout
+    finally:
+        subprocess.run(["scancel", job], env=env)
+        subprocess.run(["scontrol", "update", "NodeName=rn2", "State=RESUME"], env=env)
+    healthy()
+
+
+def _next_job_id(env) -> str:
+    out = subprocess.run(["scontrol", "show", "config"], env=env, capture_output=True, text=True).stdout
+    return next(ln.split("=", 1)[1].strip() for ln in out.splitlines() if ln.startswith("NEXT_JOB_ID"))
+
+
+def test_plan_is_read_only_and_fails_on_required_prechecks(runbook, state_dir, rb_lab, healthy, tmp_path):
+    """plan submits no job (slurmctld's NEXT_JOB_ID does not move), writes no state dir, and exits 1
+    when a required pre-check fails: slurmctld-restart with slurmctld down; the incident runbook for
+    that state plans fine and then brings slurmctld back. --force-unhealthy takes only known names."""
+    env = slurm_env(rb_lab)
+    before = _next_job_id(env)
+    r = runbook("plan", "cluster-health")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "test job completes" in r.stdout and "not run by plan" in r.stdout
+    assert _next_job_id(env) == before
+    assert not state_dir.exists()
+
+    r = runbook("plan", "cluster-health", "--force-unhealthy", "slurmctl")
+    assert r.returncode == 2 and "error: --force-unhealthy 'slurmctl': no such check" in r.stderr
+
+    stop = subprocess.run([sys.executable, "-m", "slurmops", "lab", "stop", "slurmctld", "--dir", str(rb_lab)],
+                          capture_output=True, text=True)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    try:
+        r = runbook("plan", "slurmctld-restart")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "a required pre-check fails now" in r.stdout and "slurmctld answers" in r.stdout
+        r = runbook("plan", "slurmctld-down")
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = runbook("run", "slurmctld-down", "--yes")
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        subprocess.run([sys.executable, "-m", "slurmops", "lab", "start", "slurmctld", "--dir", str(rb_lab)],
+                       capture_output=True, text=True)
+    healthy()
+
+
+def test_force_unhealthy_goes_past_a_required_check_and_is_audited(runbook, state_dir, rb_lab, healthy):
+    """slurmdbd stopped: cluster-health fails on it; with --force-unhealthy slurmdbd it passes, and
+    the audit log names the override."""
+    stop = subprocess.run([sys.executable, "-m", "slurmops", "lab", "stop", "slurmdbd", "--dir", str(rb_lab)],
+                          capture_output=True, text=True)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    try:
+        r = runbook("run", "cluster-health")
+        assert r.returncode == 1 and "slurmdbd answers" in r.stdout
+        r = runbook("run", "cluster-health", "--force-unhealthy", "slurmdbd")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "FORCED (--force-unhealthy slurmdbd)" in r.stdout
+        recs = records(state_dir)
+        assert recs[0]["force_unhealthy"] == ["slurmdbd"]
+        assert [x["check"] for x in recs if x["event"] == "health_override"] == ["slurmdbd"]
+    finally:
+        subprocess.run([sys.executable, "-m", "slurmops", "lab", "start", "slurmdbd", "--dir", str(rb_lab)],
+                       capture_output=True, text=True)
+    healthy()
+
+
+def test_database_backup_refuses_a_disk_without_room(runbook, state_dir, rb_lab, tmp_path):
+    """A backup dir on a 64 KiB tmpfs: the dump is refused before anything is written (df against
+    twice the database size from information_schema)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        r = runbook("run", "database-backup", "-p", f"dest={small}/dumps")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "room for the dump" in r.stdout and f"free in {small}" in r.stdout
+        assert list(small.iterdir()) == []
+        checks = [x for x in records(state_dir) if x["event"] == "check" and x["name"] == "room for the dump"]
+        assert checks and not checks[-1]["ok"]
+    finally:
+        subprocess.run(["umount", str(small)])

@@ -19,7 +19,7 @@ from slurmops.grafana.upload import UploadError, upload
 
 REPO = Path(__file__).resolve().parents[3]
 EXPECTED = {"overview", "scheduler", "partitions", "nodes", "jobs", "gpus", "fairshare",
-            "reservations", "platform"}
+            "reservations", "platform", "job"}
 
 
 @pytest.fixture(scope="module")

@@ -364,3 +364,123 @@ def test_cli_usage_errors(tmp_path):
     assert r.exit_code == 2 and "reason is required" in r.output
     r = CliRunner().invoke(runbook_cli, ["list"])
     assert r.exit_code == 0 and "munge-key-rotation" in r.output
+
+
+# ---- graded health, --force-unhealthy, a read-only plan ---------------------------------------
+def _failing(name):
+    return lambda ctx: (False, f"{name} is broken")
+
+
+def test_warn_grade_goes_on_and_is_audited(tmp_path):
+    step = Step("s", check=[Check("flaky", _failing("flaky"), grade="warn")],
+                action=[Cmd(("touch", "{dir}/made"))])
+    runner, ctx, out = make(tmp_path, [step])
+    assert runner.run().status == "succeeded" and (tmp_path / "made").exists()
+    rec = [e for e in events(runner) if e["event"] == "health_override"]
+    assert rec and rec[0]["override"] == "warn" and "flaky is broken" in rec[0]["detail"]
+    assert "WARN (not required here)" in out.getvalue()
+
+
+def test_required_check_fails_unless_forced_and_the_force_is_audited(tmp_path):
+    def build(forced):
+        step = Step("s", check=[Check("slurmdbd answers", _failing("slurmdbd"), health="slurmdbd")],
+                    action=[Cmd(("touch", "{dir}/made"))])
+        runner, ctx, out = make(tmp_path, [step])
+        ctx.force_unhealthy = forced
+        return runner
+    r = build(())
+    assert r.run().status == "failed" and not (tmp_path / "made").exists()
+    r = build(("slurmdbd",))
+    assert r.run().status == "succeeded" and (tmp_path / "made").exists()
+    evs = events(r)
+    assert evs[0]["event"] == "run_start" and evs[0]["force_unhealthy"] == ["slurmdbd"]
+    assert [e["override"] for e in evs if e["event"] == "health_override"] == ["forced"]
+
+
+def test_force_unhealthy_unknown_check_is_a_clear_error(tmp_path):
+    r = CliRunner().invoke(runbook_cli, ["plan", "cluster-health", "--target", "systemd",
+                                         "--force-unhealthy", "slurmctl"])
+    assert r.exit_code == 2
+    assert "error: --force-unhealthy 'slurmctl': no such check; one of munge, slurmctld" in r.output
+
+
+def test_health_grades(tmp_path):
+    from slurmops.runbook import health
+    checks = health.health_checks(slurmctld=health.NOT_NEEDED, nodes=health.WARN)
+    assert [c.health for c in checks] == ["munge", "slurmdbd", "nodes", "slurmrestd", "test_job"]
+    assert {c.health: c.grade for c in checks}["nodes"] == "warn"
+    assert [c.plan_safe for c in checks if c.health == "test_job"] == [False]
+    with pytest.raises(RunbookError, match="no such check"):
+        health.preflight(slurmctl=health.WARN)
+    with pytest.raises(RunbookError, match="required, warn or not needed"):
+        health.preflight(munge="maybe")
+
+
+def test_plan_submits_nothing_and_fails_on_a_required_precheck(tmp_path):
+    acted = tmp_path / "acted"
+
+    def acts(ctx):
+        acted.touch()
+        return True, "acted"
+    step = Step("s", check=[Check("submits a job", acts, plan_safe=False),
+                            Cmd(("test", "-e", "{dir}/missing"), retry_s=30)])
+    runner, ctx, out = make(tmp_path, [step])
+    t = time.monotonic()
+    assert engine.plan(ctx) is False
+    assert time.monotonic() - t < 10            # plan does not wait out retries
+    assert not acted.exists() and "not run by plan" in out.getvalue()
+    assert "a required pre-check fails now" in out.getvalue()
+    assert not (tmp_path / "state").exists()    # plan writes nothing, not even its state dir
+
+
+# ---- the one runbook base URL and `runbooks serve` ----------------------------------------------
+def test_runbook_base_url_one_setting(monkeypatch):
+    from slurmops.grafana.config import Config
+    from slurmops.rules import build
+    from slurmops.runbook import links
+    monkeypatch.delenv(links.ENV, raising=False)
+    assert links.configured_base({}) == "http://localhost:9347/"
+    assert links.configured_base({"runbook_base_url": ""}) == "runbooks/docs/"
+    assert links.configured_base({"runbook_base_url": "https://wiki.example.org/rb"}) == "https://wiki.example.org/rb/"
+    monkeypatch.setenv(links.ENV, "https://ops.example.org/runbooks/")
+    assert build.runbook_url({"runbook_base_url": "x/"}, "slurmctld-down") == \
+        "https://ops.example.org/runbooks/slurmctld-down.md"
+    assert Config().runbook("node-drain") == "https://ops.example.org/runbooks/node-drain.md"
+
+
+def test_runbooks_serve_serves_pages_and_nothing_else(tmp_path):
+    import threading
+    import urllib.error
+    import urllib.request
+    from slurmops.runbook.serve import make_server
+    docs = REPO / "runbooks" / "docs"
+    server = make_server(docs, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with urllib.request.urlopen(f"{base}/slurmctld-down.md", timeout=5) as r:
+            assert r.read() == (docs / "slurmctld-down.md").read_bytes()
+        with urllib.request.urlopen(f"{base}/", timeout=5) as r:
+            assert r.read() == (docs / "README.md").read_bytes()
+        for bad in ("/../../etc/passwd", "/%2e%2e/cli.py", "/nope.md", "/README.md/.."):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(base + bad, timeout=5)
+            assert e.value.code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_production_code_does_not_import_the_lab():
+    """Runbooks and the engine act on production; only the `lab:DIR` target may load the lab."""
+    import ast
+    files = sorted((REPO / "runbooks").glob("*.py")) + sorted((REPO / "slurmops" / "runbook").glob("*.py"))
+    offenders = []
+    for path in files:
+        if path.name == "target.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("slurmops.lab")]
+    assert not offenders

@@ -1,0 +1,48 @@
+"""The Slurm generations the lab runs: the host's own Debian 12 Slurm 22.05, and newer Debian
+suites' Slurm from a root filesystem (see rootfs.py and docs/ARCHITECTURE.md, "Generations")."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .rootfs import SUITES, Suite
+
+
+@dataclass(frozen=True)
+class Generation:
+    slurm: str                      # "24.11"
+    suite_name: str                 # the Debian suite whose slurm-wlm it is
+    in_rootfs: bool                 # False: the host's packages (Debian 12 itself)
+    # The OpenAPI / data_parser plugins slurmrestd must load for slurmops (slurmrestd(8): with
+    # no -s/-d it loads every one in PluginDir; these are the ones the rest source speaks).
+    rest_plugins: tuple[str, ...]
+
+    @property
+    def suite(self) -> Suite:
+        return SUITES[self.suite_name]
+
+
+def _parsers(*minor: int) -> tuple[str, ...]:
+    return tuple(f"data_parser/v0.0.{n}" for n in minor)
+
+
+GENERATIONS = {
+    "22.05": Generation("22.05", "bookworm", False, ("openapi/v0.0.38", "openapi/dbv0.0.38")),
+    "24.11": Generation("24.11", "trixie", True,
+                        ("openapi/slurmctld", "openapi/slurmdbd", *_parsers(40, 41, 42))),
+    "26.05": Generation("26.05", "forky", True,
+                        ("openapi/slurmctld", "openapi/slurmdbd", *_parsers(42, 43, 44, 45))),
+}
+DEFAULT = "22.05"
+
+# What a newer generation's root filesystem holds: the daemons, the client commands and the
+# plugin packages the lab's configs name, munge and MariaDB (the issue's measured list).
+ROOTFS_PACKAGES = ["slurmctld", "slurmd", "slurmdbd", "slurmrestd", "slurm-client",
+                   "slurm-wlm-basic-plugins", "slurm-wlm-jwt-plugin", "slurm-wlm-mysql-plugin",
+                   "munge", "mariadb-server"]
+
+
+def generation(name: str) -> Generation:
+    try:
+        return GENERATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown Slurm generation {name!r}; one of {', '.join(GENERATIONS)}") from None

@@ -1,0 +1,272 @@
+"""Building blocks of the incident runbooks (runbooks/*_down.py and friends): they start from the
+broken state an alert describes, so they read what they need without the daemon that is down.
+
+- which controllers answer (`scontrol ping`, scontrol(1));
+- StateSaveLocation read from slurm.conf itself (slurmctld may be down; slurm.conf(5));
+- the jobs known before a repair, from slurmctld (squeue) or, when it is down, from slurmdbd
+  (`sacct -s ... ` with no start time lists the jobs in those states *now*, sacct(1)); kept in the
+  run's directory so a resumed run compares with the same list;
+- the DBD agent queue from `sdiag` ("DBD Agent queue size", sdiag(1)).
+"""
+from __future__ import annotations
+
+import re
+import socket
+
+from slurmops.slurm.hostlist import expand
+from slurmops.slurm.parse.controllers import parse_scontrol_ping
+
+from .health import check_named
+from .model import Check, Cmd, RunbookError, Service, Step
+
+# Job states that slurmctld must still know after it comes back (squeue(1)/sacct(1) state codes).
+LIVE_STATES = "PD,R,RQ,RS,S"    # what sacct(1) accepts of the live states (it refuses CG, CF, ...)
+
+
+def _first(out) -> str:
+    text = (out.stdout + out.stderr).strip()
+    return text.splitlines()[-1].strip() if text else f"exit {out.rc}"
+
+
+# ---- controllers ------------------------------------------------------------------------------
+def controllers(ctx) -> dict[str, tuple[str, str]]:
+    """{role: (host, UP|DOWN)} from `scontrol ping`."""
+    out = ctx.run(["scontrol", "ping"], timeout=15)
+    return {c.role: (c.host, "UP" if c.up else "DOWN")
+            for c in parse_scontrol_ping(out.stdout + out.stderr)}
+
+
+def show_controllers(ctl) -> str:
+    return "; ".join(f"{role} {host} {state}" for role, (host, state) in ctl.items()) or "no answer"
+
+
+def primary_in_control(ctx) -> tuple[bool, str]:
+    """The primary answers (it takes control back at startup) and every backup is on standby."""
+    ctl = controllers(ctx)
+    ok = bool(ctl) and ctl.get("primary", ("", ""))[1] == "UP" and all(s == "UP" for _, s in ctl.values())
+    return ok, show_controllers(ctl)
+
+
+def backup_in_control(ctx) -> tuple[bool, str]:
+    """The primary is DOWN, a backup UP, and clients get answers: with the primary gone only a
+    backup in control can answer sinfo."""
+    ctl = controllers(ctx)
+    backups = [r for r in ctl if r != "primary" and ctl[r][1] == "UP"]
+    if ctl.get("primary", ("", ""))[1] != "DOWN" or not backups:
+        return False, show_controllers(ctl)
+    info = ctx.run(["sinfo", "-h", "-o", "%P"], timeout=15)
+    if info.rc != 0:
+        return False, f"{show_controllers(ctl)}; sinfo exit {info.rc}"
+    return True, f"{show_controllers(ctl)}; sinfo answers (a backup is in control)"
+
+
+# ---- StateSaveLocation, from the file ------------------------------------------------------------
+def conf_value(text: str, key: str) -> str | None:
+    """The last ``Key=value`` of a slurm.conf text (keys are case-insensitive, slurm.conf(5));
+    comments and blank lines are skipped."""
+    found = None
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        m = re.match(rf"(?i){re.escape(key)}\s*=\s*(\S+)", line)
+        if m:
+            found = m.group(1)
+    return found
+
+
+def derive_statesave(ctx) -> dict[str, str]:
+    """StateSaveLocation and the cluster name from slurm.conf (slurmctld may be down)."""
+    conf = ctx.values["slurm_conf"]
+    out = ctx.run(["cat", "--", conf], timeout=15)
+    if out.rc != 0:
+        raise RunbookError(f"cannot read {conf}: {_first(out)}")
+    loc = (conf_value(out.stdout, "StateSaveLocation") or "/var/spool").rstrip("/") or "/"
+    cluster = conf_value(out.stdout, "ClusterName") or "cluster"
+    parent, _, name = loc.rpartition("/")
+    return {"state_save": loc, "state_save_parent": parent or "/", "state_save_name": name,
+            "cluster": cluster}
+
+
+STATESAVE_ARCHIVE = "{backup_dir}/statesave-{cluster}-{run_id}.tar.gz"
+
+
+def statesave_checks() -> list:
+    """The state directory is there, writable, holds the job state and its previous copy, and the
+    file system has room (slurm.conf(5) StateSaveLocation: SlurmUser must create files there)."""
+    return [Cmd(("test", "-d", "{state_save}"), why="StateSaveLocation is a directory"),
+            Cmd(("test", "-w", "{state_save}"), why="writable"),
+            Check("job state and its backup copy", _state_files,
+                  "job_state, and job_state.old (slurmctld keeps the previous save)"),
+            Check("free space in StateSaveLocation", _free_space, "df: at least 100 MB free")]
+
+
+def _state_files(ctx) -> tuple[bool, str]:
+    out = ctx.run(["ls", "-l", "--", ctx.values["state_save"]], timeout=15)
+    names = {ln.split()[-1] for ln in out.stdout.splitlines() if len(ln.split()) >= 9}
+    if out.rc != 0:
+        return False, _first(out)
+    have = [n for n in ("job_state", "job_state.old", "node_state", "node_state.old") if n in names]
+    if "job_state" not in names and "job_state.old" not in names:
+        return False, "neither job_state nor job_state.old: slurmctld would start with no jobs " \
+                      "(restore a statesave-backup archive first)"
+    return True, "present: " + ", ".join(have)
+
+
+def _free_space(ctx) -> tuple[bool, str]:
+    out = ctx.run(["df", "-P", "-k", "--", ctx.values["state_save"]], timeout=15)
+    lines = out.stdout.strip().splitlines()
+    try:
+        avail_kb = int(lines[-1].split()[3])
+    except (IndexError, ValueError):
+        return False, f"df: {_first(out)}"
+    return avail_kb >= 100 * 1024, f"{avail_kb // 1024} MB free"
+
+
+def statesave_backup_ops() -> list:
+    """tar of StateSaveLocation into the backup dir, 0600 from the start (it may hold the JWT key)."""
+    arc = STATESAVE_ARCHIVE
+    return [Cmd(("mkdir", "-p", "-m", "0700", "{backup_dir}"), why="backup dir"),
+            Cmd(("install", "-m", "0600", "/dev/null", arc + ".part"), why="0600 from the start"),
+            Cmd(("tar", "-C", "{state_save_parent}", "-czf", arc + ".part", "{state_save_name}"),
+                ok_rc=(0, 1), timeout_s=600, why="tar (exit 1: a file changed while read)"),
+            Cmd(("mv", "-f", "--", arc + ".part", arc), why="complete"),
+            Cmd(("tar", "-tzf", arc), why="archive is readable", timeout_s=300)]
+
+
+# ---- jobs known before and after ------------------------------------------------------------------
+def _jobs_file(ctx):
+    if ctx.run_dir is None:
+        return None
+    return ctx.run_dir / "jobs-before.txt"
+
+
+def _squeue_ids(ctx) -> set[str] | None:
+    out = ctx.run(["squeue", "-h", "-a", "-t", "all", "-o", "%i"], timeout=30)
+    return set(out.stdout.split()) if out.rc == 0 else None
+
+
+def record_jobs_before(ctx) -> tuple[bool, str]:
+    """The job ids slurmctld knows now (squeue), or, when it does not answer, those slurmdbd has
+    in a live state now (sacct -s with no start time: "now"). Saved in the run's directory."""
+    ids = _squeue_ids(ctx)
+    source = "squeue"
+    if ids is None:
+        out = ctx.run(["sacct", "-X", "-n", "-P", "-a", "-s", LIVE_STATES, "-o", "JobID"], timeout=30)
+        if out.rc != 0:
+            return False, f"neither squeue nor sacct answer: {_first(out)}"
+        ids, source = set(out.stdout.split()), "sacct (slurmdbd)"
+    path = _jobs_file(ctx)
+    if path is not None and not path.exists():   # a resumed run keeps the first list
+        path.write_text("\n".join(sorted(ids, key=_num)) + "\n")
+    ctx.memory["jobs_before"] = ids
+    return True, f"{len(ids)} live jobs known before, from {source}"
+
+
+def jobs_known_after(ctx) -> tuple[bool, str]:
+    """Every job id known before is known to slurmctld now (any state: a job that ended meanwhile
+    stays listed for MinJobAge, slurm.conf(5))."""
+    path = _jobs_file(ctx)
+    before = ctx.memory.get("jobs_before")
+    if before is None and path is not None and path.exists():
+        before = set(path.read_text().split())
+    if before is None:
+        return False, "no list of the jobs before (the step that records it did not run)"
+    now = _squeue_ids(ctx)
+    if now is None:
+        return False, "squeue does not answer"
+    lost = sorted(before - now, key=_num)
+    if lost:
+        return False, f"{len(lost)} of {len(before)} jobs lost: {', '.join(lost[:20])}"
+    return True, f"all {len(before)} jobs known before are known now"
+
+
+def _num(job_id: str):
+    return (0, int(job_id)) if job_id.isdigit() else (1, job_id)
+
+
+# ---- the DBD agent queue ----------------------------------------------------------------------------
+def dbd_queue(ctx) -> int | None:
+    out = ctx.run(["sdiag"], timeout=30)
+    m = re.search(r"DBD Agent queue size:\s*(\d+)", out.stdout)
+    return int(m.group(1)) if out.rc == 0 and m else None
+
+
+def dbd_queue_empty(ctx) -> tuple[bool, str]:
+    n = dbd_queue(ctx)
+    if n is None:
+        return False, "sdiag shows no DBD Agent queue size"
+    return n == 0, f"DBD Agent queue size: {n}"
+
+
+def dbd_queue_noted(ctx) -> tuple[bool, str]:
+    """The queue now, for the record (it is what the alert saw)."""
+    n = dbd_queue(ctx)
+    ctx.memory["dbd_queue_first"] = n
+    return True, "sdiag does not answer" if n is None else f"DBD Agent queue size: {n}"
+
+
+# ---- nodes ------------------------------------------------------------------------------------------
+def parse_nodes(text: str) -> list[dict[str, str]]:
+    """`scontrol show node` blocks as {key: value} (Reason keeps its spaces up to ' [')."""
+    nodes = []
+    for block in text.split("\n\n"):
+        if "NodeName=" not in block:
+            continue
+        d = dict(re.findall(r"(\w+)=(\S*)", block))
+        m = re.search(r"Reason=(.*?)(?: \[|$)", block, re.M)
+        d["Reason"] = m.group(1).strip() if m else ""
+        nodes.append(d)
+    return nodes
+
+
+def node_flags(state: str) -> set[str]:
+    return set(state.replace("+", " ").split())
+
+
+def show_nodes(ctx, nodes: str = "") -> list[dict[str, str]]:
+    argv = ["scontrol", "show", "node"] + ([nodes] if nodes else [])
+    out = ctx.run(argv, timeout=20)
+    return parse_nodes(out.stdout) if out.rc == 0 else []
+
+
+def slurmd_port(conf_text: str, node: str) -> int:
+    """The node's slurmd port from slurm.conf: its NodeName line's Port, else SlurmdPort, else
+    6818 (slurm.conf(5); `scontrol show node` does not print it in 22.05)."""
+    port = None
+    for line in conf_text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        m = re.match(r"(?i)NodeName=(\S+)", line)
+        if m and node in expand(m.group(1)):
+            p = conf_value(line.replace(" ", "\n"), "Port")
+            port = int(p) if p and p.isdigit() else port
+    default = conf_value(conf_text, "SlurmdPort")
+    return port or (int(default) if default and default.isdigit() else 6818)
+
+
+def tcp_open(host: str, port: int, timeout: float = 3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+DB_PING = Cmd(("mysqladmin", "--defaults-file={my_cnf}", "ping"), expect="alive", timeout_s=20,
+              why="the database answers slurmdbd's credentials")
+
+
+def database_steps() -> list[Step]:
+    """slurmdbd-down and dbd-agent-queue: the database answers (started if it was down), then slurmdbd."""
+    return [
+        Step("The database answers", "slurmdbd cannot start or write without it (accounting.shtml)",
+             action=[Service("start", "mariadb", why="starting a running database is a no-op")],
+             verify=[Cmd(DB_PING.argv, DB_PING.why, DB_PING.timeout_s, expect="alive", retry_s=90)],
+             destructive=True, timeout_s=240),
+        Step("slurmdbd answers", "started if it was down; sacctmgr gets an answer",
+             action=[Service("start", "slurmdbd", why="starting a running slurmdbd is a no-op")],
+             verify=[check_named("slurmdbd", retry_s=90)],
+             destructive=True, timeout_s=240),
+        Step("slurmctld's DBD agent queue drains", "slurmctld sends what it queued while slurmdbd "
+             "was away (sdiag(1): DBD Agent queue size)",
+             verify=[Check("DBD agent queue empty", dbd_queue_empty, "sdiag", retry_s=180)],
+             timeout_s=240),
+    ]
