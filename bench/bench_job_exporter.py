@@ -89,17 +89,20 @@ def measure(root: str, scrapes: int, label: str, node: str | None = None, interv
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     jobs = next((line for line in body.splitlines() if line.startswith(b"slurm_job_exporter_jobs ")), b"? ?")
     print(f"{label}: jobs={int(float(jobs.split()[1]))} scrapes={scrapes} "
-          f"wall median={walls[len(walls) // 2] * 1000:.1f} ms mean={sum(walls) / len(walls) * 1000:.1f} ms p90={walls[int(len(walls) * 0.9)] * 1000:.1f} ms "
+          f"wall median={walls[len(walls) // 2] * 1000:.1f} ms mean={sum(walls) / len(walls) * 1000:.1f} ms "
+          f"p90={walls[int(len(walls) * 0.9)] * 1000:.1f} ms "
           f"cpu/scrape={sum(cpus) / len(cpus) * 1000:.1f} ms series={series} body={len(body) / 1024:.0f} KiB "
           f"max_rss={rss_mib:.1f} MiB fds_kept={exp.scanner.files.count}")
     med_ms, cpu_ms = walls[len(walls) // 2] * 1000, sum(cpus) / len(cpus) * 1000
     if target_wall_ms:
-        print(f"  vs target: wall {med_ms:.1f}/{target_wall_ms:.0f} ms = {med_ms / target_wall_ms:.2f}x of budget", end="")
+        print(f"  vs target: wall {med_ms:.1f}/{target_wall_ms:.0f} ms = {med_ms / target_wall_ms:.2f}x of budget",
+              end="")
         if target_cpu_ms:
             print(f"; cpu {cpu_ms:.1f}/{target_cpu_ms:.0f} ms = {cpu_ms / target_cpu_ms:.2f}x of budget", end="")
         print()
     if node is not None:
-        print(f"  vs guilbaults/slurm-job-exporter (500 jobs, same host): wall {PEER['wall_s'] * 1000 / med_ms:.1f}x faster, "
+        print(f"  vs guilbaults/slurm-job-exporter (500 jobs, same host): "
+              f"wall {PEER['wall_s'] * 1000 / med_ms:.1f}x faster, "
               f"cpu {PEER['cpu_s'] * 1000 / cpu_ms:.1f}x less, series {series} vs {PEER['series']}, "
               f"rss {rss_mib:.0f} vs {PEER['rss_mib']} MiB")
 
@@ -112,7 +115,8 @@ def main() -> None:
     ap.add_argument("--real-only", action="store_true", help="only the real job cgroups (no synthetic run)")
     ap.add_argument("--cgroup.root", dest="root", default="/sys/fs/cgroup")
     ap.add_argument("--node", default=None,
-                    help="real: only this slurmd's cgroups (slurm_<node>/ or <node>_slurmstepd.scope), e.g. a private lab's")
+                    help="real: only this slurmd's cgroups (slurm_<node>/ or <node>_slurmstepd.scope), "
+                         "e.g. a private lab's")
     ap.add_argument("--interval", type=float, default=2.1, help="real: seconds between scrapes")
     a = ap.parse_args()
     if a.real_only:

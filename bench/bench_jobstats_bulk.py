@@ -77,7 +77,8 @@ def main() -> None:
     t0 = time.monotonic()
     sql(lab, "DROP TABLE IF EXISTS jobstats_bench_nums; CREATE TABLE jobstats_bench_nums (n INT PRIMARY KEY); "
              "INSERT INTO jobstats_bench_nums VALUES " + ",".join(f"({i})" for i in range(1, a.jobs + 1)) + "; "
-             f"INSERT INTO {table} ({', '.join(f'`{c}`' for c in cols)}) SELECT {select} FROM {table} t JOIN jobstats_bench_nums "
+             f"INSERT INTO {table} ({', '.join(f'`{c}`' for c in cols)}) "
+             f"SELECT {select} FROM {table} t JOIN jobstats_bench_nums "
              f"WHERE t.id_job = {tpl}; DROP TABLE jobstats_bench_nums")
     print(f"inserted {a.jobs} copies of job {tpl} in {time.monotonic() - t0:.1f} s")
     shim = Path(tempfile.mkdtemp(prefix="jobstats-bench-"))
@@ -107,7 +108,7 @@ def main() -> None:
         totals = d["totals"]
         print(f"jobstats --user {user} --since 7d: {totals['jobs']} jobs, {totals['stored']} from "
               f"stored summaries, {totals['prometheus_jobs']} Prometheus lookups, {n_calls} sacct call(s)")
-        print(f"wall time (3 runs, whole command incl. Python start): "
+        print("wall time (3 runs, whole command incl. Python start): "
               + ", ".join(f"{x:.2f} s" for x in runs) + f"; best {min(runs):.2f} s (target <= 5 s)")
         print("CPU time of jobstats + sacct (3 runs): " + ", ".join(f"{x:.2f} s" for x in cpus)
               + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

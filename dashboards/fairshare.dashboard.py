@@ -1,7 +1,6 @@
 """Accounts and fairshare (sshare): shares against usage, the fair-share factor, and what each
 account and user holds now."""
-from slurmops.grafana import (Q, Row, among, bargauge, bottom, build, cluster_var, iq, query_var, table,
-                              timeseries, top)
+from slurmops.grafana import Q, Row, among, bargauge, bottom, build, cluster_var, iq, query_var, table, timeseries, top
 
 # Big sites have thousands of users and hundreds of accounts: every panel shows the top ones.
 HEAVY = top('max by (account, user) (slurm_share_effective_usage{@c, account=~"$account"})', 50)
@@ -34,7 +33,8 @@ dashboard = build(
                          "{{account}}/{{user}}"), w=12, min=0, max=1),
             timeseries("Usage against shares per account (>1: over its share; top 20)", "percentunit",
                        Q(top('max by (account) (slurm_share_effective_usage{@c, account=~"$account", user=""})'
-                             ' / max by (account) (slurm_share_normalized_shares{@c, account=~"$account", user=""} > 0)'),
+                             ' / max by (account) '
+                             '(slurm_share_normalized_shares{@c, account=~"$account", user=""} > 0)'),
                          "{{account}}"), w=12),
             timeseries("Raw usage (decayed CPU-seconds) per account (top 20)", "s",
                        Q(top('max by (account) (slurm_share_raw_usage{@c, account=~"$account", user=""})'),

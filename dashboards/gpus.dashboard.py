@@ -1,7 +1,20 @@
 """GPUs: allocation from Slurm, device metrics from DCGM exporter, and which job holds which GPU
 (the job exporter's `uuid` joined to DCGM's `UUID`)."""
-from slurmops.grafana import (DEFAULT, Q, Row, bargauge, bottom, build, cluster_var, iq,
-                              partition_var, stat, table, timeseries, top)
+from slurmops.grafana import (
+    DEFAULT,
+    Q,
+    Row,
+    bargauge,
+    bottom,
+    build,
+    cluster_var,
+    iq,
+    partition_var,
+    stat,
+    table,
+    timeseries,
+    top,
+)
 
 DCGM = DEFAULT.dcgm_util_metric
 # Job labels onto DCGM series: slurm_job_gpu_allocated{uuid} -> UUID.

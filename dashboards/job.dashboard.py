@@ -41,12 +41,17 @@ dashboard = build(
         ]),
         Row("IO and pressure", [
             timeseries("Block IO", "Bps",
-                       Q(top(f"sum by (instance) (rate(slurm_job_io_read_bytes_total{{{J}}}[{R}]))"), "read {{instance}}"),
-                       Q(top(f"sum by (instance) (rate(slurm_job_io_write_bytes_total{{{J}}}[{R}]))"), "write {{instance}}"),
+                       Q(top(f"sum by (instance) (rate(slurm_job_io_read_bytes_total{{{J}}}[{R}]))"),
+                         "read {{instance}}"),
+                       Q(top(f"sum by (instance) (rate(slurm_job_io_write_bytes_total{{{J}}}[{R}]))"),
+                         "write {{instance}}"),
                        w=12),
             timeseries("Time stalled (PSI some, cgroup v2)", "percentunit",
-                       Q(top(f"sum by (instance) (rate(slurm_job_pressure_memory_waiting_seconds_total{{{J}}}[{R}]))"), "memory {{instance}}"),
-                       Q(top(f"sum by (instance) (rate(slurm_job_pressure_io_waiting_seconds_total{{{J}}}[{R}]))"), "io {{instance}}"),
+                       Q(top(f"sum by (instance) "
+                             f"(rate(slurm_job_pressure_memory_waiting_seconds_total{{{J}}}[{R}]))"),
+                         "memory {{instance}}"),
+                       Q(top(f"sum by (instance) (rate(slurm_job_pressure_io_waiting_seconds_total{{{J}}}[{R}]))"),
+                         "io {{instance}}"),
                        w=12, min=0),
         ]),
         Row("GPUs", [

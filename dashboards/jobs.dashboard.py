@@ -1,8 +1,23 @@
 """Job efficiency from the per-node job exporter (cgroups + NVML): who holds CPUs, memory and
 GPUs without using them. Variables narrow to a user, account, job or host (drill-down target of
 the nodes dashboard)."""
-from slurmops.grafana import (DEFAULT, Q, Row, among, bargauge, bottom, build, cluster_var, iq,
-                              partition_var, query_var, stat, table, timeseries, top)
+from slurmops.grafana import (
+    DEFAULT,
+    Q,
+    Row,
+    among,
+    bargauge,
+    bottom,
+    build,
+    cluster_var,
+    iq,
+    partition_var,
+    query_var,
+    stat,
+    table,
+    timeseries,
+    top,
+)
 
 R = "$__rate_interval"
 CPU_USED = f"rate(slurm_job_cpu_usage_seconds_total{{@job}}[{R}])"

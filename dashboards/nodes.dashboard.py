@@ -1,12 +1,28 @@
 """Nodes: state over time, drains with reasons and who set them, per-node CPU, memory and load,
 Slurm's view next to node_exporter's. Drill down: node -> job efficiency for its jobs."""
-from slurmops.grafana import (DEFAULT, Q, Row, among, bottom, build, cluster_var, drill, iq,
-                              node_state_code_expr, node_state_mappings, node_var, partition_var,
-                              state_timeline, table, timeseries, top)
+from slurmops.grafana import (
+    DEFAULT,
+    Q,
+    Row,
+    among,
+    bottom,
+    build,
+    cluster_var,
+    drill,
+    iq,
+    node_state_code_expr,
+    node_state_mappings,
+    node_var,
+    partition_var,
+    state_timeline,
+    table,
+    timeseries,
+    top,
+)
 
 NE = f'job="{DEFAULT.node_exporter_job}", cluster=~"$cluster"'
 # node_exporter series -> Slurm node name, kept only for the selected nodes.
-NODE_JOIN = (f' * on (node) group_left () max by (node) (slurm_node_state{{@cn}})')
+NODE_JOIN = (' * on (node) group_left () max by (node) (slurm_node_state{@cn})')
 
 
 # Flags that most nodes of a big cloud or power-saving cluster carry all the time: not news.

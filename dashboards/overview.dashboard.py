@@ -1,7 +1,6 @@
 """Cluster overview: is the cluster up, how full is it, what is queued, what burst to the cloud.
 Drill down: partition table -> partitions dashboard; node counts -> nodes dashboard."""
-from slurmops.grafana import (Q, Row, bargauge, build, cluster_var, drill, gauge, iq, stat,
-                              table, timeseries)
+from slurmops.grafana import Q, Row, bargauge, build, cluster_var, drill, gauge, iq, stat, table, timeseries
 
 UTIL = 'sum(slurm_cpus{@c, status="allocated"}) / sum(slurm_cpus{@c, status="total"})'
 MEM = ('sum(slurm_memory_bytes{@c, status="allocated"}) / '

@@ -1,7 +1,19 @@
 """Partitions and queue: capacity per partition, what is pending and why, how long jobs wait.
 Drill down: partition -> nodes dashboard for that partition."""
-from slurmops.grafana import (Q, Row, bargauge, build, cluster_var, drill, heatmap, iq,
-                              partition_var, stat, table, timeseries)
+from slurmops.grafana import (
+                              Q,
+                              Row,
+                              bargauge,
+                              build,
+                              cluster_var,
+                              drill,
+                              heatmap,
+                              iq,
+                              partition_var,
+                              stat,
+                              table,
+                              timeseries,
+)
 
 dashboard = build(
     "partitions", "Slurm / Partitions and queue",

@@ -1,7 +1,20 @@
 """The monitoring platform's own health: scrape targets, exporters' collectors, Prometheus and
 alert states. When this dashboard is red, trust the others less."""
-from slurmops.grafana import (DEFAULT, Q, Row, among, bargauge, bottom, build, iq, query_var, stat,
-                              table, timeseries, top)
+from slurmops.grafana import (
+                              DEFAULT,
+                              Q,
+                              Row,
+                              among,
+                              bargauge,
+                              bottom,
+                              build,
+                              iq,
+                              query_var,
+                              stat,
+                              table,
+                              timeseries,
+                              top,
+)
 
 R = "$__rate_interval"
 JOBS = f'job=~"{DEFAULT.slurm_job}|{DEFAULT.job_exporter_job}|{DEFAULT.node_exporter_job}|prometheus|alertmanager"'

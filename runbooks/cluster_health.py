@@ -14,6 +14,7 @@ RUNBOOK = Runbook(
     references=[
         "SchedMD, Quick Start Administrator Guide (quickstart_admin.shtml): `scontrol ping`, `sinfo`, `srun`",
         "SchedMD, Authentication plugins (authentication.shtml): `munge -n | unmunge`",
-        "SchedMD, JSON Web Tokens (jwt.shtml) and REST API (rest.shtml): `scontrol token`, GET /slurm/<newest data_parser both speak>/diag",
+        "SchedMD, JSON Web Tokens (jwt.shtml) and REST API (rest.shtml): `scontrol token`, "
+        "GET /slurm/<newest data_parser both speak>/diag",
     ],
 )

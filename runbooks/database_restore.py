@@ -2,8 +2,8 @@
 import re
 
 from slurmops.runbook import Check, Cmd, Param, Runbook, RunbookError, Service, Step
-from slurmops.runbook.model import fill
 from slurmops.runbook.health import health_checks, postflight, slurmdbd_answers
+from slurmops.runbook.model import fill
 
 SAFE_PATH = r"/[A-Za-z0-9_./@:+-]+"      # `source` in the mysql client takes the rest of the line
 SAFETY = "{backup_dir}/{db_name}-pre-restore-{run_id}.sql"
@@ -54,7 +54,7 @@ def dump_is_of_db(path_key: str):
         if other:
             return False, f"{path} also names database(s) {', '.join(other)}: not a dump of {want} alone"
         return True, f"dump of {want} ({len(creates)} CREATE DATABASE, {len(names) - len(creates)} USE)"
-    return Check(f"dump recreates {{db_name}} only", fn, "grep CREATE DATABASE/USE")
+    return Check("dump recreates {db_name} only", fn, "grep CREATE DATABASE/USE")
 
 
 def tables_match(path_key: str):

@@ -1,8 +1,14 @@
 """Rotate the JWT (HS256) key shared by slurmctld and slurmdbd; old tokens stop working."""
 from slurmops.runbook import Check, Cmd, Runbook, Service, Step
 from slurmops.runbook.health import postflight, preflight, rest_diag, slurmrestd_answers, token
-from slurmops.runbook.steps import (backup_file, differs_check, file_mode_check, install_secret,
-                                    restart_step, restore_file)
+from slurmops.runbook.steps import (
+    backup_file,
+    differs_check,
+    file_mode_check,
+    install_secret,
+    restart_step,
+    restore_file,
+)
 
 BACKUP = "{backup_dir}/jwt.key.{run_id}"
 SERVICES = ("slurmctld", "slurmdbd", "slurmrestd")

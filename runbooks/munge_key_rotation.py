@@ -1,9 +1,14 @@
 """Rotate the munge key: back up, install a new key (owner, 0400), restart munged, then Slurm."""
 from slurmops.runbook import Check, Cmd, Param, Runbook, Service, Step
-from slurmops.runbook.health import (munge_roundtrip, nodes_responding, postflight, preflight,
-                                     slurmctld_up, slurmdbd_answers)
-from slurmops.runbook.steps import (backup_file, differs_check, file_mode_check, install_secret,
-                                    restore_file)
+from slurmops.runbook.health import (
+    munge_roundtrip,
+    nodes_responding,
+    postflight,
+    preflight,
+    slurmctld_up,
+    slurmdbd_answers,
+)
+from slurmops.runbook.steps import backup_file, differs_check, file_mode_check, install_secret, restore_file
 
 BACKUP = "{backup_dir}/munge.key.{run_id}"
 

@@ -1,9 +1,8 @@
 """Incident: munged is down on a host (alert MungedDown). Check its key, start it, prove
 credentials decode and the Slurm daemons of the host authenticate again."""
-from slurmops.runbook import Runbook, Service, Step
+from slurmops.runbook import Cmd, Runbook, Service, Step
 from slurmops.runbook.health import NOT_NEEDED, WARN, check_named, postflight, preflight
 from slurmops.runbook.steps import file_mode_check
-from slurmops.runbook import Cmd
 
 RUNBOOK = Runbook(
     name="munged-down",

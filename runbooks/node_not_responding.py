@@ -5,7 +5,7 @@ import re
 import time
 
 from slurmops.runbook import Check, Cmd, Param, Runbook, Service, Step
-from slurmops.runbook.health import NOT_NEEDED, WARN, check_named, munge_roundtrip, postflight, preflight
+from slurmops.runbook.health import NOT_NEEDED, WARN, munge_roundtrip, postflight, preflight
 from slurmops.runbook.incident import node_flags, show_nodes, slurmd_port, tcp_open
 from slurmops.runbook.steps import graded, verdict
 

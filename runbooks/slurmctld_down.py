@@ -2,8 +2,13 @@
 back it up, start slurmctld, prove every job known before is known after."""
 from slurmops.runbook import Check, Runbook, Service, Step
 from slurmops.runbook.health import NOT_NEEDED, WARN, check_named, postflight, preflight
-from slurmops.runbook.incident import (derive_statesave, jobs_known_after, record_jobs_before,
-                                       statesave_backup_ops, statesave_checks)
+from slurmops.runbook.incident import (
+    derive_statesave,
+    jobs_known_after,
+    record_jobs_before,
+    statesave_backup_ops,
+    statesave_checks,
+)
 
 
 def not_answering(ctx):

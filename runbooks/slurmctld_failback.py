@@ -2,8 +2,14 @@
 the primary: it takes control back at startup."""
 from slurmops.runbook import Check, Runbook, Service, Step
 from slurmops.runbook.health import NOT_NEEDED, WARN, check_named, postflight, preflight
-from slurmops.runbook.incident import (backup_in_control, derive_statesave, jobs_known_after,
-                                       primary_in_control, record_jobs_before, statesave_checks)
+from slurmops.runbook.incident import (
+    backup_in_control,
+    derive_statesave,
+    jobs_known_after,
+    primary_in_control,
+    record_jobs_before,
+    statesave_checks,
+)
 
 
 def who_is_in_control(ctx):

@@ -4,8 +4,13 @@ import re
 
 from slurmops.runbook import Check, Runbook, Service, Step
 from slurmops.runbook.health import check_named, postflight, preflight
-from slurmops.runbook.incident import (derive_statesave, jobs_known_after, record_jobs_before,
-                                       statesave_backup_ops, statesave_checks)
+from slurmops.runbook.incident import (
+    derive_statesave,
+    jobs_known_after,
+    record_jobs_before,
+    statesave_backup_ops,
+    statesave_checks,
+)
 
 
 def _boot_time(ctx) -> str | None:

@@ -1,7 +1,7 @@
 """Check slurmdbd's archive/purge settings against the database they act on. Read-only."""
 import re
 
-from slurmops.runbook import Check, Param, Runbook, RunbookError, Step
+from slurmops.runbook import Param, Runbook, RunbookError, Step
 from slurmops.runbook.steps import graded, verdict
 
 OBJECTS = ("Event", "Job", "Resv", "Step", "Suspend", "TXN", "Usage")

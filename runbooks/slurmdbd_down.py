@@ -4,7 +4,6 @@ from slurmops.runbook import Check, Cmd, Runbook, Step
 from slurmops.runbook.health import NOT_NEEDED, WARN, postflight, preflight
 from slurmops.runbook.incident import DB_PING, database_steps, dbd_queue_noted
 
-
 RUNBOOK = Runbook(
     name="slurmdbd-down",
     title="Incident: slurmdbd is down or unreachable",

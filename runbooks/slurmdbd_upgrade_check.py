@@ -7,8 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from slurmops.runbook import Check, Cmd, Param, Runbook, RunbookError, Step
-from slurmops.runbook.model import fill
 from slurmops.runbook.loader import load_file
+from slurmops.runbook.model import fill
 from slurmops.runbook.steps import graded, verdict
 
 # Reuse database-backup's dump step as it is, except that a later failure must not delete the backup.

@@ -1,8 +1,9 @@
 """Restart slurmrestd and prove it answers an authenticated request."""
+from dataclasses import replace
+
 from slurmops.runbook import Check, Runbook
 from slurmops.runbook.health import postflight, preflight, slurmrestd_answers
 from slurmops.runbook.steps import restart_step
-from dataclasses import replace
 
 step = restart_step("slurmrestd", why="REST clients get connection refused for a few seconds")
 step = replace(step, verify=[Check("slurmrestd answers with a fresh token", slurmrestd_answers,

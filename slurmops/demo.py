@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .content import content_dir
 from .lab.cli import _existing, dir_option, print_status
 from .lab.platform import LabError
 
@@ -33,8 +34,7 @@ def demo(lab_dir: Path) -> None:
         sys.exit(1)
     click.echo(f"\nsample workload: {len(w.jobs)} jobs, node {w.drained or '-'} drained, "
                f"reservation {w.reservation}")
-    repo = Path(__file__).resolve().parent.parent
-    rules = _load_alert_rules(repo, c)
+    rules = _load_alert_rules(content_dir("alerts"), c)
     state_dir = c.dir / "runbooks"
     click.echo("\nrunbook rehearsal: slurmctld-restart on the lab (jobs keep running)")
     rc = _slurmops("runbook", "run", "slurmctld-restart", "--target", f"lab:{c.dir}", "--yes",
@@ -62,7 +62,7 @@ Where to look
   runbook audit:  .venv/bin/slurmops runbook log --state-dir {state_dir}   (rehearsal exit {rc})
   slurmrestd:     curl -s -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $(SLURM_CONF={c.slurm_conf} scontrol token | cut -d= -f2)" {c.url('slurmrestd')}/slurm/{rest_version}/nodes
   logs:           {c.log}/
-  stop it:        .venv/bin/slurmops lab down   (--purge also removes {c.dir})""")
+  stop it:        .venv/bin/slurmops lab down   (--purge also removes {c.dir})""")  # noqa: E501 (printed lines)
     sys.exit(0 if all(s.healthy for s in rows) and rc == 0 else 1)
 
 
@@ -72,9 +72,9 @@ def _slurmops(*args: str, quiet: bool = False) -> int:
     return r.returncode
 
 
-def _load_alert_rules(repo: Path, c) -> int:
+def _load_alert_rules(alerts_dir: Path, c) -> int:
     """Copy the shipped rule files into the lab's Prometheus and reload it."""
-    src = sorted((repo / "alerts").glob("*.rules.yml"))
+    src = sorted(alerts_dir.glob("*.rules.yml"))
     dest = c.dir / "prometheus" / "rules"
     for f in src:
         shutil.copyfile(f, dest / f.name)

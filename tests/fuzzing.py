@@ -27,15 +27,14 @@ import re
 import resource
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from slurmops.exporter.collectors import accounting, jobs, nodes, partitions, scheduler
 from slurmops.exporter.poller import render_chunk
-from slurmops.slurm.parse import jsondoc as jp
-from slurmops.slurm.parse import jsonread
-from slurmops.slurm.parse import text as tp
+from slurmops.slurm.parse import jsondoc as jp, jsonread, text as tp
 from slurmops.slurm.parse.controllers import parse_ping_doc, parse_scontrol_ping
 from slurmops.slurm.sources import CallStats, SourceError, checked_parse
 from slurmops.slurm.sources.cli import CliSource

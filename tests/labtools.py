@@ -3,18 +3,42 @@ primary controller): each gets its own dir, ports, cluster and node names, so th
 the other private labs are never touched."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
+import pytest
 
 import need
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SLURMOPS = [sys.executable, "-m", "slurmops"]
+
+
+def wait_for(fn, timeout: float, interval: float = 0.5):
+    """fn() until it returns something true or ``timeout`` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    value = fn()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = fn()
+    return value
+
+
+def wait_until(what: str, check, timeout: float = 90, interval: float = 1.0):
+    """check() until it returns something true (returned); AssertionError naming ``what`` and the
+    last value after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
 
 
 def lab_cmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -5,8 +5,8 @@ tool or privilege fails the test; elsewhere it skips, saying what to install."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pytest
 
@@ -33,6 +33,15 @@ def promtool() -> str:
     if not os.access(path, os.X_OK):
         absent(f"promtool {path} ($PROMTOOL) is not an executable file")
     return path
+
+
+def binary(name: str, install: str) -> str:
+    """The path of command ``name`` on PATH, else absent() saying how to install it."""
+    import shutil
+    path = shutil.which(name)
+    if path is None:
+        absent(f"{name} not installed ({install})")
+    return str(path)
 
 
 def root() -> None:

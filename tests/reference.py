@@ -1,7 +1,7 @@
 """Independent references the tests compare the code with (never the code under test itself)."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest

@@ -8,10 +8,10 @@ import json
 import stat
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 from slurmops.slurm.commands import COMMANDS
 
@@ -52,7 +52,21 @@ def ran(log: Path) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-class _Handler(BaseHTTPRequestHandler):
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON bodies."""
+
+    def send_json(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class _Handler(JsonHandler):
     root: Path
     paths: list[str]
 
@@ -61,14 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
         type(self).paths.append(path)
         f = self.root / (path.strip("/").replace("/", "-") + ".json")
         body = f.read_bytes() if f.is_file() else b'{"errors": [{"error": "no recording"}]}'
-        self.send_response(200 if f.is_file() else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        self.send_json(200 if f.is_file() else 404, body)
 
 
 @contextmanager

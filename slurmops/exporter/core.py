@@ -17,8 +17,9 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 

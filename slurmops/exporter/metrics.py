@@ -4,8 +4,9 @@ never drift from its documentation) and docs/metrics.md is generated from this t
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any
 
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.samples import Sample
@@ -13,6 +14,8 @@ from prometheus_client.samples import Sample
 
 @dataclass(frozen=True)
 class Spec:
+    """One metric family of either exporter (the job exporter's table, node/metrics.py, uses the
+    same type): its docs table and the families the collectors build both come from it."""
     name: str
     kind: str            # gauge | counter | histogram
     help: str
@@ -20,27 +23,35 @@ class Spec:
     collector: str
     # Sources that cannot produce this family (per Slurm version where it matters).
     not_from: tuple[str, ...] = ()
+    source: str = ""     # where the value comes from (the job exporter's docs column)
+    get: Callable[[Any], float | None] | None = None    # the job exporter: the value from JobStats
 
-    def family(self) -> "Family":
+    def __post_init__(self) -> None:
+        if self.kind == "counter" and not self.name.endswith("_total"):
+            raise ValueError(f"counter {self.name} must end in _total")
+
+    def family(self) -> Family:
         return Family(self)
 
 
-class RowsFamily:
+class RowsFamily(Metric):
     """A gauge or counter kept as (label values, value) rows: 90,000 per-node samples cost a
     tuple each instead of a client_python Sample with its own label dict, and render.py writes
-    them straight to text. ``samples`` builds the client_python view on demand (tests, fallback)."""
+    them straight to text. ``samples`` builds the client_python view on demand (tests, fallback).
+    A Metric to everything that takes one; Metric.__init__ is not run (it would keep Samples)."""
 
     def __init__(self, name: str, documentation: str, typ: str, labelnames: list[str]):
         self.name = name
+        self.unit = ""
         self.documentation = documentation
         self.type = typ
         self.labelnames = tuple(labelnames)
         self.rows: list[tuple[tuple[str, ...], float]] = []
         self.sample_name = name + "_total" if typ == "counter" else name
 
-    @property
-    def samples(self) -> list[Sample]:
-        return [Sample(self.sample_name, dict(zip(self.labelnames, vals)), v, None, None)
+    @property   # Metric's is a list attribute; here it is derived from the rows
+    def samples(self) -> list[Sample]:  # type: ignore[override]
+        return [Sample(self.sample_name, dict(zip(self.labelnames, vals, strict=True)), v, None, None)
                 for vals, v in self.rows]
 
 
@@ -50,19 +61,26 @@ class Family:
     def __init__(self, spec: Spec):
         self.spec = spec
         labels = ["cluster", *spec.labels]
+        self.metric: Metric
         if spec.kind == "histogram":
-            self.metric: Metric | RowsFamily = HistogramMetricFamily(spec.name, spec.help, labels=labels)
+            self.histogram: HistogramMetricFamily | None = HistogramMetricFamily(spec.name, spec.help, labels=labels)
+            self.metric = self.histogram
+            self.rows: list[tuple[tuple[str, ...], float]] = []
         else:
             name = spec.name[: -len("_total")] if spec.kind == "counter" else spec.name
-            self.metric = RowsFamily(name, spec.help, spec.kind, labels)
+            self.histogram = None
+            self.metric = rows = RowsFamily(name, spec.help, spec.kind, labels)
+            self.rows = rows.rows
 
     def add(self, labels: Iterable[str], value: float | int | None) -> None:
         if value is None:   # unknown stays absent, never a made-up zero
             return
-        self.metric.rows.append((tuple(map(str, labels)), float(value)))
+        self.rows.append((tuple(map(str, labels)), float(value)))
 
     def add_histogram(self, labels: Iterable[str], buckets: list[tuple[str, float]], total: float) -> None:
-        self.metric.add_metric([str(v) for v in labels], buckets, total)
+        if self.histogram is None:
+            raise TypeError(f"{self.spec.name} is not a histogram")
+        self.histogram.add_metric([str(v) for v in labels], buckets, total)
 
 
 SPECS: dict[str, Spec] = {}
@@ -72,8 +90,6 @@ def _spec(name: str, kind: str, help: str, labels: tuple[str, ...], collector: s
           not_from: tuple[str, ...] = ()) -> Spec:
     if name in SPECS:
         raise ValueError(f"metric {name} declared twice")
-    if kind == "counter" and not name.endswith("_total"):
-        raise ValueError(f"counter {name} must end in _total")
     s = Spec(name, kind, help, labels, collector, not_from)
     SPECS[name] = s
     return s
@@ -86,7 +102,8 @@ COLLECTOR_SUCCESS = _spec("slurm_exporter_collector_success", "gauge",
                           "1 when the collector's last poll succeeded, 0 when it failed (absent when unsupported).",
                           ("collector",), "exporter")
 COLLECTOR_SUPPORTED = _spec("slurm_exporter_collector_supported", "gauge",
-                            "0 when the source or Slurm version cannot serve the collector (not a failure), 1 otherwise.",
+                            "0 when the source or Slurm version cannot serve the collector (not a failure), "
+                            "1 otherwise.",
                             ("collector",), "exporter")
 COLLECTOR_DURATION = _spec("slurm_exporter_collector_duration_seconds", "gauge",
                            "How long the collector's last poll took.", ("collector",), "exporter")

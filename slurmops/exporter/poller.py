@@ -8,12 +8,14 @@ current; until then the last good data stays, and the failure shows in the self-
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from prometheus_client.core import Metric
 
@@ -68,7 +70,7 @@ def tune_gc() -> None:
 def render_chunk(families: Iterable[Metric]) -> Chunk:
     """Render each family once and split its header from its samples, so families of the same
     name from several clusters can be merged at scrape time without re-rendering."""
-    labelstr: dict = {}
+    labelstr: dict[tuple[tuple[str, str], ...], str] = {}
     return [render_family(fam, labelstr) for fam in families if has_samples(fam)]
 
 
@@ -101,7 +103,7 @@ class CollectorState:
 class ClusterPoller:
     """Polls one cluster through one source."""
 
-    def __init__(self, cluster: str, source, collectors: dict[str, Callable[["ClusterPoller", Any], list[Metric]]],
+    def __init__(self, cluster: str, source: Any, collectors: dict[str, Callable[[ClusterPoller, Any], list[Metric]]],
                  interval: float = 30.0, stale_after: float | None = None, stats: CallStats | None = None,
                  intervals: dict[str, float] | None = None, options: Any = None,
                  clock: Callable[[], float] = time.time):
@@ -116,7 +118,7 @@ class ClusterPoller:
         self.states: dict[str, CollectorState] = {}
         for name, build in collectors.items():
             fetch = getattr(source, name)
-            self.states[name] = CollectorState(name, fetch, (lambda data, b=build: b(self, data)))
+            self.states[name] = CollectorState(name, fetch, functools.partial(build, self))
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -171,7 +173,7 @@ class ClusterPoller:
             self.poll(name)
             self._stop.wait(max(interval - (time.monotonic() - t0), 0.05))
 
-    def start(self) -> "ClusterPoller":
+    def start(self) -> ClusterPoller:
         for name in self.states:
             t = threading.Thread(target=self._loop, args=(name,), name=f"poll-{self.cluster}-{name}",
                                  daemon=True)
@@ -183,7 +185,7 @@ class ClusterPoller:
         self._stop.set()
 
     # ---- what a scrape reads -------------------------------------------------------------------
-    def chunks(self, now: float | None = None) -> tuple[tuple, list[Chunk]]:
+    def chunks(self, now: float | None = None) -> tuple[tuple[Any, ...], list[Chunk]]:
         """(a key that changes whenever the served data changes, the fresh chunks)."""
         now = now or time.time()
         with self._lock:
@@ -238,7 +240,7 @@ class Snapshot:
 
     def __init__(self, pollers: list[ClusterPoller]):
         self.pollers = pollers
-        self._key: tuple | None = None
+        self._key: tuple[Any, ...] | None = None
         self._data = b""
         self._gz: tuple[Any, bytes] | None = None     # (compressor after the data, its output)
         self._gzip_asked = False

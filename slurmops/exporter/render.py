@@ -8,8 +8,9 @@ each label set's text once; other family types (histograms) go through client_py
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import chain
-from typing import Iterable
+from typing import Any
 
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
@@ -25,8 +26,8 @@ class _Families:
 
 
 def slow_render(families: Iterable[Metric]) -> bytes:
-    """client_python's own exposition: the reference the fast path is tested against."""
-    return generate_latest(_Families(list(families)))  # type: ignore[arg-type]
+    """client_python's own exposition, for the family types the fast path does not write."""
+    return generate_latest(_Families(list(families)))
 
 
 def _escape(v: str) -> str:
@@ -43,7 +44,7 @@ def utf8(text: str) -> bytes:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
 
-def _render_rows(m) -> tuple[str, bytes, bytes]:
+def _render_rows(m: Any) -> tuple[str, bytes, bytes]:
     """The fast path for exporter.metrics.RowsFamily. Each row is one str.format of a template
     made for the family (labels in sorted order, each naming its position in the row), each
     distinct value is formatted once, and label values are escaped only in a family where some
@@ -68,12 +69,13 @@ def _render_rows(m) -> tuple[str, bytes, bytes]:
     return m.name, header, utf8("".join(out))
 
 
-def has_samples(m) -> bool:
+def has_samples(m: Metric) -> bool:
     rows = getattr(m, "rows", None)
     return bool(rows) if rows is not None else bool(m.samples)
 
 
-def render_family(m: Metric, labelstr: dict | None = None) -> tuple[str, bytes, bytes]:
+def render_family(m: Metric, labelstr: dict[tuple[tuple[str, str], ...], str] | None = None,
+                  ) -> tuple[str, bytes, bytes]:
     """(exposed name, "# HELP/# TYPE" lines, sample lines) of one family, so families of one name
     from several clusters can be merged later without rendering again."""
     if getattr(m, "rows", None) is not None:
@@ -108,8 +110,8 @@ def render_family(m: Metric, labelstr: dict | None = None) -> tuple[str, bytes, 
 def render(families: Iterable[Metric]) -> bytes:
     """The exposition of these families. A family with its own ``render_text`` (the job exporter's
     ``collector.JobRows``: label text built once per job) renders itself, byte for byte the same."""
-    labelstr: dict = {}
-    fmt: dict = {}
+    labelstr: dict[tuple[tuple[str, str], ...], str] = {}
+    fmt: dict[Any, Any] = {}
     parts = []
     for m in families:
         fast = getattr(m, "render_text", None)

@@ -10,9 +10,10 @@ import logging
 import socket
 import threading
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from .webconfig import WebConfig
 
@@ -88,6 +89,16 @@ def bake(render: Parts, render_gzip: Parts | None, accept_encoding: str | None,
     return _parts(render()), headers
 
 
+def serve_until_interrupted(serve_forever: Callable[[], None], close: Callable[[], None]) -> None:
+    """Serve in the foreground until Ctrl-C (or an error), then close: the commands' main loop."""
+    try:
+        serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        close()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -95,7 +106,7 @@ class _Server(ThreadingHTTPServer):
     # burst of scrapes connect at once, and each dropped SYN costs the client a 1 s retry.
     request_queue_size = 128
 
-    def __init__(self, addr, handler, ipv6: bool):
+    def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], ipv6: bool):
         if ipv6:
             self.address_family = socket.AF_INET6
         super().__init__(addr, handler)
@@ -126,7 +137,7 @@ class MetricsServer:
     def port(self) -> int:
         return self.httpd.server_address[1]
 
-    def _handler_class(self):
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -134,7 +145,7 @@ class MetricsServer:
             server_version = "slurmops"
             sys_version = ""
 
-            def log_message(self, fmt, *args):  # quiet: Prometheus scrapes every few seconds
+            def log_message(self, fmt: str, *args: Any) -> None:  # quiet: Prometheus scrapes every few seconds
                 log.debug("%s " + fmt, self.address_string(), *args)
 
             def _authorized(self) -> bool:
@@ -149,7 +160,8 @@ class MetricsServer:
                     return False
                 return server.web.check(user, password)
 
-            def _send(self, code: int, body: bytes | list[bytes], ctype: str, extra: dict | None = None):
+            def _send(self, code: int, body: bytes | list[bytes], ctype: str,
+                      extra: dict[str, str] | None = None) -> None:
                 parts = [body] if isinstance(body, bytes) else body
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
@@ -161,7 +173,7 @@ class MetricsServer:
                     for part in parts:   # cached parts go out as they are, never copied
                         self.wfile.write(part)
 
-            def do_GET(self):
+            def do_GET(self) -> None:
                 if not self._authorized():
                     self._send(401, b"Unauthorized\n", "text/plain; charset=utf-8",
                                {"WWW-Authenticate": 'Basic realm="slurmops"'})
@@ -192,7 +204,7 @@ class MetricsServer:
     def serve_forever(self) -> None:
         self.httpd.serve_forever(poll_interval=0.5)
 
-    def start(self) -> "MetricsServer":
+    def start(self) -> MetricsServer:
         self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
         self._thread.start()
         return self

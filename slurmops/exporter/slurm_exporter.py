@@ -12,9 +12,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 import yaml
@@ -51,7 +52,7 @@ class ClusterConfig:
     per_user: bool = False
 
 
-def make_source(cc: ClusterConfig, stats: CallStats):
+def make_source(cc: ClusterConfig, stats: CallStats) -> Any:
     if cc.source == "cli":
         from ..slurm.sources.cli import CliSource
         return CliSource(env=cc.env, timeout=cc.timeout, stats=stats, bin_dir=cc.bin_dir)
@@ -67,7 +68,7 @@ def make_source(cc: ClusterConfig, stats: CallStats):
         try:   # only a pyslurm whose major.minor is the running Slurm's, else the reason why not
             module = open_pyslurm(cc.env, cc.bin_dir, cc.timeout, stats)
         except PyslurmUnavailable as exc:
-            raise click.UsageError(f"cannot use --source pyslurm: {exc}")
+            raise click.UsageError(f"cannot use --source pyslurm: {exc}") from exc
         return PyslurmSource(module, stats=stats)
     raise click.UsageError(f"unknown source {cc.source!r}: cli, rest or pyslurm")
 
@@ -101,7 +102,7 @@ def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise click.UsageError(f"cannot read {path}: {exc}")
+        raise click.UsageError(f"cannot read {path}: {exc}") from exc
     items = doc.get("clusters") if isinstance(doc, dict) else None
     if not isinstance(items, list) or not items:
         raise click.UsageError(f"{path}: expected a non-empty `clusters:` list")
@@ -129,7 +130,7 @@ def load_clusters(path: Path, defaults: ClusterConfig) -> list[ClusterConfig]:
     return out
 
 
-def _collector_flags(fn):
+def _collector_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
     for name in reversed(COLLECTORS):
         fn = click.option(f"--collector.{name}/--no-collector.{name}", f"collector_{name}", default=True,
                           show_default=True, help=registered("slurm")[name].help)(fn)
@@ -169,9 +170,11 @@ def _collector_flags(fn):
 @click.option("--print-metrics-doc", is_flag=True, help="Print docs/metrics.md and exit.")
 @click.option("--log.level", "log_level", type=click.Choice(["debug", "info", "warn", "error"]),
               default="info", show_default=True)
-def slurm_command(listen, telemetry_path, web_config_file, config_file, source, cluster, slurm_conf,
-                  rest_url, rest_user, rest_token_file, interval, timeout, rest_jobs_timeout, per_node, per_account,
-                  per_user, print_metrics_doc, log_level, **collector_flags) -> None:
+def slurm_command(listen: str, telemetry_path: str, web_config_file: Path | None, config_file: Path | None,
+                  source: str, cluster: str | None, slurm_conf: str | None, rest_url: str | None,
+                  rest_user: str | None, rest_token_file: str | None, interval: float, timeout: float,
+                  rest_jobs_timeout: float, per_node: bool, per_account: bool, per_user: bool,
+                  print_metrics_doc: bool, log_level: str, **collector_flags: bool) -> None:
     """Export the whole scheduler picture of one or more Slurm clusters."""
     if print_metrics_doc:
         click.echo(m.metrics_doc(), nl=False)

@@ -18,6 +18,7 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import yaml
@@ -37,9 +38,9 @@ class WebConfigError(ValueError):
 
 @dataclass
 class WebConfig:
-    tls: dict | None = None
+    tls: dict[str, Any] | None = None
     users: dict[str, bytes] = field(default_factory=dict)
-    _ok_cache: dict = field(default_factory=dict, repr=False)
+    _ok_cache: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def ssl_context(self, base_dir: Path) -> ssl.SSLContext | None:

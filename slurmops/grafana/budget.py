@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 
 from . import model as m
-from .prom import Prometheus, PromError, resolve
+from .prom import PromError, Prometheus, resolve
 
 MAX_SERIES = 50
 MAX_SECONDS = 2.0

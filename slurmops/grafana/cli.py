@@ -108,7 +108,7 @@ def preview_cmd(prom_url: str, out: Path, out_dir: Path, vars_: tuple[str, ...],
                 only: tuple[str, ...]) -> None:
     """Render static HTML previews with real data (no Grafana needed)."""
     from .preview import write_previews
-    from .prom import Prometheus, PromError
+    from .prom import PromError, Prometheus
     overrides = {}
     for item in vars_:
         name, sep, value = item.partition("=")
@@ -121,7 +121,7 @@ def preview_cmd(prom_url: str, out: Path, out_dir: Path, vars_: tuple[str, ...],
     try:
         paths = write_previews(Prometheus(prom_url), models, out, overrides)
     except PromError as e:
-        raise click.ClickException(str(e))
+        raise click.ClickException(str(e)) from e
     for p in paths:
         click.echo(f"wrote {p}")
     click.echo(f"open {out / 'index.html'}")
@@ -144,13 +144,13 @@ def budget_cmd(prom_url: str, out_dir: Path, vars_: tuple[str, ...], max_series:
     """Run every dashboard query as Grafana opens the dashboard; list the heaviest and fail on any
     over the series or time budget, or one series per node/job/user/GPU without topk/bottomk."""
     from . import budget
-    from .prom import Prometheus, PromError
+    from .prom import PromError, Prometheus
     overrides = dict(item.partition("=")[::2] for item in vars_)
     try:
         costs = budget.measure(Prometheus(prom_url, timeout=60), generate.load_built(out_dir), overrides,
                                window_s=window)
     except PromError as e:
-        raise click.ClickException(str(e))
+        raise click.ClickException(str(e)) from e
     for line in budget.worst(costs, worst):
         click.echo(line)
     bad = budget.problems(costs, max_series or budget.MAX_SERIES, max_seconds or budget.MAX_SECONDS)

@@ -10,11 +10,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from grafanalib._gen import DashboardEncoder
 from grafanalib import core as g
+from grafanalib._gen import DashboardEncoder
 
-REPO = Path(__file__).resolve().parents[2]
-SOURCE_DIR = REPO / "dashboards"
+from ..content import content_dir
+
+SOURCE_DIR = content_dir("dashboards")      # the clone's dashboards/, or the installed copy
 BUILD_DIR = SOURCE_DIR / "build"
 SUFFIX = ".dashboard.py"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -19,7 +20,7 @@ DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 def lint(models: dict[str, dict]) -> list[str]:
     """Problems across all dashboards (empty list when all is well)."""
     problems: list[str] = []
-    uids: dict[str, str] = {}
+    uids: dict[object, str] = {}
     for name, d in sorted(models.items()):
         problems += [f"{name}: {p}" for p in lint_one(d)]
         uid = d.get("uid")
@@ -86,7 +87,7 @@ def _lint_panel(p: dict, var_names: set[str]) -> list[str]:
 
 def _lint_variables(d: dict) -> list[str]:
     out = []
-    seen: set[str] = set()
+    seen: set[object] = set()
     for v in m.variables(d):
         name = v.get("name")
         if not name or name in seen:
@@ -125,8 +126,8 @@ def promtool_check(models: dict[str, dict], promtool: str | None = None) -> list
     `promtool check rules` as recording rules. Returns problems; [] when promtool agrees."""
     from ..rules.promtool import binary
     promtool = promtool or binary()       # $PROMTOOL, else PATH; PromtoolMissing if neither
-    rules = []
-    for name, d in sorted(models.items()):
+    rules: list[dict[str, Any]] = []
+    for _name, d in sorted(models.items()):
         values = sample_values(d)
         for q in m.queries(d):
             rules.append({"record": f"slurmops:check:{len(rules)}",

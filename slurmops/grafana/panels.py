@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import attr
 from grafanalib import core as g
@@ -149,14 +150,14 @@ def _field_links(data_links) -> list[dict]:
 class ModernPanel(g.Panel):
     panel_type = attr.ib(default="bargauge")
     unit = attr.ib(default="")
-    options = attr.ib(factory=dict)
-    custom = attr.ib(factory=dict)
+    options: dict[str, Any] = attr.ib(factory=dict)
+    custom: dict[str, Any] = attr.ib(factory=dict)
     min = attr.ib(default=None)
     max = attr.ib(default=None)
     decimals = attr.ib(default=None)
-    mappings = attr.ib(factory=list)
+    mappings: list[Any] = attr.ib(factory=list)
     color = attr.ib(factory=lambda: {"mode": "thresholds"})
-    field_links = attr.ib(factory=list)
+    field_links: list[Any] = attr.ib(factory=list)
     steps = attr.ib(default=None)
 
     def to_json_data(self):

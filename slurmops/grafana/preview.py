@@ -18,7 +18,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from . import model as m
-from .prom import Prometheus, PromError, resolve
+from .prom import PromError, Prometheus, resolve
 
 RANGE_TYPES = {"timeseries", "state-timeline", "heatmap"}
 PALETTE = ["#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9",
@@ -30,7 +30,7 @@ ROW_PX = 30
 SVG_W = 600
 
 
-def fmt(value: float, unit: str) -> str:
+def fmt(value: float | None, unit: str) -> str:
     """Enough of Grafana's unit formatting to read a preview."""
     if value is None or math.isnan(value):
         return "NaN"
@@ -312,7 +312,7 @@ def render_panel(prom: Prometheus, panel: dict, values: dict[str, str],
     collected = []   # (label, points)
     raw = []         # (refId, series) for tables
     try:
-        for t, (ref, expr) in zip(targets, exprs):
+        for t, (ref, expr) in zip(targets, exprs, strict=True):
             if panel["type"] in RANGE_TYPES:
                 got = prom.query_range(expr, start, end, step)
             else:
@@ -344,9 +344,9 @@ def render_panel(prom: Prometheus, panel: dict, values: dict[str, str],
     elif panel["type"] == "heatmap":
         # Buckets are cumulative (le): Grafana's "heatmap" format shows each bucket's own count
         # (this bucket minus the one below it), darker = more jobs.
-        series = decumulate(sorted(collected, key=lambda s: float(s[0]) if _num(s[0]) else math.inf))
-        peak = max((v for _, pts in series for _, v in pts), default=1) or 1
-        view.svg = _svg_lanes([(lbl, pts, "") for lbl, pts in series], start, end,
+        buckets = decumulate(sorted(collected, key=lambda s: float(s[0]) if _num(s[0]) else math.inf))
+        peak = max((v for _, pts in buckets for _, v in pts), default=1) or 1
+        view.svg = _svg_lanes([(lbl, pts, "") for lbl, pts in buckets], start, end,
                               max(height, 40),
                               lambda v: f"rgba(255,152,48,{0.08 + 0.92 * v / peak:.2f})", width)
     elif panel["type"] == "table":
@@ -358,7 +358,8 @@ def render_panel(prom: Prometheus, panel: dict, values: dict[str, str],
             if vals:
                 view.stat_value, view.stat_color = display(vals[0][1], conf)
             elif defaults.get("noValue") is not None:     # Grafana's "No value" text
-                view.stat_value, view.stat_color = str(defaults["noValue"]), threshold_color(None, conf.get("thresholds"))
+                view.stat_value = str(defaults["noValue"])
+                view.stat_color = threshold_color(None, conf.get("thresholds"))
         top = max((abs(v) for _, v in vals), default=1) or 1
         mx = defaults.get("max") or top
         view.lines = []
@@ -399,7 +400,8 @@ def _render_table(view: PanelView, panel: dict, raw: list[tuple[str, list]]) -> 
 
 def decumulate(buckets: list[tuple[str, list]]) -> list[tuple[str, list]]:
     """Cumulative `le` buckets (sorted by bound) -> each bucket's own count, per timestamp."""
-    out, below = [], {}
+    out: list[tuple[str, list]] = []
+    below: dict[float, float] = {}
     for label, pts in buckets:
         out.append((label, [(t, v - below.get(t, 0.0)) for t, v in pts]))
         below = dict(pts)

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 from . import model as m
 
@@ -27,7 +28,7 @@ class Prometheus:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
-    def _get(self, path: str, params: list[tuple[str, str]]) -> object:
+    def _get(self, path: str, params: list[tuple[str, str]]) -> Any:
         url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
         try:
             with urllib.request.urlopen(url, timeout=self.timeout) as r:

@@ -10,8 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from . import prom as promq
-from . import sacct
+from . import prom as promq, sacct
 from .config import Config
 from .figures import Figures, compute
 from .format import gb, hms, pct
@@ -61,6 +60,7 @@ def selection(user: str | None, account: str | None, since: str, now: float) -> 
 def rows_from(records: list[JobRecord], cfg: Config, client: promq.PromClient | None
               ) -> tuple[list[Row], dict]:
     rows, asked, unreadable, skipped = [], 0, 0, 0
+    prom_error = ""
     t = cfg.thresholds
     for rec in records:
         if not rec.started:
@@ -75,14 +75,15 @@ def rows_from(records: list[JobRecord], cfg: Config, client: promq.PromClient | 
                     s = promq.collect(client, rec, cfg.cluster_label or None)
                     source = "prometheus" if s.nodes else source
                     s = s if s.nodes else None
-                except promq.PrometheusError:
-                    s = None
+                except promq.PrometheusError as exc:
+                    s, client, prom_error = None, None, str(exc)    # not asked again for the rest
             else:
                 skipped += 1
         fig = compute(rec, s, t["gpu_idle_fraction"])
         rows.append(Row(rec, fig, source, [n.rule for n in evaluate(rec, fig, s, t)]))
     rows.sort(key=lambda r: (-r.waste, r.rec.jobid))
-    stats = {"jobs": len(rows), "prometheus_jobs": asked, "unreadable_summaries": unreadable,
+    stats = {"jobs": len(rows), "prometheus_jobs": asked, "prometheus_error": prom_error,
+             "unreadable_summaries": unreadable,
              "without_data_not_asked": skipped,
              "stored": sum(r.source == "stored" for r in rows),
              "core_hours": sum(r.rec.ncpus * r.fig.run_s / 3600 for r in rows),
@@ -136,6 +137,8 @@ def write(rows: list[Row], stats: dict, fmt: str, out: TextIO) -> None:
             f"{gb(f.mem_used) + '/' + gb(f.mem_alloc):>17} {r.rec.gpus:>4} {pct(f.gpu_util):>5} "
             f"{f.wasted_core_h:>9.2f} {f.wasted_gpu_h:>9.2f} {r.source:<10} {','.join(r.notes)}")
     lines.append("-" * len(head))
+    if stats["prometheus_error"]:
+        lines.append(f"(Prometheus not asked for the other jobs without a summary: {stats['prometheus_error']})")
     lines.append(f"{stats['jobs']} jobs ({stats['stored']} with a stored summary, "
                  f"{stats['prometheus_jobs']} asked from Prometheus): "
                  f"{stats['core_hours']:.1f} core-hours, {stats['wasted_core_hours']:.1f} wasted; "

@@ -67,7 +67,8 @@ def window(rec: JobRecord, now: float) -> tuple[float, int]:
     """(evaluation time, range in seconds) covering the job from start to end (or now)."""
     end = rec.end if rec.end is not None else now
     at = min(end + END_PAD_S, now)
-    return at, max(int(at - rec.start) + 1, 1)
+    start = rec.start if rec.start is not None else at     # not started: an empty window
+    return at, max(int(at - start) + 1, 1)
 
 
 def job_queries(rec: JobRecord, cluster_label: str | None, now: float) -> dict[str, str]:
@@ -175,6 +176,7 @@ def build_summary(rec: JobRecord, res: dict[str, list[dict]], now: float) -> Sum
             if v is not None:
                 setattr(node(s["metric"].get("instance", "")), attr, v)
     end = rec.end if rec.end is not None else now
+    start = rec.start if rec.start is not None else end
     for s in res.get("cpu_last", []):       # the raw samples: the last one per host
         values = s.get("values") or []
         if not values:
@@ -182,36 +184,35 @@ def build_summary(rec: JobRecord, res: dict[str, list[dict]], now: float) -> Sum
         t, v = values[-1]
         n = node(s["metric"].get("instance", ""))
         n.cpu_s = max(float(v), n.cpu_s or 0.0)
-        n.span_s = max(float(t) - rec.start, 1.0)
+        n.span_s = max(float(t) - start, 1.0)
     for n in nodes.values():
         if n.cpu_s is not None and n.span_s is None:   # no recent sample: the job's whole run
-            n.span_s = max(end - rec.start, 1)
-    gpu_attrs = {"gpu_util": "util", "gpu_mem_used": "mem_used", "gpu_mem_total": "mem_total",
-                 "gpu_idle": "idle", "gpu_power": "power_w"}
+            n.span_s = max(end - start, 1)
+    gpu_attrs = {"gpu_util": "util", "gpu_mem_total": "mem_total", "gpu_idle": "idle",
+                 "gpu_power": "power_w"}
+    uuids = {}                                # GpuUsage id → its UUID (the DCGM join key)
     for key in ("gpu_util", "gpu_mem_used", "gpu_mem_job", "gpu_mem_total", "gpu_idle", "gpu_power"):
         for s in res.get(key, []):
             m, v = s["metric"], _val(s)
             if v is None:
                 continue
-            n = node(m.get("instance", ""))
-            g = n.gpus.setdefault(m.get("gpu", "?"), GpuUsage())
-            g.__dict__.setdefault("_uuid", m.get("uuid", ""))
+            g = node(m.get("instance", "")).gpus.setdefault(m.get("gpu", "?"), GpuUsage())
+            uuids[id(g)] = m.get("uuid", "")
             if key == "gpu_mem_job":          # the job's own processes: better than the whole GPU
                 g.mem_used = v
             elif key == "gpu_mem_used":
-                if g.mem_used is None:
-                    g.mem_used = v
+                g.mem_used = v if g.mem_used is None else g.mem_used
             else:
                 setattr(g, gpu_attrs[key], v)
     dcgm_util = {s["metric"].get("UUID"): _val(s) for s in res.get("dcgm_util", [])}
     dcgm_fb = {s["metric"].get("UUID"): _val(s) for s in res.get("dcgm_fb", [])}
     for n in nodes.values():
         for g in n.gpus.values():
-            uuid = g.__dict__.pop("_uuid", "")
+            uuid = uuids.get(id(g), "")
             if dcgm_util.get(uuid) is not None:
                 g.util, g.source = dcgm_util[uuid], "dcgm"
-            if dcgm_fb.get(uuid) is not None and g.source == "dcgm":
-                g.mem_used = dcgm_fb[uuid]
+                if dcgm_fb.get(uuid) is not None:
+                    g.mem_used = dcgm_fb[uuid]
     return Summary(nodes=nodes, stored_at=int(now), source="prometheus")
 
 

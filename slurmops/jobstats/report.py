@@ -141,10 +141,10 @@ def render_text(r: Report, color: bool = False, now: float | None = None) -> str
                            + f" [{g.source}]{idle}")
     if r.notes:
         out += _title("Notes", st)
-        for n in r.notes:
-            lines = _wrap(n.text, "  ")
-            out += [st(x, n.severity) for x in lines]
-            out.append("    evidence: " + ", ".join(f"{k}={_ev(v)}" for k, v in n.evidence.items()))
+        for note in r.notes:
+            lines = _wrap(note.text, "  ")
+            out += [st(x, note.severity) for x in lines]
+            out.append("    evidence: " + ", ".join(f"{k}={_ev(v)}" for k, v in note.evidence.items()))
             out.append("")
     if r.dashboard:
         out += ["", f"  Per-job dashboard: {r.dashboard}"]
@@ -171,6 +171,7 @@ def to_json(r: Report) -> dict:
     rec = asdict(r.rec)
     rec.pop("admin_comment", None)
     rec.pop("extra", None)
+    rec["nodes"] = r.rec.nodes
     return {
         "job": rec,
         "source": r.source,

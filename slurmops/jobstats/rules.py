@@ -7,8 +7,8 @@ over-requested memory, low CPU use, idle GPUs, a time limit far above the run ti
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .figures import Figures, node_cpus, suggest_mem_gb
 from .format import gb, hms, pct
@@ -93,8 +93,9 @@ def _cpu_idle_node(c: Ctx):
 
 def _mem_over(c: Ctx):
     f = c.fig
-    if (f.mem_eff is None or not c.long_enough or f.oom_kills or c.rec.state == "OUT_OF_MEMORY"
-            or f.mem_eff >= c.t["mem_used_low"] or f.mem_alloc <= c.t["mem_min_alloc_gb"] * 2**30):
+    if (f.mem_eff is None or f.mem_alloc is None or f.mem_used is None or not c.long_enough or f.oom_kills
+            or c.rec.state == "OUT_OF_MEMORY" or f.mem_eff >= c.t["mem_used_low"]
+            or f.mem_alloc <= c.t["mem_min_alloc_gb"] * 2**30):
         return None
     want = suggest_mem_gb(f.mem_used, c.t["mem_headroom"])
     return (f"You asked for {gb(f.mem_alloc)} of memory but used at most {gb(f.mem_used)} "
@@ -129,7 +130,8 @@ def _pressure(c: Ctx):
     mem = c.summary.total("mem_pressure_s")
     io = c.summary.total("io_pressure_s")
     nn = max(len(c.summary.nodes), 1)
-    parts, ev = [], {}
+    parts: list[str] = []
+    ev: dict[str, object] = {}
     if mem is not None and mem / nn / c.fig.run_s > c.t["mem_pressure_frac"]:
         parts.append(f"waited on memory for {pct(mem / nn / c.fig.run_s)} of its run")
         ev.update(mem_pressure_s=mem, mem_pressure_frac=c.t["mem_pressure_frac"])

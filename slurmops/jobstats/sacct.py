@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..slurm.hostlist import expand
 
@@ -42,7 +43,7 @@ class JobRecord:
     ncpus: int
     mem_bytes: float | None    # memory allocated (AllocTRES mem=, all nodes)
     gpus: int
-    nodes: list[str]
+    nodelist: str              # Slurm's hostlist (jn[1-2]); .nodes expands it when needed
     submit: int | None
     start: int | None
     end: int | None            # None while running
@@ -52,6 +53,11 @@ class JobRecord:
     name: str
     admin_comment: str
     extra: dict = field(default_factory=dict)
+
+    @cached_property
+    def nodes(self) -> list[str]:
+        """Expanded on first use only: bulk mode reads 10,000 records and rarely needs it."""
+        return [] if self.nodelist in ("", "None assigned") else expand(self.nodelist)
 
     @property
     def running(self) -> bool:
@@ -108,18 +114,17 @@ def parse(text: str) -> tuple[list[JobRecord], list[str]]:
         if len(parts) != len(FIELDS):
             bad.append(line)
             continue
-        f = dict(zip(FIELDS, parts))
+        f = dict(zip(FIELDS, parts, strict=True))
         try:
             tres = parse_tres(f["AllocTRES"])
             tl = f["TimelimitRaw"]
-            nodes = [] if f["NodeList"] in ("", "None assigned") else expand(f["NodeList"])
             records.append(JobRecord(
                 jobid=f["JobID"], jobid_raw=f["JobIDRaw"], cluster=f["Cluster"], user=f["User"],
                 account=f["Account"], partition=f["Partition"], qos=f["QOS"],
                 state=f["State"].split()[0] if f["State"] else "", exit_code=f["ExitCode"],
                 nnodes=int(f["NNodes"] or 0), ncpus=int(f["NCPUS"] or 0),
                 mem_bytes=parse_size(tres["mem"]) if "mem" in tres else None, gpus=_gpus(tres),
-                nodes=nodes, submit=_epoch(f["Submit"]), start=_epoch(f["Start"]),
+                nodelist=f["NodeList"], submit=_epoch(f["Submit"]), start=_epoch(f["Start"]),
                 end=_epoch(f["End"]), elapsed_s=int(f["ElapsedRaw"] or 0),
                 timelimit_s=int(tl) * 60 if tl.isdigit() else None,
                 total_cpu_s=parse_cputime(f["TotalCPU"]), name=f["JobName"],

@@ -1,8 +1,7 @@
 """Where a report's data comes from, and the errors a user sees (each with its exit code)."""
 from __future__ import annotations
 
-from . import prom as promq
-from . import sacct
+from . import prom as promq, sacct
 from .config import Config
 from .sacct import JobRecord, SlurmError
 from .summary import Summary, SummaryError, decode, is_ours

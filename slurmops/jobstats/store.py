@@ -19,14 +19,13 @@ import os
 import time
 from pathlib import Path
 
-from . import prom as promq
-from . import sacct
+from . import prom as promq, sacct
 from .config import Config
-from .service import EXIT_PROMETHEUS, EXIT_SLURM, JobstatsError, find_job
-from .summary import encode
+from .service import EXIT_NOT_FOUND, EXIT_PROMETHEUS, EXIT_SLURM, JobstatsError, find_job
+from .summary import encode, is_ours
 
 log = logging.getLogger("slurmops.jobstats.store")
-RESULTS = ("stored", "no_data", "prometheus_error", "slurm_error")
+RESULTS = ("stored", "no_data", "prometheus_error", "slurm_error", "occupied")
 COUNTER_FILE = "slurmops_jobstats.prom"
 
 
@@ -55,12 +54,18 @@ def bump(state_dir: Path, result: str) -> None:
 
 
 def _finished_record(jobid: str, cluster: str | None, wait_s: float):
-    """The job as sacct shows it; slurmctld sends the end record to slurmdbd asynchronously, so
-    right at EpilogSlurmctld time End may still be Unknown: wait a little for it."""
+    """The job as sacct shows it. slurmctld sends job records to slurmdbd asynchronously, so right
+    at EpilogSlurmctld time a short job may not be in sacct yet, or its End still Unknown: wait up
+    to wait_s for both. A failing sacct (slurmdbd down) is not waited for."""
     deadline = time.monotonic() + wait_s
     while True:
-        rec = find_job(jobid, cluster)
-        if rec.end is not None or time.monotonic() >= deadline:
+        try:
+            rec = find_job(jobid, cluster)
+        except JobstatsError as exc:
+            if exc.code != EXIT_NOT_FOUND or time.monotonic() >= deadline:
+                raise
+            rec = None
+        if rec is not None and (rec.end is not None or time.monotonic() >= deadline):
             return rec
         time.sleep(1)
 
@@ -83,6 +88,9 @@ def store(jobid: str, cluster: str | None, cfg: Config, client: promq.PromClient
         return done("prometheus_error", EXIT_PROMETHEUS, "summary missing: no Prometheus URL")
     if rec.start is None:
         return done("no_data", 0, "never started: nothing to store")
+    if rec.admin_comment and not is_ours(rec.admin_comment):
+        # another tool's AdminComment (a site's own use of the field): never overwritten
+        return done("occupied", 0, "summary missing: AdminComment already holds something else")
     try:
         s = promq.collect(client, rec, cfg.cluster_label or None)
     except promq.PrometheusError as exc:

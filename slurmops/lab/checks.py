@@ -6,7 +6,7 @@ import json
 import subprocess
 import urllib.error
 import urllib.request
-from typing import Mapping
+from collections.abc import Mapping
 
 from ..slurm.parse.controllers import parse_scontrol_ping
 from . import proc
@@ -44,7 +44,8 @@ def munge_roundtrip(socket_path: str, env: dict[str, str] | None = None) -> Resu
 def scontrol_ping(env: dict[str, str]) -> Result:
     r = proc.run(["scontrol", "ping"], env=env, timeout=10)
     text = (r.stdout + r.stderr).strip()
-    return (r.returncode == 0 and " is UP" in text and "DOWN" not in text), text.splitlines()[0] if text else "no answer"
+    ok = r.returncode == 0 and " is UP" in text and "DOWN" not in text
+    return ok, text.splitlines()[0] if text else "no answer"
 
 
 def controllers(env: dict[str, str]) -> dict[str, tuple[str, str]]:
@@ -71,7 +72,8 @@ def controller_up(env: dict[str, str], role: str) -> Result:
 def sacctmgr_ping(env: dict[str, str]) -> Result:
     r = proc.run(["sacctmgr", "-n", "-P", "show", "cluster", "format=cluster"], env=env, timeout=10)
     if r.returncode != 0:
-        return False, (r.stderr or r.stdout).strip().splitlines()[-1:][0] if (r.stderr or r.stdout).strip() else f"rc={r.returncode}"
+        said = (r.stderr or r.stdout).strip()
+        return False, said.splitlines()[-1] if said else f"rc={r.returncode}"
     return True, "answers (" + ",".join(r.stdout.split()) + ")"
 
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
+from click.core import ParameterSource
 
 from .config import DEFAULT_DIR, DEFAULT_PORT_BASE, LabConfig
 from .platform import Lab, LabError, load_config
@@ -13,7 +15,7 @@ dir_option = click.option("--dir", "lab_dir", type=click.Path(path_type=Path), d
                           show_default=True, envvar="SLURMOPS_LAB_DIR", help="The lab's directory.")
 
 
-def _fail(msg: str, code: int = 1) -> None:
+def _fail(msg: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {msg}", err=True)
     sys.exit(code)
 
@@ -73,7 +75,7 @@ def up(lab_dir: Path, extra_packages, **opts) -> None:
     if lab_dir.exists() and not lab_dir.is_dir():
         _fail(f"--dir {lab_dir} exists and is not a directory", 2)
     ctx = click.get_current_context()
-    if opts["slurm"] != "22.05" and ctx.get_parameter_source("cloud_nodes").name == "DEFAULT":
+    if opts["slurm"] != "22.05" and ctx.get_parameter_source("cloud_nodes") == ParameterSource.DEFAULT:
         opts["cloud_nodes"] = 0          # newer generations run without cloud nodes (validate())
     wanted = LabConfig(dir=lab_dir.absolute(), **opts)
     try:
@@ -83,7 +85,7 @@ def up(lab_dir: Path, extra_packages, **opts) -> None:
     existing = load_config(wanted.dir)
     if existing is not None:
         explicit = {k for k, v in opts.items()
-                    if click.get_current_context().get_parameter_source(k).name != "DEFAULT"}
+                    if click.get_current_context().get_parameter_source(k) != ParameterSource.DEFAULT}
         changed = [d for d in wanted.differences(existing) if d in explicit]
         if changed:
             _fail(f"the lab in {lab_dir} was set up with other {', '.join(changed)}; "
@@ -186,8 +188,7 @@ def env(lab_dir: Path) -> None:
               help="Record only this fixture file (repeatable), merged into the MANIFEST.json there.")
 def record(lab_dir: Path, out: Path, with_workload: bool, only: tuple[str, ...]) -> None:
     """Capture the lab's real squeue/sinfo/sacct/sdiag/... and slurmrestd outputs as fixtures."""
-    from . import record as rec
-    from . import workload
+    from . import record as rec, workload
     lab_ = _existing(lab_dir)
     try:
         if with_workload:

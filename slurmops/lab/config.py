@@ -178,14 +178,14 @@ class LabConfig:
         return json.dumps(d, indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "LabConfig":
+    def from_json(cls, text: str) -> LabConfig:
         raw = json.loads(text)
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in raw.items() if k in known}
         d["dir"] = Path(d["dir"])
         return cls(**d)
 
-    def differences(self, other: "LabConfig") -> list[str]:
+    def differences(self, other: LabConfig) -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
 
     def validate(self) -> None:

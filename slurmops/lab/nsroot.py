@@ -52,7 +52,7 @@ export PATH
 # nsenter --wd=DIR would open DIR on the host (outside the new root: getcwd fails); enter with the
 # holder's root and cwd, then cd to the same path inside (the lab dir is mounted at its own path).
 exec nsenter --target "$pid" --mount --uts --root --wd -- /bin/sh -c 'cd "$1" 2>/dev/null || cd /; shift; exec "$@"' sh "$wd" "$(basename "$0")" "$@"
-"""
+"""  # noqa: E501 (the script's own lines)
 
 
 def root_dir(lab_dir: Path) -> Path:
@@ -107,9 +107,9 @@ def hold(rootfs: Path, lab_dir: Path) -> None:
         d.mkdir(parents=True, exist_ok=True)
     _mount("-t", "overlay", "overlay", "-o",
            f"lowerdir={rootfs},upperdir={upper},workdir={work}", str(root))
-    for d in ("proc", "sys", "dev"):
-        (root / d).mkdir(exist_ok=True)
-        _mount("--rbind", f"/{d}", str(root / d))
+    for sub in ("proc", "sys", "dev"):
+        (root / sub).mkdir(exist_ok=True)
+        _mount("--rbind", f"/{sub}", str(root / sub))
     _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", str(root / "run"))
     inner = root / str(lab_dir).lstrip("/")
     inner.mkdir(parents=True, exist_ok=True)

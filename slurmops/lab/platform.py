@@ -9,14 +9,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import stat
 import secrets
 import shutil
+import stat
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -493,8 +493,8 @@ class Lab:
     def rest_version(self, token: str | None = None) -> str:
         """The data_parser version slurmops speaks with this lab's slurmrestd: the newest both
         offer, negotiated by the rest source (v0.0.38 on 22.05, v0.0.42 on 24.11, ...)."""
-        from ..slurm.sources.rest import negotiate_version
         from ..slurm.sources import SourceError
+        from ..slurm.sources.rest import negotiate_version
         if self._rest_version is None:
             try:
                 self._rest_version = negotiate_version(self.cfg.url("slurmrestd"),
@@ -706,7 +706,8 @@ class Lab:
                     # Only a process whose root is this lab's root filesystem is one of ours.
                     strangers = [p for p in pids if not nsroot.in_root(p, self.cfg.dir)]
                     if strangers:
-                        self.say(f"  {comp.name}: pid {strangers} is not in {nsroot.root_dir(self.cfg.dir)}; left alone")
+                        self.say(f"  {comp.name}: pid {strangers} is not in "
+                                 f"{nsroot.root_dir(self.cfg.dir)}; left alone")
                     pids = [p for p in pids if p not in strangers]
                 if pids:
                     proc.terminate(pids, timeout=20)
@@ -728,7 +729,8 @@ class Lab:
         c = self.cfg
         return [
             f"export SLURM_CONF={c.slurm_conf}",
-            *([f"export PATH={nsroot.bin_dir(c.dir)}:$PATH   # Slurm {c.slurm}'s commands, run inside its root filesystem"]
+            *([f"export PATH={nsroot.bin_dir(c.dir)}:$PATH"
+               f"   # Slurm {c.slurm}'s commands, run inside its root filesystem"]
               if self.gen.in_rootfs else []),
             f"export SLURMOPS_LAB_DIR={c.dir}",
             f"export SLURMRESTD_URL={c.url('slurmrestd')}",

@@ -54,7 +54,7 @@ def slurmrestd_plugins(argv: list[str]) -> list[tuple[str, str]]:
     -d (data_parser, 23.02+)."""
     types = {"-a": "rest_auth", "-s": "openapi", "-d": "data_parser"}
     out: list[tuple[str, str]] = []
-    for opt, value in zip(argv, argv[1:]):
+    for opt, value in zip(argv, argv[1:], strict=False):   # pairs of neighbours: one shorter
         if opt in types:
             for item in (v.strip() for v in value.split(",") if v.strip()):
                 if item in ("list", "help"):

@@ -8,8 +8,8 @@ failure mode for alerts and runbooks to exercise.
 from __future__ import annotations
 
 import argparse
-import time
 import sys
+import time
 from pathlib import Path
 
 from ..slurm import hostlist

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..slurm.commands import COMMANDS, REST_PATHS, version_number
 from ..slurm.parse.text import CLI_ENV
-from . import checks, proc
 from ..slurm.sources.rest import offered_versions
+from . import checks, proc
 from .platform import Lab, LabError
 
 # What the tests read besides the exporters' own commands (slurm/commands.py): (file, argv, guards).
@@ -78,7 +78,7 @@ def record(lab: Lab, out: Path, only: set[str] | None = None) -> dict:
     norm = normaliser(lab.cfg.hostname, lab.cfg.dir, lab.cfg.cluster, lab.cfg.node_prefix)
     (out / "cli").mkdir(parents=True, exist_ok=True)
     (out / "rest").mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     version = _slurm_version(lab)
     old = out / "MANIFEST.json"
     if only:
@@ -121,7 +121,7 @@ def record(lab: Lab, out: Path, only: set[str] | None = None) -> dict:
         try:
             doc = json.loads(body)
         except ValueError:
-            raise LabError(f"slurmrestd {path} returned invalid JSON")
+            raise LabError(f"slurmrestd {path} returned invalid JSON") from None
         (out / "rest" / name).write_text(norm(json.dumps(doc, indent=1, ensure_ascii=False)) + "\n")
         done(name, guard)
     old.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -22,10 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 CACHE = Path(os.environ.get("SLURMOPS_ROOTFS_CACHE", "/var/cache/slurmops/rootfs"))
 STAMP = ".slurmops-rootfs.json"          # written last, inside the tree, before the rename

@@ -25,8 +25,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # Anything at or above this is the kernel's "no limit" (v1 prints PAGE_COUNTER_MAX * PAGE_SIZE).
 UNLIMITED = 1 << 62
@@ -328,7 +328,7 @@ class JobStats:
     errors: list[str] = field(default_factory=list)    # reasons: vanished, permission, parse, io
     vanished: bool = False
 
-    def merge(self, other: "JobStats") -> None:
+    def merge(self, other: JobStats) -> None:
         """Add another cgroup of the same job (multiple-slurmd: one per node on this host).
         Counters and gauges add up; the peak of the sum is at most the sum of the peaks."""
         for name in ("cpu_user_s", "cpu_system_s", "cpu_usage_s", "cpus", "mem_used", "mem_peak",
@@ -423,13 +423,13 @@ class FileCache:
         except Exception:   # interpreter shutdown
             pass
 
-    def job(self, key: str) -> "_Fds":
+    def job(self, key: str) -> _Fds:
         d = self.jobs.get(key)
         if d is None:
             d = self.jobs[key] = _Fds()
         return d
 
-    def forget(self, fds: "_Fds", path: str) -> None:
+    def forget(self, fds: _Fds, path: str) -> None:
         fds.last.pop(path, None)
         fd = fds.pop(path, None)
         if fd is not None:
@@ -440,7 +440,7 @@ class FileCache:
                 pass
 
     def drop(self, key: str) -> None:
-        fds = self.jobs.pop(key, None) or {}
+        fds = self.jobs.pop(key, None) or _Fds()
         for fd in fds.values():
             try:
                 os.close(fd)
@@ -481,6 +481,23 @@ def _read_rest(fd: int, first: bytes) -> bytes:
     return b"".join(chunks)
 
 
+class _NoFileCache:
+    """A reader without a FileCache: keeps nothing (``fds`` is None then, so most is never asked)."""
+    now = 0.0
+
+    def room(self) -> bool:
+        return False
+
+    def added(self) -> None:
+        pass
+
+    def forget(self, fds: _Fds, path: str) -> None:
+        pass
+
+
+_NO_FILE_CACHE = _NoFileCache()
+
+
 class _Reader:
     """Reads files for one JobStats, turning OS and parse errors into error reasons. With a
     FileCache, descriptors are kept open between scrapes (see FileCache)."""
@@ -489,7 +506,7 @@ class _Reader:
 
     def __init__(self, stats: JobStats, cache: FileCache | None = None, key: str = ""):
         self.stats = stats
-        self.cache = cache
+        self.cache: FileCache | _NoFileCache = cache if cache is not None else _NO_FILE_CACHE
         self.fds = cache.job(key) if cache is not None else None
         self.missed = False     # a file was absent or failed: check whether the job vanished
 
@@ -542,9 +559,9 @@ class _Reader:
         fd = fds.get(path)
         if fd is not None and now - fds.last.get(path, now) >= PIDLIST_REUSE_S:
             try:
-                b = os.pread(fd, _BUF, 0)
+                kept = os.pread(fd, _BUF, 0)
                 fds.last[path] = now
-                return b if len(b) < _BUF else _read_rest(fd, b)
+                return kept if len(kept) < _BUF else _read_rest(fd, kept)
             except OSError:
                 self.cache.forget(fds, path)
                 fd = None
@@ -644,7 +661,7 @@ def _walk_counted(path: str) -> list[tuple[str, int]]:
     return out
 
 
-def _walk_v1_cached(r: "_Reader", path: str, cache: dict | None) -> list[str]:
+def _walk_v1_cached(r: _Reader, path: str, cache: dict | None) -> list[str]:
     """The v1 job tree under one controller, walked again only when a directory's link count
     changes: a directory's st_nlink is 2 + its subdirectories (kernfs and tmpfs alike), so one
     fstat on a kept descriptor per directory (~1 us) replaces a listing (~20 us for a memory
@@ -691,7 +708,7 @@ def _walk_leaves(path: str) -> list[str]:
     return leaves
 
 
-def _leaves_cached(r: "_Reader", path: str, cache: dict | None) -> list[str]:
+def _leaves_cached(r: _Reader, path: str, cache: dict | None) -> list[str]:
     """The leaves of a v2 job tree, re-walked only when ``cgroup.stat``'s ``nr_descendants``
     changes (a step or task came or went). One small read instead of ~9 directory listings per
     job; a leaf that vanished anyway (one step ended as another began) marks the entry stale."""
@@ -917,7 +934,8 @@ def read_v1(paths: dict[str, str], tree_cache: dict | None = None,
         _count_tree(r, tdirs, "cgroup.procs", "tasks", s, keep=False)
         if trees is not None and "stale" in s.errors:      # a directory went away: walk again
             for d, _ in trees.pop(tree_root, None) or ():
-                r.cache.forget(r.fds, d + "/")
+                if r.fds is not None:
+                    r.cache.forget(r.fds, d + "/")
             s.errors = [e for e in s.errors if e != "stale"]
             _count_tree(r, _walk_v1_cached(r, tree_root, trees), "cgroup.procs", "tasks", s, keep=False)
         s.errors = [e for e in s.errors if e != "stale"]

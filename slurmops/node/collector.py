@@ -12,8 +12,9 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
@@ -72,7 +73,7 @@ def label_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     ``slurmops.exporter.render`` (and client_python) write them."""
     if not names:
         return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(zip(names, values))) + "}"
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(zip(names, values, strict=True))) + "}"
 
 
 class JobRows(RowsFamily):
@@ -96,7 +97,7 @@ class JobRows(RowsFamily):
         name = self.sample_name
         doc = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
         out = [f"# HELP {name} {doc}\n# TYPE {name} {self.type}\n"]
-        for (_, v), lt in zip(self.rows, self.label_texts):
+        for (_, v), lt in zip(self.rows, self.label_texts, strict=True):
             s = fmt.get(v)
             if s is None:
                 s = fmt[v] = floatToGoString(v)
@@ -202,7 +203,8 @@ class JobScanner:
         for job in jobs:
             info = infos.get(job.jobid)
             user = user_name(job.uid) or (info.user if info else "")
-            labels = (job.jobid, user, info.account if info else "", info.partition if info else "")
+            labels: tuple[str, ...] = (job.jobid, user, info.account if info else "",
+                                       info.partition if info else "")
             job.labels = labels = labels + ((job.step,) if self.steps else ())
             t = old.get(labels)
             if t is None:
@@ -228,6 +230,8 @@ class JobCollector:
             fam = JobRows(name, d.help, d.kind, labels)
             rows, texts = fam.rows, fam.label_texts
             get = d.get
+            if get is None:     # a self-metric: not per job
+                continue
             for job in jobs:
                 v = get(job.stats)
                 if v is not None:

@@ -11,20 +11,20 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
 
 import click
 
 from ..exporter.core import CollectorSet, registered
-from ..exporter.server import MetricsServer
+from ..exporter.render import render
+from ..exporter.server import MetricsServer, serve_until_interrupted
 from ..exporter.webconfig import WebConfigError, load as load_web_config
 from .collector import ErrorCounter, JobScanner
 from .jobinfo import JobInfoCache, squeue_runner
 from .metrics import PREFIX, metrics_doc
-from ..exporter.render import render
 
 log = logging.getLogger(__name__)
 DEFAULT_LISTEN = ":9342"
@@ -122,9 +122,4 @@ def jobs(listen: str, telemetry_path: str, web_config: Path | None, cgroup_root:
     except (OSError, ValueError, WebConfigError) as exc:
         raise click.ClickException(f"cannot listen on {listen}: {exc}") from exc
     log.info("job exporter on %s%s (cgroup root %s, tls=%s)", listen, telemetry_path, cgroup_root, server.tls)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(server.serve_forever, server.stop)

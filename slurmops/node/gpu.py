@@ -21,8 +21,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -249,7 +250,7 @@ class GpuCollector:
 
                 def put(name: str, v: float | None) -> None:
                     if v is not None:
-                        fams[name].add_metric(labels, v)
+                        fams[name].add_metric(labels, v)   # noqa: B023 (called in this iteration only)
                 put("slurm_job_gpu_allocated", 1)
                 put("slurm_job_gpu_idle", 0 if mine else 1)
                 put("slurm_job_gpu_utilization_ratio", util.gpu / 100 if util is not None else None)

@@ -14,8 +14,8 @@ import pwd
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from ..slurm.commands import command
 

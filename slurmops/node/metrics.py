@@ -3,10 +3,10 @@ and ``docs/metrics-jobs.md`` is generated from it (a test fails when the two dif
 alerts and dashboards rely on cannot drift from the code."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from ..exporter.core import DURATION, DURATION_HELP, SUCCESS, SUCCESS_HELP
+from ..exporter.metrics import Spec
 from .cgroup import JobStats
 
 PREFIX = "slurm_job_exporter"
@@ -14,14 +14,11 @@ JOB_LABELS = ("jobid", "user", "account", "partition")
 GPU_LABELS = JOB_LABELS + ("gpu", "uuid", "mig_profile")
 
 
-@dataclass(frozen=True)
-class MetricDef:
-    name: str
-    kind: str                      # gauge | counter
-    help: str
-    source: str                    # where the value comes from, for the doc
-    get: Callable[[JobStats], float | None] | None = None
-    labels: tuple[str, ...] = JOB_LABELS
+def MetricDef(name: str, kind: str, help: str, source: str,
+              get: Callable[[JobStats], float | None] | None = None,
+              labels: tuple[str, ...] = JOB_LABELS) -> Spec:
+    """A row of the job exporter's table: the metric spec type both exporters share."""
+    return Spec(name, kind, help, labels, "jobs", source=source, get=get)
 
 
 def _psi(res: str, full: bool) -> Callable[[JobStats], float | None]:
@@ -33,7 +30,7 @@ def _psi(res: str, full: bool) -> Callable[[JobStats], float | None]:
     return get
 
 
-JOB_METRICS: tuple[MetricDef, ...] = (
+JOB_METRICS: tuple[Spec, ...] = (
     MetricDef("slurm_job_cpu_user_seconds_total", "counter",
               "CPU time the job's processes spent in user mode.",
               "v2 cpu.stat user_usec; v1 cpuacct.usage_user (or cpuacct.stat user / USER_HZ)",
@@ -103,14 +100,15 @@ JOB_METRICS: tuple[MetricDef, ...] = (
               "v2 io.pressure full total", _psi("io", True)),
     MetricDef("slurm_job_processes", "gauge",
               "Processes in the job's cgroups (slurmstepd of each step included).",
-              "cgroup.procs of the job directory and every directory below it (v1: the freezer tree, proctrack/cgroup's, when there is one)",
+              "cgroup.procs of the job directory and every directory below it "
+              "(v1: the freezer tree, proctrack/cgroup's, when there is one)",
               lambda s: s.processes),
     MetricDef("slurm_job_threads", "gauge", "Threads in the job's cgroups.",
               "pids.current where the pids controller is on; else v2 cgroup.threads / v1 tasks, summed",
               lambda s: s.threads),
 )
 
-GPU_METRICS: tuple[MetricDef, ...] = (
+GPU_METRICS: tuple[Spec, ...] = (
     MetricDef("slurm_job_gpu_allocated", "gauge", "1 for each GPU (or MIG instance) the job holds on this node.",
               "devices.list (v1), SLURM_JOB_GPUS / CUDA_VISIBLE_DEVICES of a job process, or a job process on the GPU",
               labels=GPU_LABELS),
@@ -138,11 +136,12 @@ GPU_METRICS: tuple[MetricDef, ...] = (
               "nvmlDeviceGetTemperature(NVML_TEMPERATURE_GPU)", labels=GPU_LABELS),
 )
 
-SELF_METRICS: tuple[MetricDef, ...] = (
+SELF_METRICS: tuple[Spec, ...] = (
     MetricDef(f"{PREFIX}_jobs", "gauge", "Job cgroups found on this node in this scrape.",
               "directory walk of the cgroup tree", labels=()),
     MetricDef(f"{PREFIX}_errors_total", "counter",
-              "Problems met while reading jobs (vanished, permission, parse, io, lookup, nvml), counted across scrapes.",
+              "Problems met while reading jobs (vanished, permission, parse, io, lookup, nvml), "
+              "counted across scrapes.",
               "the collectors", labels=("collector", "reason")),
     MetricDef(f"{PREFIX}_gpu_available", "gauge",
               "1 when NVML answered and GPU metrics are collected, 0 when there is no NVML library or no GPU.",

@@ -7,12 +7,12 @@ from pathlib import Path
 
 
 def default_dir() -> Path:
-    """$SLURMOPS_ALERTS_DIR, else the repository's alerts/ next to the package, else ./alerts."""
+    """$SLURMOPS_ALERTS_DIR, else alerts/ of the clone or of the installed package (content.py)."""
     env = os.environ.get("SLURMOPS_ALERTS_DIR")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[2] / "alerts"
-    return repo if repo.is_dir() else Path("alerts")
+    from ..content import content_dir
+    return content_dir("alerts")
 
 
 def rule_files(alerts_dir: Path) -> list[Path]:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import default_dir, rule_files, promtool_test_files
-from . import build as build_mod
-from . import promtool
+from . import build as build_mod, default_dir, promtool, promtool_test_files, rule_files
 from .coverage import report as coverage_report
 from .lint import lint as lint_rules
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from . import rule_files, promtool_test_files
+from . import promtool_test_files, rule_files
 
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
 

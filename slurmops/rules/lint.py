@@ -4,9 +4,10 @@ tolerate exactly the problems it expects and nothing else."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -43,7 +44,7 @@ def seconds(duration: str) -> float | None:
     m = DURATION.match(str(duration).strip())
     if not m or not any(m.groups()):
         return None
-    return sum(int(v) * u for v, u in zip(m.groups(), UNITS) if v)
+    return sum(int(v) * u for v, u in zip(m.groups(), UNITS, strict=True) if v)
 
 
 def defined_runbooks(runbooks_dir: Path) -> set[str]:

@@ -4,8 +4,8 @@ source, in alerts/external-metrics.yml (node_exporter, DCGM exporter, Prometheus
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 
@@ -89,7 +89,7 @@ def external(path: Path) -> dict[str, dict]:
 
 def unknown(alerts_dir: Path, docs_dir: Path) -> dict[str, set[str]]:
     """{name: where used} for every used name nobody vouches for."""
-    from . import rule_files, promtool_test_files
+    from . import promtool_test_files, rule_files
     used, recorded = used_names(rule_files(alerts_dir), promtool_test_files(alerts_dir))
     known = documented([docs_dir / "metrics.md", docs_dir / "metrics-jobs.md"])
     known |= set(external(alerts_dir / "external-metrics.yml"))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from ..exporter.server import serve_until_interrupted
 from . import engine, loader
 from .audit import LockBusy, read_records
 from .health import parse_forced
@@ -234,6 +235,7 @@ def runbooks() -> None:
 def render(runbooks_dir, out, check):
     """Write one Markdown page per runbook (and an index) from the definitions."""
     import tempfile
+
     from .render import render_all
     directory = runbooks_dir or loader.default_dir()
     try:
@@ -274,9 +276,4 @@ def serve(runbooks_dir, listen, port):
     host, bound = server.server_address[:2]
     click.echo(f"serving {docs} at http://{host}:{bound}/ (runbook base URL now: "
                f"{links.configured_base()})")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server.serve_forever, server.server_close)

@@ -16,10 +16,11 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from .audit import AuditLog, LockBusy, RunLock, digest, new_run_id, read_records, who
 from .model import Check, Cmd, Op, Runbook, RunbookError, Service, Step
@@ -215,6 +216,9 @@ def _last(out: Outcome) -> str:
     return lines[-1][:160] if lines else f"exit {out.rc}"
 
 
+PLAN_WORDS = {"expect": "expect /{}/", "reject": "reject /{}/", "ok_rc": "ok exit {}", "retry": "retry {} s"}
+
+
 def op_text(ctx: Context | None, op: Op) -> str:
     """How an op appears in a plan: the exact argv (shell-quoted for reading, never executed as
     a string) or a check's name."""
@@ -222,16 +226,7 @@ def op_text(ctx: Context | None, op: Op) -> str:
         return f"check: {op.name}" + (f" (retry {op.retry_s:.0f} s)" if op.retry_s else "")
     argv = op.render(ctx) if ctx is not None else list(getattr(op, "argv", [])) or [op.describe()]
     text = "$ " + shlex.join(argv)
-    extra = []
-    if isinstance(op, Cmd):
-        if op.expect:
-            extra.append(f"expect /{op.expect}/")
-        if op.reject:
-            extra.append(f"reject /{op.reject}/")
-        if op.ok_rc != (0,):
-            extra.append(f"ok exit {','.join(map(str, op.ok_rc))}")
-        if op.retry_s:
-            extra.append(f"retry {op.retry_s:.0f} s")
+    extra = op.conditions(PLAN_WORDS) if isinstance(op, Cmd) else []
     return text + (f"   [{'; '.join(extra)}]" if extra else "")
 
 
@@ -374,14 +369,14 @@ class Runner:
         lock = self._acquire()
         try:
             self._open_audit()
-            ctx.audit.write("run_start", runbook=rb.name, runbook_path=rb.path, who=who(),
+            self.log.write("run_start", runbook=rb.name, runbook_path=rb.path, who=who(),
                             target=ctx.target.spec, target_label=ctx.target.label,
                             transport=ctx.target.transport.name, services=ctx.target.services.kind,
                             params={k: (None if v is None else ctx.runbook.param(k).text(v))
                                     for k, v in ctx.params.items()},
                             values=ctx.values, steps=[s.title for s in rb.steps],
                             assume_yes=ctx.assume_yes, force_unhealthy=list(ctx.force_unhealthy))
-            ctx.say(f"run {ctx.run_id}: {rb.name} on {ctx.target.label}  (audit: {ctx.audit.path})")
+            ctx.say(f"run {ctx.run_id}: {rb.name} on {ctx.target.label}  (audit: {self.log.path})")
             collect_evidence(ctx, "before")
             return self._forward(start=0, done=[])
         finally:
@@ -405,7 +400,7 @@ class Runner:
                 self.results[i - 1].result = "ok (before resume)"
             pending = state.pending_rollback
             effective = "rollback" if pending is not None else mode
-            ctx.audit.write("resume", who=who(), mode=mode, effective=effective,
+            self.log.write("resume", who=who(), mode=mode, effective=effective,
                             force_unhealthy=list(ctx.force_unhealthy),
                             done=state.done, in_progress=state.in_progress,
                             pending_rollback=pending)
@@ -432,6 +427,13 @@ class Runner:
     def audit_path(self) -> Path:
         return self.run_dir / "audit.jsonl"
 
+    @property
+    def log(self) -> AuditLog:
+        """The run's audit log (open from the start of run or resume on)."""
+        if self.ctx.audit is None:
+            raise RuntimeError("the run's audit log is not open yet")
+        return self.ctx.audit
+
     def _open_audit(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.ctx.run_dir = self.run_dir
@@ -454,11 +456,12 @@ class Runner:
                         break
                     done.append(i)
             except Interrupted:
-                failed = ctx.step_index
+                failed = ctx.step_index if ctx.step_index is not None else start   # before any step began
                 touched = True
                 status = "interrupted"
-                ctx.audit.write("interrupted", step=failed)
-                self.results[failed - 1].result = "INTERRUPTED"
+                self.log.write("interrupted", step=failed)
+                if 0 < failed <= len(self.results):
+                    self.results[failed - 1].result = "INTERRUPTED"
                 ctx.say("  interrupted: rolling back")
         if failed is None:
             return self._end(status)
@@ -473,7 +476,7 @@ class Runner:
         t = time.monotonic()
         ctx.step_index = i
         ctx.deadline = t + step.timeout_s
-        ctx.audit.write("step_start", step=i, title=step.title, destructive=step.destructive,
+        self.log.write("step_start", step=i, title=step.title, destructive=step.destructive,
                         timeout_s=step.timeout_s if step.timeout_s != float("inf") else None)
         ctx.say(f"[{i}/{n}] {step.title}   (elapsed {time.monotonic() - self.t0:.1f} s)")
         try:
@@ -481,11 +484,11 @@ class Runner:
                 ctx.phase = phase
                 if phase == "action" and step.destructive and not ctx.assume_yes:
                     if not (ctx.confirm or _tty_confirm)(f"step {i}/{n} {step.title}: {step.why}"):
-                        ctx.audit.write("step_failed", step=i, phase="confirm", detail="declined")
+                        self.log.write("step_failed", step=i, phase="confirm", detail="declined")
                         res.result, res.detail = "DECLINED", "operator said no"
                         ctx.say("    declined by the operator")
                         return False, False, "declined"
-                    ctx.audit.write("confirmed", step=i)
+                    self.log.write("confirmed", step=i)
                 for op in step.ops(phase, ctx):
                     t_op = time.monotonic()
                     ok, detail = run_op(ctx, op)
@@ -494,7 +497,7 @@ class Runner:
                     if not ok:
                         if ctx.deadline and time.monotonic() >= ctx.deadline:
                             detail = f"step timeout {step.timeout_s:.0f} s: {detail}"
-                        ctx.audit.write("step_failed", step=i, phase=phase, detail=detail)
+                        self.log.write("step_failed", step=i, phase=phase, detail=detail)
                         res.result = f"FAILED {phase}"
                         res.detail = f"{_short(op)}: {detail}"
                         res.duration_s = time.monotonic() - t
@@ -503,13 +506,13 @@ class Runner:
             ctx.deadline = None
         res.duration_s = time.monotonic() - t
         res.result = "ok"
-        ctx.audit.write("step_done", step=i, duration_s=round(res.duration_s, 3))
+        self.log.write("step_done", step=i, duration_s=round(res.duration_s, 3))
         return True, True, ""
 
     def _finish_rollback(self, todo: list[int], status: str, already: list[int]) -> RunReport:
         ctx, rb = self.ctx, self.ctx.runbook
         todo = [i for i in todo if i not in already]
-        ctx.audit.write("rollback_start", steps=todo, cause=status)
+        self.log.write("rollback_start", steps=todo, cause=status)
         ctx.say(f"rolling back steps {', '.join(map(str, todo)) or '(none)'} in reverse order")
         all_ok = True
         changed = False
@@ -519,7 +522,7 @@ class Runner:
                 step = rb.steps[i - 1]
                 ctx.step_index, ctx.phase = i, "rollback"
                 ctx.deadline = time.monotonic() + step.timeout_s
-                ctx.audit.write("rollback_step_start", step=i, title=step.title)
+                self.log.write("rollback_step_start", step=i, title=step.title)
                 ok_step = True
                 t = time.monotonic()
                 try:
@@ -532,7 +535,7 @@ class Runner:
                     ok, detail = run_op(ctx, op)
                     ctx.say(f"    {'ok  ' if ok else 'FAIL'} rollback [{i}] {_short(op)}  {detail}")
                     ok_step = ok_step and ok
-                ctx.audit.write("rollback_step_done", step=i, ok=ok_step,
+                self.log.write("rollback_step_done", step=i, ok=ok_step,
                                 duration_s=round(time.monotonic() - t, 3))
                 self.results[i - 1].rollback = ("ok" if ok_step else "FAILED") if ops else "-"
                 all_ok = all_ok and ok_step
@@ -549,8 +552,8 @@ class Runner:
                 "failed": EXIT_ROLLED_BACK,
                 "rollback-failed": EXIT_ROLLBACK_FAILED}.get(status, EXIT_ROLLED_BACK)
         elapsed = time.monotonic() - self.t0
-        ctx.audit.write("run_end", status=status, exit_code=code, elapsed_s=round(elapsed, 3))
-        ctx.audit.close()
+        self.log.write("run_end", status=status, exit_code=code, elapsed_s=round(elapsed, 3))
+        self.log.close()
         report = RunReport(ctx.run_id, status, code, self.audit_path, self.results, elapsed)
         print_summary(ctx, report)
         return report

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from slurmops.slurm.sources import SourceError
-from slurmops.slurm.sources.rest import RestSource
+from slurmops.slurm.sources.rest import RestSource, negotiate_version
 
 from .model import Check, RunbookError, Step
 
@@ -83,11 +83,10 @@ def token(ctx, lifespan_s: int = 300, user: str = "root") -> str | None:
 
 
 def rest_version(ctx, tok: str) -> str:
-    """The newest data_parser version both slurmrestd and slurmops speak (RestSource.negotiate:
+    """The newest data_parser version both slurmrestd and slurmops speak (rest.negotiate_version:
     the server's OpenAPI paths, else a probe), kept for the rest of the run."""
     if "rest_version" not in ctx.memory:
-        src = RestSource(ctx.values["slurmrestd_url"], user="root", token=tok, timeout=10)
-        ctx.memory["rest_version"] = src.negotiate()
+        ctx.memory["rest_version"] = negotiate_version(ctx.values["slurmrestd_url"], tok, timeout=10)
     return ctx.memory["rest_version"]
 
 
@@ -185,7 +184,7 @@ def preflight(**grades: str) -> Step:
     """First step of a runbook: change nothing on a cluster that lacks what the runbook needs.
     Grades: check name = REQUIRED (default), WARN or NOT_NEEDED."""
     return Step("Pre-flight: what this runbook needs", "refuse to act without it (" +
-                describe_grades(**grades) + ")", check=health_checks(**grades), timeout_s=180)
+                describe_grades(**grades) + ")", check=health_checks(0, **grades), timeout_s=180)
 
 
 def postflight(retry_s: float = 30, **grades: str) -> Step:

@@ -4,8 +4,9 @@ broken state an alert describes, so they read what they need without the daemon 
 - which controllers answer (`scontrol ping`, scontrol(1));
 - StateSaveLocation read from slurm.conf itself (slurmctld may be down; slurm.conf(5));
 - the jobs known before a repair, from slurmctld (squeue) or, when it is down, from slurmdbd
-  (`sacct -s ... ` with no start time lists the jobs in those states *now*, sacct(1)); kept in the
-  run's directory so a resumed run compares with the same list;
+  (`sacct -s ... ` with no start time lists the jobs in those states *now*, sacct(1)) and the batch
+  jobs saved in StateSaveLocation; kept in the run's directory so a resumed run compares with the
+  same list;
 - the DBD agent queue from `sdiag` ("DBD Agent queue size", sdiag(1)).
 """
 from __future__ import annotations
@@ -144,16 +145,34 @@ def _squeue_ids(ctx) -> set[str] | None:
     return set(out.stdout.split()) if out.rc == 0 else None
 
 
+def _statesave_batch_jobs(ctx) -> set[str] | None:
+    """Batch jobs slurmctld saved: each keeps its script in StateSaveLocation/hash.N/job.ID/ (the
+    layout statesave-restore reads too). Held jobs that never became eligible are here but not in
+    sacct (seen on 22.05 and 24.11: slurmdbd gets a job's record once it is eligible)."""
+    loc = ctx.values.get("state_save")
+    if not loc:
+        return None
+    out = ctx.run(["find", loc, "-mindepth", "2", "-maxdepth", "2", "-type", "d", "-name", "job.*"],
+                  timeout=30)
+    if out.rc != 0:
+        return None
+    return {m.group(1) for m in re.finditer(r"/hash\.\d+/job\.(\d+)$", out.stdout, re.M)}
+
+
 def record_jobs_before(ctx) -> tuple[bool, str]:
-    """The job ids slurmctld knows now (squeue), or, when it does not answer, those slurmdbd has
-    in a live state now (sacct -s with no start time: "now"). Saved in the run's directory."""
+    """The job ids slurmctld knows now (squeue), or, when it does not answer, the union of those
+    slurmdbd has in a live state now (sacct -s with no start time: "now") and the batch jobs in
+    StateSaveLocation. Saved in the run's directory."""
     ids = _squeue_ids(ctx)
     source = "squeue"
     if ids is None:
         out = ctx.run(["sacct", "-X", "-n", "-P", "-a", "-s", LIVE_STATES, "-o", "JobID"], timeout=30)
-        if out.rc != 0:
-            return False, f"neither squeue nor sacct answer: {_first(out)}"
-        ids, source = set(out.stdout.split()), "sacct (slurmdbd)"
+        saved = _statesave_batch_jobs(ctx)
+        if out.rc != 0 and saved is None:
+            return False, f"neither squeue, sacct nor StateSaveLocation answer: {_first(out)}"
+        ids = (set(out.stdout.split()) if out.rc == 0 else set()) | (saved or set())
+        source = " + ".join(n for n, ok in (("sacct (slurmdbd)", out.rc == 0),
+                                             ("StateSaveLocation batch jobs", saved is not None)) if ok)
     path = _jobs_file(ctx)
     if path is not None and not path.exists():   # a resumed run keeps the first list
         path.write_text("\n".join(sorted(ids, key=_num)) + "\n")
@@ -206,9 +225,10 @@ def dbd_queue_noted(ctx) -> tuple[bool, str]:
 
 # ---- nodes ------------------------------------------------------------------------------------------
 def parse_nodes(text: str) -> list[dict[str, str]]:
-    """`scontrol show node` blocks as {key: value} (Reason keeps its spaces up to ' [')."""
+    """`scontrol show node` records as {key: value}, multi-line or one line each (`-o`); Reason
+    keeps its spaces up to ' [' (who set it, and when)."""
     nodes = []
-    for block in text.split("\n\n"):
+    for block in re.split(r"\n(?=NodeName=)", text.strip()):
         if "NodeName=" not in block:
             continue
         d = dict(re.findall(r"(\w+)=(\S*)", block))

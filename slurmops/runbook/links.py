@@ -25,7 +25,8 @@ def configured_base(thresholds: dict | None = None, alerts_dir: Path | None = No
     base = os.environ.get(ENV)
     if base is None:
         if thresholds is None:
-            path = (alerts_dir or Path(__file__).resolve().parents[2] / "alerts") / "thresholds.yml"
+            from ..content import content_dir  # the clone's alerts/, or the installed copy
+            path = (alerts_dir or content_dir("alerts")) / "thresholds.yml"
             thresholds = yaml.safe_load(path.read_text()) if path.is_file() else {}
         base = (thresholds or {}).get("runbook_base_url", SERVED_BASE)
     base = str(base or "").strip() or FILE_BASE

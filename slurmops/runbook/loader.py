@@ -1,6 +1,6 @@
 """Find runbook definitions: every ``runbooks/*.py`` (not starting with ``_``) that defines
 ``RUNBOOK``. They are loaded by path, not as a package, because ``runbooks/`` is operator content
-beside the code (content imports ``slurmops``, never the other way round)."""
+(a clone's folder, or the copy an installed package carries: slurmops/content.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -13,12 +13,12 @@ from .model import Runbook, RunbookError
 
 
 def default_dir() -> Path:
-    """$SLURMOPS_RUNBOOKS_DIR, else the repository's runbooks/ next to the package, else ./runbooks."""
+    """$SLURMOPS_RUNBOOKS_DIR, else runbooks/ of the clone or of the installed package (content.py)."""
     env = os.environ.get("SLURMOPS_RUNBOOKS_DIR")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[2] / "runbooks"
-    return repo if repo.is_dir() else Path("runbooks")
+    from ..content import content_dir
+    return content_dir("runbooks")
 
 
 def load_file(path: Path) -> Runbook:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, Union
+from typing import Any
 
 
 class RunbookError(Exception):
@@ -62,6 +63,20 @@ class Cmd:
 
     def describe(self) -> str:
         return " ".join(self.argv)
+
+    def conditions(self, words: dict[str, str], rc_join: str = ",") -> list[str]:
+        """What besides exit 0 decides the outcome (expect, reject, ok_rc, retry_s), each through
+        ``words[kind].format(value)``: the one list the plan and the rendered docs both word."""
+        out = []
+        if self.expect:
+            out.append(words["expect"].format(self.expect))
+        if self.reject:
+            out.append(words["reject"].format(self.reject))
+        if self.ok_rc != (0,):
+            out.append(words["ok_rc"].format(rc_join.join(map(str, self.ok_rc))))
+        if self.retry_s:
+            out.append(words["retry"].format(f"{self.retry_s:.0f}"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -114,8 +129,8 @@ class Check:
         return self.name
 
 
-Op = Union[Cmd, Service, Check]
-Phase = Union[Sequence[Op], Callable[[Any], Sequence[Op]]]
+Op = Cmd | Service | Check
+Phase = Sequence[Op] | Callable[[Any], Sequence[Op]]
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ completed step are rolled back in reverse order. Each command is recorded in the
 {% for r in rb.references %}
 - {{ r }}
 {% endfor %}
-"""
+"""  # noqa: E501 (template lines are the page's lines)
 
 PHASES = [("check", "Pre-check"), ("action", "Action"), ("verify", "Verification"),
           ("rollback", "Rollback")]
@@ -118,6 +118,10 @@ def _doc_ctx(rb: Runbook) -> SimpleNamespace:
                            services=DocServices(), runbook=rb)
 
 
+DOC_WORDS = {"expect": "output must match `{}`", "reject": "output must not match `{}`",
+             "ok_rc": "exit {} is success", "retry": "retried for {} s"}
+
+
 def op_line(op) -> str:
     if isinstance(op, Check):
         grade = " *(warning only)*" if op.grade == "warn" else ""
@@ -128,15 +132,7 @@ def op_line(op) -> str:
         return (f"{op.action} `{op.component}` through the service manager "
                 f"(systemd: `systemctl {op.action} <unit>`; lab: `slurmops lab {op.action} {op.component}`)")
     text = f"`{_display(op.argv)}`"
-    extra = []
-    if op.expect:
-        extra.append(f"output must match `{op.expect}`")
-    if op.reject:
-        extra.append(f"output must not match `{op.reject}`")
-    if op.ok_rc != (0,):
-        extra.append(f"exit {' or '.join(map(str, op.ok_rc))} is success")
-    if op.retry_s:
-        extra.append(f"retried for {op.retry_s:.0f} s")
+    extra = op.conditions(DOC_WORDS, rc_join=" or ")
     if op.why:
         text += f" — {op.why}"
     return text + (f" ({'; '.join(extra)})" if extra else "")

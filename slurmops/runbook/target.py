@@ -112,11 +112,14 @@ def make_target(spec: str, ssh: str | None = None, sets: dict[str, str] | None =
     if kind == "lab":
         if ssh:
             raise RunbookError("a lab target runs on this machine; --ssh is for systemd targets")
-        from slurmops.lab.platform import load_config
+        from slurmops.lab.platform import Lab, load_config
         lab_dir = Path(arg or "/var/tmp/slurmops-lab").absolute()
         cfg = load_config(lab_dir)
         if cfg is None:
             raise RunbookError(f"no lab in {lab_dir} (run `slurmops lab up --dir {lab_dir}` first)")
+        # A lab of a newer Slurm generation runs its commands through wrappers (lab/nsroot.py):
+        # the lab's own PATH says where they are.
+        lab_path = Lab(cfg).env["PATH"]
         values = {
             "slurm_conf": str(cfg.slurm_conf),
             "munge_socket": str(cfg.munge_socket),
@@ -148,6 +151,9 @@ def make_target(spec: str, ssh: str | None = None, sets: dict[str, str] | None =
     else:
         raise RunbookError(f"target {spec!r}: expected lab:DIR or systemd")
     values.update({k: v for k, v in sets.items() if not k.startswith("unit_")})
-    return Target(kind=kind, label=label, values=values, env={"SLURM_CONF": values["slurm_conf"]},
+    env = {"SLURM_CONF": values["slurm_conf"]}
+    if kind == "lab":
+        env["PATH"] = lab_path
+    return Target(kind=kind, label=label, values=values, env=env,
                   transport=transport, services=services,
                   spec={"target": spec, "ssh": ssh, "set": sets})

@@ -12,8 +12,9 @@ import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 
 @dataclass
@@ -27,7 +28,8 @@ class Outcome:
 
 
 class Transport(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def run(self, argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 60,
             input: str | None = None) -> Outcome: ...

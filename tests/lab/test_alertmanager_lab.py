@@ -43,7 +43,7 @@ def alertmanager(lab):
 
 
 def _post(url: str, alerts: list[dict], minutes: float = 10) -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     start = now - dt.timedelta(minutes=20)
     body = [{"labels": a, "annotations": {"summary": "test"}, "startsAt": start.isoformat(),
              "endsAt": (now + dt.timedelta(minutes=minutes)).isoformat()} for a in alerts]

@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from labtools import private_lab
 
+from labtools import private_lab, wait_until
 from slurmops.rules import build
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -47,14 +47,7 @@ def am_alerts(name: str) -> list[dict]:
 
 
 def wait_for(what: str, check, timeout: float = 90, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+    return wait_until(what, check, timeout, interval)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from labtools import lab_cmd, private_lab
 
+from labtools import lab_cmd, private_lab
 from slurmops.lab import proc
 from slurmops.lab.checks import parse_ping
 from slurmops.lab.platform import load_config

@@ -3,23 +3,14 @@ with a token and refuses a bad one, Prometheus scrapes node_exporter, drains sho
 from __future__ import annotations
 
 import json
-import time
 
-import need
 import pytest
 
+import need
+from labtools import wait_for
 from slurmops.lab import checks, proc
 
 pytestmark = pytest.mark.lab
-
-
-def wait_for(fn, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    value = fn()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = fn()
-    return value
 
 
 def sacct_rows(lab, jobid):

@@ -7,23 +7,22 @@ values. An expression that returns nothing must be in ALLOW with the reason, and
 condition must still hold in the lab (so an entry lifts itself when, say, the job exporter joins)."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from slurmops.grafana import budget, generate
+import need
+from slurmops.grafana import budget, generate, model as m
 from slurmops.grafana.config import DEFAULT
-from slurmops.grafana import model as m
 from slurmops.grafana.preview import write_previews
-from slurmops.grafana.prom import Prometheus, PromError, resolve
+from slurmops.grafana.prom import PromError, Prometheus, resolve
 
 pytestmark = pytest.mark.lab
 
@@ -253,10 +252,7 @@ def _browser_args(profile: Path) -> list[str]:
 def test_preview_renders_real_data_in_chromium(prom, world, models, tmp_path_factory):
     browser = _chromium()
     if not browser:
-        msg = "chromium is not installed (apt-get install -y chromium)"
-        if os.environ.get("SLURMOPS_REQUIRE_LAB") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        need.absent("chromium is not installed (apt-get install -y chromium)")
     out = tmp_path_factory.mktemp("dashboards-preview")
     paths = write_previews(prom, models, out, _prefer(world))
     empty = []

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from labtools import private_lab
 from test_slurm_exporter import poll, value
 
+from labtools import private_lab
 from slurmops.lab import proc
 from slurmops.lab.platform import Lab, load_config
 

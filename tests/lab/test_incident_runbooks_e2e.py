@@ -4,8 +4,9 @@ the alert's condition -> the alert fires in Prometheus and reaches Alertmanager 
 
 Two private labs (own dirs, ports, clusters, node names; never the shared one), each up once for
 the module: one plain, one with a backup controller for SlurmctldBackupInControl. The rules are
-the real ones rendered with every `for` at 10 s and MaxDBDMsgs at 40 (so a few dozen queued records
-fill the DBD agent queue). The measured times are printed (`-s`) and kept in docs/runbooks.md.
+the real ones rendered with every `for` at 10 s, MaxDBDMsgs at 40 (so a few dozen queued records
+fill the DBD agent queue) and SlurmdbdUnreachable's window at 30 s. The measured times are
+printed (`-s`) and kept in docs/runbooks.md.
 
 MungedDown is not here: it reads node_exporter's systemd collector, and the lab runs munged without
 systemd, so the alert cannot fire on the lab (alerts/README.md, honest limits).
@@ -22,8 +23,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from labtools import lab_cmd, private_lab
 
+from labtools import lab_cmd, private_lab, wait_until
 from slurmops.lab import proc
 from slurmops.rules import build
 
@@ -33,8 +34,9 @@ REPO = Path(__file__).resolve().parents[2]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
 PLAIN = dict(dir=Path("/var/tmp/slurmops-incident-lab"), port=37800, cluster="inclab", prefix="ka")
 HA = dict(dir=Path("/var/tmp/slurmops-incident-ha-lab"), port=38200, cluster="inchalab", prefix="kb")
-SITE = {"alerts": {"SlurmdbdAgentQueueFilling": {"max_dbd_msgs": 40},
-                   "SlurmdbdAgentQueueNearLimit": {"max_dbd_msgs": 40}}}
+# MaxDBDMsgs as the rules assume it (40: a 30-task array fills the queue) and a 30 s window for
+# "the queue never went down" (the default 10 minutes would make the test wait that long).
+SITE = {"max_dbd_msgs": 40, "alerts": {"SlurmdbdUnreachable": {"window": "30s"}}}
 TIMES: list[str] = []
 
 
@@ -68,6 +70,16 @@ class IncidentLab:
     def kill(self, pidfile: str, sig=signal.SIGKILL):
         os.kill(int((self.dir / "run" / pidfile).read_text().split()[0]), sig)
 
+    def heal(self):
+        """Every daemon a test stops or freezes, running again (`lab start` starts what is not)."""
+        for pidfile in (self.dir / "run").glob("slurmd-*.pid"):
+            try:
+                os.kill(int(pidfile.read_text().split()[0]), signal.SIGCONT)
+            except (OSError, ValueError):
+                pass
+        for comp in ("munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmrestd"):
+            lab_cmd("start", comp, "--dir", str(self.dir))
+
     def load_rules(self):
         alerts_dir = REPO / "alerts"
         site = self.tmp / "site.yml"
@@ -87,14 +99,7 @@ class IncidentLab:
 
 
 def wait_for(what: str, check, timeout: float = 120, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+    return wait_until(what, check, timeout, interval)
 
 
 def runbook_name(url: str) -> str:
@@ -104,8 +109,17 @@ def runbook_name(url: str) -> str:
 
 def incident(lab: IncidentLab, alert: str, inject, expected_runbook: str, *,
              fire_timeout: float = 180, resolve_timeout: float = 240) -> None:
-    """inject -> firing in Prometheus -> in Alertmanager -> runbook of runbook_url -> resolved."""
+    """inject -> firing in Prometheus -> in Alertmanager -> runbook of runbook_url -> resolved.
+    On a failure the lab's daemons are started again, so one failing alert does not fail the next."""
     wait_for(f"{alert} not active before the test", lambda: lab.prom_alerts(alert) == [], 120)
+    try:
+        _incident(lab, alert, inject, expected_runbook, fire_timeout, resolve_timeout)
+    except BaseException:
+        lab.heal()
+        raise
+
+
+def _incident(lab, alert, inject, expected_runbook, fire_timeout, resolve_timeout) -> None:
     t0 = time.monotonic()
     inject()
     firing = wait_for(f"{alert} firing", lambda: [a for a in lab.prom_alerts(alert)
@@ -119,7 +133,8 @@ def incident(lab: IncidentLab, alert: str, inject, expected_runbook: str, *,
     t_run = time.monotonic()
     r = lab.runbook(runbook_name(url))
     t_done = time.monotonic()
-    assert r.returncode == 0, f"{runbook_name(url)} failed from the {alert} state:\n{r.stdout[-6000:]}\n{r.stderr[-2000:]}"
+    assert r.returncode == 0, \
+        f"{runbook_name(url)} failed from the {alert} state:\n{r.stdout[-6000:]}\n{r.stderr[-2000:]}"
     wait_for(f"{alert} resolved in Prometheus", lambda: lab.prom_alerts(alert) == [], resolve_timeout)
     t_resolved = time.monotonic()
     wait_for(f"{alert} resolved in Alertmanager", lambda: lab.am_alerts(alert) == [], 120)
@@ -236,6 +251,22 @@ def test_slurm_nodes_not_responding_many(plain):
         for i in (1, 2, 3):
             plain.kill(f"slurmd-{plain.prefix}n{i}.pid")
     incident(plain, "SlurmNodesNotRespondingMany", inject, "node-not-responding", fire_timeout=240)
+
+
+def test_slurm_node_stuck_completing(plain):
+    """A job is cancelled while its node's slurmd is frozen (SIGSTOP): slurmctld's terminate request
+    goes unanswered and the node stays COMPLETING (until SlurmdTimeout marks it not responding)."""
+    node = f"{plain.prefix}n2"
+
+    def inject():
+        r = plain.slurm("sbatch", "-p", "cpu", "-w", node, "--wrap", "sleep 300")
+        assert r.returncode == 0, r.stderr
+        job = r.stdout.split()[-1]
+        wait_for("the job running", lambda: plain.slurm("squeue", "-h", "-j", job, "-o", "%T").stdout.strip()
+                 == "RUNNING", 60)
+        plain.kill(f"slurmd-{node}.pid", signal.SIGSTOP)
+        plain.slurm("scancel", job)
+    incident(plain, "SlurmNodeStuckCompleting", inject, "nodes-completing", fire_timeout=120)
 
 
 # ---- munge: the runbook from the broken state, without its alert (no systemd collector on the lab)

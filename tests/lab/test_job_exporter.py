@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from labtools import wait_for
 from slurmops.lab import proc
 from slurmops.lab.workload import sbatch
 from slurmops.node.exporter import JobExporter
@@ -15,15 +16,6 @@ from slurmops.node.jobinfo import JobInfoCache, squeue_runner
 
 pytestmark = pytest.mark.lab
 ROOT = "/sys/fs/cgroup"
-
-
-def wait_for(fn, timeout, interval=0.3):
-    deadline = time.monotonic() + timeout
-    value = fn()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = fn()
-    return value
 
 
 def job_dir(ctl: str, jobid: str, nodes=None) -> Path | None:
@@ -77,7 +69,8 @@ def test_cpu_burner_and_memory_limit_match_kernel_files(lab, exporter, jobs):
     user, account, partition = j.labels[1:4]
     assert (user, account, partition) == ("root", "research", "cpu")
     body = exporter.render().decode()
-    assert f'slurm_job_memory_limit_bytes{{account="research",jobid="{jid}",partition="cpu",user="root"}} 6.7108864e+07' in body
+    labels = f'account="research",jobid="{jid}",partition="cpu",user="root"'
+    assert f"slurm_job_memory_limit_bytes{{{labels}}} 6.7108864e+07" in body
 
 
 def test_oom_kill_is_counted(lab, exporter, jobs):
@@ -95,7 +88,7 @@ def test_oom_kill_is_counted(lab, exporter, jobs):
                  for line in p.read_text().splitlines() if line.startswith("oom_kill "))
     assert kernel == j.stats.oom_kills
     body = exporter.render().decode()
-    assert f'slurm_job_oom_kills_total{{account="' in body and f'jobid="{jid}"' in body
+    assert 'slurm_job_oom_kills_total{account="' in body and f'jobid="{jid}"' in body
 
 
 def test_finished_job_disappears(lab, exporter, jobs):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import need
 from slurmops.lab import plugins, rootfs
 from slurmops.lab.config import LabConfig
 from slurmops.lab.generations import GENERATIONS
@@ -23,9 +24,7 @@ pytestmark = pytest.mark.slow
 
 def _need_root() -> None:
     if os.geteuid() != 0:
-        if os.environ.get("SLURMOPS_REQUIRE_LAB") == "1":
-            pytest.fail("building a root filesystem with mmdebstrap needs root")
-        pytest.skip("building a root filesystem with mmdebstrap needs root")
+        need.absent("building a root filesystem with mmdebstrap needs root")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """Fair share (sshare), licenses and reservations: small tables, one family per field."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client.core import Metric
 

@@ -3,7 +3,8 @@ and per user usage behind cardinality switches."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client.core import Metric
 
@@ -24,9 +25,9 @@ def build(cluster: str, jobs: Iterable[Job], now: float, partitions: Iterable[st
           per_account: bool = True, per_user: bool = False) -> list[Metric]:
     jobs = [j for j in jobs if j.state not in FINISHED_STATES]
     fam = {s.name: s.family() for s in (m.JOBS, m.PART_JOBS, m.JOBS_PENDING, m.JOBS_CPUS)}
-    by_state: Counter = Counter()
-    cpus: Counter = Counter()
-    pending: Counter = Counter()
+    by_state: Counter[tuple[str, str]] = Counter()
+    cpus: Counter[tuple[str, str]] = Counter()
+    pending: Counter[tuple[str, str]] = Counter()
     # (wait, tasks) pairs: a pending array record stands for up to MaxArraySize tasks, which
     # must not become millions of list items.
     waits: dict[str, list[tuple[float, int]]] = defaultdict(list)
@@ -74,12 +75,13 @@ def _fmt(bound: float) -> str:
     return str(int(bound)) + ".0" if bound == int(bound) else repr(bound)
 
 
-def _per_owner(cluster, jobs, key, specs) -> list[Metric]:
+def _per_owner(cluster: str, jobs: list[Job], key: Callable[[Job], str],
+               specs: tuple[m.Spec, m.Spec, m.Spec, m.Spec]) -> list[Metric]:
     jobs_spec, cpu_spec, gpu_spec, mem_spec = specs
-    counts: Counter = Counter()
-    cpu: Counter = Counter()
-    gpu: Counter = Counter()
-    mem: Counter = Counter()
+    counts: Counter[tuple[str, str]] = Counter()
+    cpu: Counter[str] = Counter()
+    gpu: Counter[str] = Counter()
+    mem: Counter[str] = Counter()
     owners = set()
     for j in jobs:
         owner = key(j)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from prometheus_client.core import Metric
 
@@ -38,7 +39,7 @@ def usable(node: Node) -> bool:
 def gpu_types(node: Node) -> dict[str, tuple[int, int | None]]:
     """{type: (total, allocated)}; type '' when the GRES has none; allocated None when the
     source could not say (``Node.gres_used`` None)."""
-    out: dict[str, list] = {}
+    out: dict[str, list[int]] = {}
     for g in node.gres:
         if g.name == "gpu":
             out.setdefault(g.type or "", [0, 0])[0] += g.count
@@ -53,12 +54,12 @@ def gpu_types(node: Node) -> dict[str, tuple[int, int | None]]:
 @dataclass
 class Capacity:
     """CPUs split as sinfo %C does, memory, and GPUs by type, summed over some nodes."""
-    cpus: Counter = field(default_factory=Counter)
-    memory: Counter = field(default_factory=Counter)
-    gpus: dict[str, Counter] = field(default_factory=dict)
+    cpus: Counter[str] = field(default_factory=Counter)
+    memory: Counter[str] = field(default_factory=Counter)
+    gpus: dict[str, Counter[str]] = field(default_factory=dict)
 
 
-def allocated_gpus(g: Counter) -> int | None:
+def allocated_gpus(g: Counter[str]) -> int | None:
     """Allocated GPUs of a sum of nodes; None (no series) when any node's count is unknown."""
     return None if g["unknown"] else g["allocated"]
 

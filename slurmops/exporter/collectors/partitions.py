@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client.core import Metric
 
@@ -32,7 +33,7 @@ def build(cluster: str, partitions: Iterable[Partition], nodes: Iterable[Node] |
             fam[m.PART_MEMORY.name].add([cluster, p.name, status], cap.memory[status])
             gpus = [g[status] if status == "total" else allocated_gpus(g) for g in cap.gpus.values()]
             fam[m.PART_GPUS.name].add([cluster, p.name, status],
-                                      None if None in gpus else sum(gpus))
+                                      None if None in gpus else sum(x for x in gpus if x is not None))
     return [f.metric for f in fam.values()]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ..models import Controller
 
@@ -20,7 +21,7 @@ def parse_scontrol_ping(text: str, errors: list[str] | None = None) -> list[Cont
     return out
 
 
-def parse_ping_doc(doc: dict, errors: list[str] | None = None) -> list[Controller]:
+def parse_ping_doc(doc: dict[str, Any], errors: list[str] | None = None) -> list[Controller]:
     """slurmrestd /ping: v0.0.38 ``{hostname, ping: "UP", mode}``, v0.0.40+ ``pinged``,
     later ``responding: true`` and ``primary: true``."""
     out = []

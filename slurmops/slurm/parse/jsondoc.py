@@ -41,8 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO, TypeVar
 
 from ..hostlist import expand as _expand_hostlist
-from ..models import (ClusterInfo, Gres, Job, License, Node, Partition, Reservation, RpcStat,
-                      SchedulerStats, Share)
+from ..models import ClusterInfo, Gres, Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats, Share
 from . import jsonread
 from .gres import gpu_count, parse_gres, used_from_tres
 from .text import array_task_count as _text_array_task_count
@@ -92,7 +91,7 @@ def unwrap_number(value: Any, field: str = "value") -> float | int | None:
     return number(value, field)
 
 
-def _int(rec: Mapping, *names: str) -> int | None:
+def _int(rec: Mapping[str, Any], *names: str) -> int | None:
     for name in names:
         if name in rec:
             v = unwrap_number(rec[name], name)
@@ -101,7 +100,7 @@ def _int(rec: Mapping, *names: str) -> int | None:
     return None
 
 
-def _float(rec: Mapping, *names: str) -> float | None:
+def _float(rec: Mapping[str, Any], *names: str) -> float | None:
     for name in names:
         if name in rec:
             v = unwrap_number(rec[name], name)
@@ -110,13 +109,13 @@ def _float(rec: Mapping, *names: str) -> float | None:
     return None
 
 
-def _time(rec: Mapping, *names: str) -> float | None:
+def _time(rec: Mapping[str, Any], *names: str) -> float | None:
     """A Unix time; Slurm uses 0 for "not yet"/"never", which is not a time."""
     v = _float(rec, *names)
     return v if v else None
 
 
-def _str(rec: Mapping, *names: str) -> str | None:
+def _str(rec: Mapping[str, Any], *names: str) -> str | None:
     """First non-empty string among the names; ``(null)``/``N/A`` placeholders are None."""
     for name in names:
         v = rec.get(name)
@@ -130,7 +129,7 @@ def _str(rec: Mapping, *names: str) -> str | None:
     return None
 
 
-def _strs(rec: Mapping, name: str) -> tuple[str, ...]:
+def _strs(rec: Mapping[str, Any], name: str) -> tuple[str, ...]:
     """A list of strings, or the comma-separated string older versions print."""
     v = rec.get(name)
     if v is None:
@@ -151,7 +150,7 @@ def _strs(rec: Mapping, name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _obj(rec: Mapping, name: str) -> Mapping:
+def _obj(rec: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     """A nested object, or {} when absent; a wrong type is malformed."""
     v = rec.get(name)
     if v is None:
@@ -257,7 +256,7 @@ def _gres_spec(text: str | None) -> tuple[Gres, ...]:
     return parse_gres(",".join(items))
 
 
-def _collect(doc: Any, key: str, parse_one: Callable[[Mapping], T],
+def _collect(doc: Any, key: str, parse_one: Callable[[Mapping[str, Any]], T],
              errors: list[str] | None) -> list[T]:
     """Parse ``doc[key][*]`` one record at a time, so one bad record costs only itself."""
     if not isinstance(doc, Mapping):
@@ -271,7 +270,7 @@ def _collect(doc: Any, key: str, parse_one: Callable[[Mapping], T],
     return _each(items, key, parse_one, errors)
 
 
-def _each(items: Iterable, where: str, parse_one: Callable[[Mapping], T],
+def _each(items: Iterable[Any], where: str, parse_one: Callable[[Mapping[str, Any]], T],
           errors: list[str] | None) -> list[T]:
     out: list[T] = []
     for i, rec in enumerate(items):
@@ -291,7 +290,7 @@ def _note(errors: list[str] | None, msg: str) -> None:
 
 # --------------------------------------------------------------------------- nodes
 
-def _node(rec: Mapping) -> Node:
+def _node(rec: Mapping[str, Any]) -> Node:
     name = _str(rec, "name")
     if name is None:
         raise Malformed("name: missing")
@@ -325,7 +324,7 @@ def _node(rec: Mapping) -> Node:
     )
 
 
-def _sinfo_group(entry: Mapping) -> list[Node]:
+def _sinfo_group(entry: Mapping[str, Any]) -> list[Node]:
     """One ``sinfo --json`` (v0.0.39+) entry: a group of nodes sharing state, partition and shape.
 
     Totals are per group, so per-node CPU/memory use is only known when the group has one node;
@@ -343,7 +342,7 @@ def _sinfo_group(entry: Mapping) -> list[Node]:
     load = _obj(cpus, "load")
     free = _obj(mem, "free")
 
-    def same(o: Mapping, lo: str = "minimum", hi: str = "maximum") -> int | None:
+    def same(o: Mapping[str, Any], lo: str = "minimum", hi: str = "maximum") -> int | None:
         a, b = _int(o, lo), _int(o, hi)
         return a if a is not None and a == b else None
 
@@ -408,7 +407,7 @@ def _unique_nodes(found: Iterable[Node]) -> list[Node]:
 
 # --------------------------------------------------------------------------- partitions
 
-def _partition(rec: Mapping) -> Partition:
+def _partition(rec: Mapping[str, Any]) -> Partition:
     raw = _str(rec, "name")
     if raw is None:
         raise Malformed("name: missing")
@@ -463,7 +462,7 @@ def array_task_count(spec: str) -> int | None:
         return None
 
 
-def _job(rec: Mapping, note: Callable[[str], None] = lambda msg: None) -> Job:
+def _job(rec: Mapping[str, Any], note: Callable[[str], None] = lambda msg: None) -> Job:
     job_id = _int(rec, "job_id")
     if job_id is None:
         raise Malformed("job_id: missing")
@@ -542,7 +541,7 @@ def _job(rec: Mapping, note: Callable[[str], None] = lambda msg: None) -> Job:
     )
 
 
-def _strs_list(rec: Mapping, name: str) -> tuple[str, ...]:
+def _strs_list(rec: Mapping[str, Any], name: str) -> tuple[str, ...]:
     """gres_detail: one GRES string per node, so commas inside an item must not split it."""
     v = rec.get(name)
     if v is None:
@@ -557,13 +556,13 @@ def parse_jobs(doc: Any, errors: list[str] | None = None) -> list[Job]:
     return _collect(doc, "jobs", _noting_job(errors), errors)
 
 
-def _noting_job(errors: list[str] | None) -> Callable[[Mapping], Job]:
-    def one(rec: Mapping) -> Job:
+def _noting_job(errors: list[str] | None) -> Callable[[Mapping[str, Any]], Job]:
+    def one(rec: Mapping[str, Any]) -> Job:
         return _job(rec, lambda msg: _note(errors, f"jobs: job {str(rec.get('job_id'))[:20]}: {msg}"))
     return one
 
 
-def stream_jobs(f: BinaryIO, errors: list[str] | None = None, outer: dict | None = None) -> list[Job]:
+def stream_jobs(f: BinaryIO, errors: list[str] | None = None, outer: dict[str, Any] | None = None) -> list[Job]:
     """:func:`parse_jobs` for a ``/jobs`` document in a binary file, without building the document.
 
     At 50,000 jobs slurmrestd's answer is 155 MB; ``json.loads`` turns it into ~400 MB of dicts
@@ -574,29 +573,29 @@ def stream_jobs(f: BinaryIO, errors: list[str] | None = None, outer: dict | None
     return stream_records(f, "jobs", _noting_job(errors), errors, outer)
 
 
-def stream_nodes(f: BinaryIO, errors: list[str] | None = None, outer: dict | None = None) -> list[Node]:
+def stream_nodes(f: BinaryIO, errors: list[str] | None = None, outer: dict[str, Any] | None = None) -> list[Node]:
     """:func:`parse_nodes` for a slurmrestd ``/nodes`` document in a binary file (12.6 MB at
     10,000 nodes), as :func:`stream_jobs` does it."""
     return _unique_nodes(stream_records(f, "nodes", _node, errors, outer))
 
 
 def stream_partitions(f: BinaryIO, errors: list[str] | None = None,
-                      outer: dict | None = None) -> list[Partition]:
+                      outer: dict[str, Any] | None = None) -> list[Partition]:
     return stream_records(f, "partitions", _partition, errors, outer)
 
 
 def stream_licenses(f: BinaryIO, errors: list[str] | None = None,
-                    outer: dict | None = None) -> list[License]:
+                    outer: dict[str, Any] | None = None) -> list[License]:
     return stream_records(f, "licenses", _license, errors, outer)
 
 
 def stream_reservations(f: BinaryIO, errors: list[str] | None = None,
-                        outer: dict | None = None) -> list[Reservation]:
+                        outer: dict[str, Any] | None = None) -> list[Reservation]:
     return stream_records(f, "reservations", _reservation, errors, outer)
 
 
-def stream_records(f: BinaryIO, key: str, parse_one: Callable[[Mapping], T],
-                   errors: list[str] | None, outer: dict | None = None) -> list[T]:
+def stream_records(f: BinaryIO, key: str, parse_one: Callable[[Mapping[str, Any]], T],
+                   errors: list[str] | None, outer: dict[str, Any] | None = None) -> list[T]:
     """``doc[key][*]`` of the JSON object in ``f`` through ``parse_one``, one record at a time; a
     record whose invalid UTF-8 was replaced is kept and noted (so counted)."""
     def items() -> Iterable[Any]:
@@ -609,13 +608,13 @@ def stream_records(f: BinaryIO, key: str, parse_one: Callable[[Mapping], T],
 
 # --------------------------------------------------------------------------- diag
 
-def _us(rec: Mapping, name: str) -> float | None:
+def _us(rec: Mapping[str, Any], name: str) -> float | None:
     v = _float(rec, name)
     return None if v is None else v / 1e6
 
 
-def _rpc(name_key: str) -> Callable[[Mapping], RpcStat]:
-    def one(rec: Mapping) -> RpcStat:
+def _rpc(name_key: str) -> Callable[[Mapping[str, Any]], RpcStat]:
+    def one(rec: Mapping[str, Any]) -> RpcStat:
         name = _str(rec, name_key)
         if name is None:
             raise Malformed(f"{name_key}: missing")
@@ -678,7 +677,7 @@ def parse_diag(doc: Any, errors: list[str] | None = None) -> SchedulerStats:
 
 # --------------------------------------------------------------------------- licenses, reservations
 
-def _license(rec: Mapping) -> License:
+def _license(rec: Mapping[str, Any]) -> License:
     name = _str(rec, "LicenseName", "name")
     total, used = _int(rec, "Total", "total"), _int(rec, "Used", "used")
     if name is None or total is None or used is None:
@@ -692,7 +691,7 @@ def parse_licenses(doc: Any, errors: list[str] | None = None) -> list[License]:
     return _collect(doc, "licenses", _license, errors)
 
 
-def _reservation(rec: Mapping) -> Reservation:
+def _reservation(rec: Mapping[str, Any]) -> Reservation:
     name = _str(rec, "name")
     if name is None:
         raise Malformed("name: missing")
@@ -718,7 +717,7 @@ def parse_reservations(doc: Any, errors: list[str] | None = None) -> list[Reserv
 
 # --------------------------------------------------------------------------- shares, meta
 
-def _share(rec: Mapping) -> Share:
+def _share(rec: Mapping[str, Any]) -> Share:
     name = _str(rec, "name")
     if name is None:
         raise Malformed("name: missing")
@@ -754,7 +753,8 @@ def parse_meta(doc: Any) -> ClusterInfo:
     (which also names the cluster). Older documents only name the cluster inside job records."""
     if not isinstance(doc, Mapping):
         return ClusterInfo()
-    meta = doc.get("meta") if isinstance(doc.get("meta"), Mapping) else {}
+    raw_meta = doc.get("meta")
+    meta = raw_meta if isinstance(raw_meta, Mapping) else {}
     slurm = meta.get("slurm") or meta.get("Slurm") or {}
     if not isinstance(slurm, Mapping):
         slurm = {}
@@ -763,7 +763,8 @@ def parse_meta(doc: Any) -> ClusterInfo:
     if not version and isinstance(ver, Mapping):
         parts = [ver.get(k) for k in ("major", "minor", "micro")]
         if all(isinstance(p, (int, str)) and str(p).isdigit() for p in parts):
-            version = f"{int(parts[0])}.{int(parts[1]):02d}.{int(parts[2])}"
+            major, minor, micro = (int(str(p)) for p in parts)
+            version = f"{major}.{minor:02d}.{micro}"
     cluster = slurm.get("cluster") if isinstance(slurm.get("cluster"), str) else None
     if not cluster:
         for key, field in (("jobs", "cluster"), ("partitions", "cluster"), ("nodes", "cluster_name")):

@@ -25,7 +25,8 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 #: Largest answer read (slurmrestd's /jobs at 50,000 jobs is 155 MB).
 MAX_DOCUMENT_BYTES = 1 << 30
@@ -74,8 +75,7 @@ class _Reader:
     def peek(self) -> str:
         """The next non-blank character ("" at the end of the input)."""
         while True:
-            m = _WS.match(self.s, self.pos)       # always matches (possibly empty)
-            self.pos = m.end() if m else self.pos
+            self.pos = _WS.match(self.s, self.pos).end()  # type: ignore[union-attr]  # \s* always matches
             if self.pos < len(self.s):
                 return self.s[self.pos]
             if not self.more():

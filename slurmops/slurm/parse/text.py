@@ -62,13 +62,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Callable, Iterable
+from typing import Any, Protocol
 
 from ..hostlist import expand as _expand_hostlist
-from ..models import (
-    Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats, Share,
-)
+from ..models import Gres, Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats, Share
 from .gres import parse_gres, used_from_tres
 from .values import OutOfRange, text_float, text_int
 
@@ -206,7 +205,7 @@ def _mem_bytes(v: str | None) -> int | None:
         return None
     m = _MEM.match(s)
     if not m:
-        raise ValueError(f"not a memory size: {v[:40]!r}")
+        raise ValueError(f"not a memory size: {s[:40]!r}")
     mb = text_float(m.group(1))
     return None if mb is None else round(mb * _MEM_UNITS_MB[m.group(2).upper()] * 1024 * 1024)
 
@@ -222,7 +221,7 @@ class _Fields:
     def __init__(self, values: dict[str, str], where: str, errors: list[str] | None):
         self.values, self.where, self.errors = values, where, errors
 
-    def get(self, key: str, conv: Callable[[str], object] = _opt_str):
+    def get(self, key: str, conv: Callable[[str], Any] = _opt_str) -> Any:
         if key not in self.values:
             return None
         raw = self.values[key]
@@ -392,11 +391,11 @@ def parse_squeue(text: str, errors: list[str] | None = None) -> list[Job]:
             continue
         where = f"squeue: line {n} (job {base})"
 
-        def conv(i: int, fn):
+        def conv(i: int, fn: Callable[[str], Any]) -> Any:
             try:
-                return fn(p[i])
+                return fn(p[i])   # noqa: B023 (conv is called in this iteration only)
             except (ValueError, TypeError):
-                _note(errors, f"{where}: bad {SQUEUE_FIELDS[i]}={p[i]!r}; left unset")
+                _note(errors, f"{where}: bad {SQUEUE_FIELDS[i]}={p[i]!r}; left unset")  # noqa: B023
                 return None
 
         array_job_id: str | None = None
@@ -694,7 +693,8 @@ def _records(text: str, first_key: str) -> Iterable[tuple[int, str]]:
 
 
 def _scontrol(text: str, what: str, first_key: str, known: frozenset[str],
-              free_text: frozenset[str], build, errors: list[str] | None) -> list:
+              free_text: frozenset[str], build: Callable[[dict[str, str], _Fields, int], Any],
+              errors: list[str] | None) -> list[Any]:
     out, bad = [], 0
     for n, rec in _records(text, first_key):
         if _EMPTY_NOTICE.match(rec):
@@ -795,7 +795,7 @@ def _node(kv: dict[str, str], f: _Fields, n: int) -> Node | None:
         # Without -d slurmctld does not pack gres_used ("Gathering GRES details is slow, so don't
         # by default", node_mgr.c): the allocated GPUs are in AllocTRES when AccountingStorageTRES
         # tracks gres/gpu (CfgTRES then names it too), else unknown (None), never a made-up 0.
-        def from_tres(alloc: str | None) -> tuple | None:
+        def from_tres(alloc: str | None) -> tuple[Gres, ...] | None:
             return used_from_tres(alloc, kv.get("CfgTRES"), gres)
         gres_used = f.get("AllocTRES", from_tres) if "AllocTRES" in kv else from_tres(None)
     return Node(
@@ -839,7 +839,13 @@ Topology
 """.split())
 
 
-def _node_list(kv: dict[str, str], f: _Fields) -> tuple[str, ...]:
+class _Noted(Protocol):
+    """Where a record came from and the list its problems go to (_Fields, pyslurm's _Obj)."""
+    where: str
+    errors: list[str] | None
+
+
+def _node_list(kv: dict[str, str], f: _Noted) -> tuple[str, ...]:
     """``Nodes=n[1-3],c1`` expanded; a bad hostlist is noted and leaves the list empty."""
     raw_nodes = _opt_str(kv.get("Nodes"))
     if raw_nodes is None:

@@ -51,8 +51,8 @@ def text_int(text: str) -> int | None:
         raise ValueError(f"not an integer: {text[:40]!r}")
     if len(digits.lstrip("0")) > MAX_DIGITS:
         raise OutOfRange(f"{text[:24]!r}... is out of range")
-    v = number(int(s))
-    return None if v is None else int(v)
+    n = number(int(s))
+    return None if n is None else int(n)
 
 
 def text_float(text: str) -> float | None:

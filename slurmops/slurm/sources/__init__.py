@@ -11,6 +11,11 @@ import dataclasses
 import functools
 import threading
 from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+S = TypeVar("S")
 
 # The fetchers every source offers (one per collector); guard_fetchers wraps each.
 FETCHERS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations",
@@ -28,7 +33,7 @@ class SourceError(Exception):
         self.detail = detail
 
 
-def guard_fetchers(cls):
+def guard_fetchers(cls: type[S]) -> type[S]:
     """Class decorator for a source: whatever a fetcher raises reaches the poller as a
     SourceError. One that is not already (a bug met by odd input: TypeError, RecursionError,
     MemoryError, ...) becomes ``SourceError(<fetcher>, "internal", "<type>: <message>")``, counted
@@ -40,9 +45,9 @@ def guard_fetchers(cls):
     return cls
 
 
-def _guarded(fn, name: str):
+def _guarded(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     @functools.wraps(fn)
-    def call(self, *args, **kwargs):
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(self, *args, **kwargs)
         except SourceError:
@@ -70,10 +75,10 @@ class PollGate:
     def _held(self) -> bool:
         return getattr(self._local, "held", False)
 
-    def session(self) -> "_Held":
+    def session(self) -> _Held:
         return _Held(self, hold=True)
 
-    def io(self) -> "_Held":
+    def io(self) -> _Held:
         return _Held(self, hold=False)
 
 
@@ -96,7 +101,7 @@ class _Held:
         if self.hold or self.was:     # io() outside a session stays a no-op
             self._set(self.hold)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._set(self.was)
 
 
@@ -110,9 +115,9 @@ class CallStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.calls: Counter = Counter()
-        self.errors: Counter = Counter()     # (command, reason)
-        self.skipped: Counter = Counter()    # collector -> malformed records skipped
+        self.calls: Counter[str] = Counter()
+        self.errors: Counter[tuple[str, str]] = Counter()     # (command, reason)
+        self.skipped: Counter[str] = Counter()    # collector -> malformed records skipped
 
     def call(self, command: str) -> None:
         with self._lock:
@@ -127,12 +132,13 @@ class CallStats:
             with self._lock:
                 self.skipped[collector] += n
 
-    def snapshot(self) -> tuple[dict, dict, dict]:
+    def snapshot(self) -> tuple[dict[str, int], dict[tuple[str, str], int], dict[str, int]]:
         with self._lock:
             return dict(self.calls), dict(self.errors), dict(self.skipped)
 
 
-def checked_parse(stats: CallStats, collector: str, command: str, parse, payload, had_input: bool):
+def checked_parse(stats: CallStats, collector: str, command: str, parse: Callable[..., T], payload: Any,
+                  had_input: bool) -> T:
     """Run a parser that collects per-record problems in ``errors``. Skipped records are counted;
     input that yields nothing but errors (garbage, truncation) is a parse failure of the call."""
     errors: list[str] = []
@@ -146,8 +152,10 @@ def checked_parse(stats: CallStats, collector: str, command: str, parse, payload
         raise SourceError(command, "parse", f"{type(exc).__name__}: {str(exc)[:300]}") from None
     if isinstance(result, list):
         empty = not result
-    else:   # one object (sdiag): empty when it learnt nothing at all
+    elif dataclasses.is_dataclass(result):   # one object (sdiag): empty when it learnt nothing at all
         empty = all(getattr(result, f.name) in (None, [], ()) for f in dataclasses.fields(result))
+    else:
+        empty = result is None
     if empty and had_input and errors:
         stats.error(command, "parse")
         raise SourceError(command, "parse", errors[0][:300])

@@ -10,13 +10,14 @@ import os
 import re
 import subprocess
 import tempfile
-from typing import Callable
+from collections.abc import Callable
+from typing import IO
 
 from ..commands import command
-from ..models import ClusterInfo
+from ..models import ClusterInfo, Controller, Job, License, Node, Partition, Reservation, SchedulerStats, Share
 from ..parse import text as tp
 from ..parse.controllers import parse_scontrol_ping
-from . import POLL_GATE, CallStats, SourceError, checked_parse, guard_fetchers
+from . import POLL_GATE, CallStats, SourceError, T, checked_parse, guard_fetchers
 
 #: Largest command output read (squeue at 50,000 jobs prints ~2 MB; scontrol show nodes -o at
 #: 10,000 nodes ~6 MB): more is not a Slurm answer, and is refused before it is read.
@@ -28,7 +29,7 @@ def _argv(fetcher: str, first: str | None = None) -> list[str]:
     return list(command(fetcher, first).argv)
 
 
-def _read_text(f) -> str:
+def _read_text(f: IO[bytes]) -> str:
     """The output as text; bytes that are not UTF-8 (a Latin-1 job name) become U+FFFD and the
     rest of the output is read as usual."""
     f.seek(0)
@@ -63,10 +64,10 @@ class CliSource:
                                        timeout=self.timeout, stdin=subprocess.DEVNULL)
             except subprocess.TimeoutExpired:
                 self.stats.error(command, "timeout")
-                raise SourceError(command, "timeout", f"no answer in {self.timeout:g}s")
+                raise SourceError(command, "timeout", f"no answer in {self.timeout:g}s") from None
             except OSError as exc:
                 self.stats.error(command, "not_found")
-                raise SourceError(command, "not_found", str(exc))
+                raise SourceError(command, "not_found", str(exc)) from exc
             if out.seek(0, 2) > MAX_OUTPUT_BYTES:
                 self.stats.error(command, "parse")
                 raise SourceError(command, "parse", f"output larger than {MAX_OUTPUT_BYTES:,} bytes")
@@ -77,7 +78,7 @@ class CliSource:
                 raise SourceError(command, "exit", last[0][:300])
         return stdout
 
-    def _parse(self, collector: str, command: str, parse: Callable, text: str):
+    def _parse(self, collector: str, command: str, parse: Callable[..., T], text: str) -> T:
         return checked_parse(self.stats, collector, command, parse, text, bool(text.strip()))
 
     # ---- fetchers ----------------------------------------------------------------------------
@@ -87,7 +88,7 @@ class CliSource:
         m = re.search(r"^ClusterName\s*=\s*(\S+)", conf, re.M)
         return ClusterInfo(cluster=m.group(1) if m else None, version=version)
 
-    def nodes(self):
+    def nodes(self) -> list[Node]:
         """``scontrol show nodes -o``; GPUs in use come from AllocTRES. Where that cannot tell
         (GPUs configured but gres/gpu not in AccountingStorageTRES: ``gres_used`` None), this
         source asks again with ``-d`` (GresUsed) and keeps doing so: the extra cost of -d
@@ -101,29 +102,29 @@ class CliSource:
             return self.nodes()
         return nodes
 
-    def partitions(self):
+    def partitions(self) -> list[Partition]:
         return self._parse("partitions", "scontrol", tp.parse_scontrol_partitions,
                            self.run(_argv("partitions")))
 
-    def jobs(self):
+    def jobs(self) -> list[Job]:
         return self._parse("jobs", "squeue", tp.parse_squeue, self.run(_argv("jobs")))
 
-    def scheduler(self):
+    def scheduler(self) -> SchedulerStats:
         return self._parse("scheduler", "sdiag", tp.parse_sdiag, self.run(_argv("scheduler")))
 
-    def fairshare(self):
+    def fairshare(self) -> list[Share]:
         return self._parse("fairshare", "sshare", tp.parse_sshare, self.run(_argv("fairshare")))
 
-    def licenses(self):
+    def licenses(self) -> list[License]:
         out = self.run(_argv("licenses"))
         return self._parse("licenses", "scontrol", tp.parse_scontrol_licenses, out)
 
-    def controllers(self):
+    def controllers(self) -> list[Controller]:
         # scontrol ping answers (and may exit non-zero) when a controller is down: that answer
         # is the data, so read it whatever the exit code.
         return self._parse("controllers", "scontrol", parse_scontrol_ping,
                            self.run(_argv("controllers"), any_exit=command("controllers").any_exit))
 
-    def reservations(self):
+    def reservations(self) -> list[Reservation]:
         out = self.run(_argv("reservations"))
         return self._parse("reservations", "scontrol", tp.parse_scontrol_reservations, out)

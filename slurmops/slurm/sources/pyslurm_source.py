@@ -48,18 +48,27 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..models import (
-    ClusterInfo, Controller, Gres, Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats,
+    ClusterInfo,
+    Controller,
+    Gres,
+    Job,
+    License,
+    Node,
+    Partition,
+    Reservation,
+    RpcStat,
+    SchedulerStats,
+    Share,
 )
 from ..parse.gres import gres_in_use, parse_gres
-from ..parse.text import (
-    _node_list as _scontrol_node_list, _tres_mem_gpus, array_task_count, parse_node_state,
-)
-from . import CallStats, SourceError, checked_parse, guard_fetchers
+from ..parse.text import _node_list as _scontrol_node_list, _tres_mem_gpus, array_task_count, parse_node_state
+from . import CallStats, SourceError, T, checked_parse, guard_fetchers
 
 MIB = 1024 * 1024
 
@@ -158,7 +167,7 @@ def open_pyslurm(env: dict[str, str] | None = None, bin_dir: str | None = None, 
                  stats: CallStats | None = None, *,
                  importer: Callable[[str], Any] | None = None,
                  installed: Callable[[], tuple[str | None, str | None]] | None = None,
-                 slurm: Callable[..., tuple[str | None, str | None]] | None = None):
+                 slurm: Callable[..., tuple[str | None, str | None]] | None = None) -> Any:
     """The pyslurm module, once :func:`version_gate` accepts it; raises PyslurmUnavailable with
     the gate's reason otherwise. pyslurm is imported only after the versions agree. (``importer``,
     ``installed``, ``slurm``: stand-ins for tests.)"""
@@ -180,7 +189,7 @@ def open_pyslurm(env: dict[str, str] | None = None, bin_dir: str | None = None, 
         module = (importer or importlib.import_module)("pyslurm")
     except Exception as exc:   # ImportError, OSError (libslurm), anything its init raises
         raise PyslurmUnavailable(version_gate(None, slurm_version,
-                                              import_error=f"{type(exc).__name__}: {exc}").reason)
+                                              import_error=f"{type(exc).__name__}: {exc}").reason) from exc
     finally:
         if before is None:
             os.environ.pop("SLURM_CONF", None)
@@ -201,13 +210,13 @@ def _note(errors: list[str] | None, msg: str) -> None:
         errors.append(msg)
 
 
-def _values(collection) -> Iterable:
+def _values(collection: Any) -> Iterable[Any]:
     """pyslurm collections (MultiClusterMap, dict) by value; lists as they are."""
     values = getattr(collection, "values", None)
-    return values() if callable(values) else collection
+    return values() if callable(values) else collection  # type: ignore[no-any-return]
 
 
-def _int(v) -> int | None:
+def _int(v: Any) -> int | None:
     if v is None or v == "UNLIMITED":      # pyslurm.constants.UNLIMITED
         return None
     if isinstance(v, bool):
@@ -219,37 +228,37 @@ def _int(v) -> int | None:
     raise ValueError(f"not a count: {v!r}")
 
 
-def _float(v) -> float | None:
+def _float(v: Any) -> float | None:
     if v is None or isinstance(v, bool):
         return None
     return float(v)
 
 
-def _mib(v) -> int | None:
+def _mib(v: Any) -> int | None:
     n = _int(v)
     return None if n is None else n * MIB
 
 
-def _epoch(v) -> float | None:
+def _epoch(v: Any) -> float | None:
     n = _int(v)
     return float(n) if n else None        # pyslurm: 0/NO_VAL -> None already
 
 
-def _str(v) -> str | None:
+def _str(v: Any) -> str | None:
     if v is None:
         return None
     s = str(v).strip()
     return s if s and s not in ("(null)", "None", "N/A") else None
 
 
-def _strs(v) -> tuple[str, ...]:
+def _strs(v: Any) -> tuple[str, ...]:
     if v is None:
         return ()
     items = v.split(",") if isinstance(v, str) else v
     return tuple(s for s in (str(x).strip() for x in items) if s and s != "(null)")
 
 
-def _mapping(v) -> dict:
+def _mapping(v: Any) -> dict[str, Any]:
     if v is None:
         return {}
     if not isinstance(v, dict):
@@ -261,10 +270,10 @@ class _Obj:
     """Attribute access to one pyslurm object: an attribute that is missing, raises inside
     pyslurm or has an unexpected value is noted and read as None."""
 
-    def __init__(self, obj, where: str, errors: list[str] | None):
+    def __init__(self, obj: Any, where: str, errors: list[str] | None):
         self.obj, self.where, self.errors = obj, where, errors
 
-    def get(self, name: str, conv: Callable[[Any], Any] = lambda v: v, optional: bool = False):
+    def get(self, name: str, conv: Callable[[Any], Any] = lambda v: v, optional: bool = False) -> Any:
         """``optional``: an attribute only some pyslurm releases have (a deprecated one) may be
         missing without a note."""
         try:
@@ -283,7 +292,7 @@ class _Obj:
             return None
 
 
-def _records(kind: str, collection, errors: list[str] | None, build) -> list:
+def _records(kind: str, collection: Any, errors: list[str] | None, build: Any) -> list[Any]:
     """Build a model per object; one that cannot be read is skipped and noted."""
     out = []
     for i, obj in enumerate(_values(collection)):
@@ -298,7 +307,7 @@ def _records(kind: str, collection, errors: list[str] | None, build) -> list:
     return out
 
 
-def _required(rec: _Obj, name: str, conv=_str):
+def _required(rec: _Obj, name: str, conv: Callable[[Any], Any] = _str) -> Any:
     value = rec.get(name, conv)
     if value is None:
         raise ValueError(f"no {name}")
@@ -307,23 +316,24 @@ def _required(rec: _Obj, name: str, conv=_str):
 
 # ---- GRES / TRES
 
-def _gres_from_dict(d) -> tuple[Gres, ...]:
+def _gres_from_dict(d: Any) -> tuple[Gres, ...]:
     """pyslurm's GRES dicts (``{"gpu:a100": 4}``, ``{"gpu": {"count": 4, "indexes": "0-3"}}``,
     ``{"gpu": 2}`` from allocated TRES) through the one GRES parser."""
     items = []
-    for key, val in _mapping(d).items():
+    for key, raw in _mapping(d).items():
+        val: Any = raw
         idx = None
-        if isinstance(val, dict):
-            val, idx = val.get("count"), val.get("indexes")
+        if isinstance(raw, dict):
+            val, idx = raw.get("count"), raw.get("indexes")
         items.append(f"{key}:{int(val)}" + (f"(IDX:{idx})" if idx not in (None, "") else ""))
     return parse_gres(",".join(items))
 
 
-def _gres_in_use(alloc, configured: tuple[Gres, ...]) -> tuple[Gres, ...]:
+def _gres_in_use(alloc: Any, configured: tuple[Gres, ...]) -> tuple[Gres, ...]:
     return gres_in_use(_gres_from_dict(alloc), configured)
 
 
-def _tres_str(tres) -> str | None:
+def _tres_str(tres: Any) -> str | None:
     """A pyslurm TrackableResources (``.cpu``, ``.mem`` in MiB, ``.node``, ``.gres`` of GPU /
     TrackableResource by name) back into Slurm's TRES string, as squeue prints it."""
     if tres is None:
@@ -340,12 +350,12 @@ def _tres_str(tres) -> str | None:
     return ",".join(parts) or None
 
 
-def _gres_request_str(d) -> str | None:
+def _gres_request_str(d: Any) -> str | None:
     """The deprecated ``Job.gres_per_node`` dict (``{"gres/gpu:a100": 4}``, ``{"gpu": 2}``) as a
     TRES request string."""
     parts = []
     for key, val in _mapping(d).items():
-        count = val.get("count") if isinstance(val, dict) else val
+        count: Any = val.get("count") if isinstance(val, dict) else val
         parts.append(f"gres/{key.removeprefix('gres/')}={int(count)}")
     return ",".join(parts) or None
 
@@ -380,7 +390,7 @@ def _node(rec: _Obj) -> Node:
     )
 
 
-def nodes_from_pyslurm(nodes, errors: list[str] | None = None) -> list[Node]:
+def nodes_from_pyslurm(nodes: Any, errors: list[str] | None = None) -> list[Node]:
     """``pyslurm.Nodes`` -> Node per object. Memory MiB -> bytes; state via the scontrol parser."""
     return _records("node", nodes, errors, _node)
 
@@ -390,7 +400,7 @@ def _node_list(rec: _Obj) -> tuple[str, ...]:
     return _scontrol_node_list({"Nodes": rec.get("nodes", _str)}, rec)
 
 
-def _minutes(v) -> float | None:
+def _minutes(v: Any) -> float | None:
     n = _int(v)         # UNLIMITED -> None
     return None if n is None else n * 60.0
 
@@ -410,7 +420,7 @@ def _partition(rec: _Obj) -> Partition:
     )
 
 
-def partitions_from_pyslurm(partitions, errors: list[str] | None = None) -> list[Partition]:
+def partitions_from_pyslurm(partitions: Any, errors: list[str] | None = None) -> list[Partition]:
     """``pyslurm.Partitions`` -> Partition per object (MaxTime minutes -> seconds, UNLIMITED -> None)."""
     return _records("partition", partitions, errors, _partition)
 
@@ -472,7 +482,7 @@ def _job(rec: _Obj) -> Job:
     )
 
 
-def jobs_from_pyslurm(jobs, errors: list[str] | None = None) -> list[Job]:
+def jobs_from_pyslurm(jobs: Any, errors: list[str] | None = None) -> list[Job]:
     """``pyslurm.Jobs`` -> Job per object, with the same ids, memory and GPU rules as squeue's."""
     return _records("job", jobs, errors, _job)
 
@@ -485,7 +495,7 @@ RESERVATION_FLAG_NAMES = {
 }
 
 
-def _reservation_flags(flags) -> frozenset[str]:
+def _reservation_flags(flags: Any) -> frozenset[str]:
     """A pyslurm ``ReservationFlags`` (an enum.Flag) as scontrol's flag names."""
     if flags is None:
         return frozenset()
@@ -514,12 +524,12 @@ def _reservation(rec: _Obj) -> Reservation:
     )
 
 
-def reservations_from_pyslurm(reservations, errors: list[str] | None = None) -> list[Reservation]:
+def reservations_from_pyslurm(reservations: Any, errors: list[str] | None = None) -> list[Reservation]:
     """``pyslurm.Reservations`` -> Reservation per object."""
     return _records("reservation", reservations, errors, _reservation)
 
 
-def licenses_from_pyslurm(licenses: dict, errors: list[str] | None = None) -> list[License]:
+def licenses_from_pyslurm(licenses: dict[str, Any], errors: list[str] | None = None) -> list[License]:
     """The deprecated ``pyslurm.licenses().get()``: ``{name: {total, in_use, available, remote}}``."""
     out = []
     for name, d in (licenses or {}).items():
@@ -551,14 +561,14 @@ _SCHED_MICROSECONDS = {
 }
 
 
-def _zero_count(v) -> int | None:
+def _zero_count(v: Any) -> int | None:
     """Statistics counters are plain ints where 0 is a real 0 (not pyslurm's "unset")."""
     if isinstance(v, bool) or not isinstance(v, int):
         raise ValueError(f"not a count: {v!r}")
     return v
 
 
-def _rpcs(stats, errors: list[str] | None, what: str) -> list[RpcStat]:
+def _rpcs(stats: Any, errors: list[str] | None, what: str) -> list[RpcStat]:
     out = []
     for key, r in (stats or {}).items():
         rec = _Obj(r, f"pyslurm diag {what} {key}", errors)
@@ -569,7 +579,7 @@ def _rpcs(stats, errors: list[str] | None, what: str) -> list[RpcStat]:
     return out
 
 
-def scheduler_from_pyslurm(stats, errors: list[str] | None = None) -> SchedulerStats:
+def scheduler_from_pyslurm(stats: Any, errors: list[str] | None = None) -> SchedulerStats:
     """``pyslurm.slurmctld.Statistics`` (sdiag) -> SchedulerStats; microseconds -> seconds."""
     rec = _Obj(stats, "pyslurm diag", errors)
     st = SchedulerStats()
@@ -584,7 +594,7 @@ def scheduler_from_pyslurm(stats, errors: list[str] | None = None) -> SchedulerS
     return st
 
 
-def cluster_info_from_pyslurm(conf, errors: list[str] | None = None) -> ClusterInfo:
+def cluster_info_from_pyslurm(conf: Any, errors: list[str] | None = None) -> ClusterInfo:
     """``pyslurm.slurmctld.Config`` -> ClusterInfo (ClusterName, slurmctld's version)."""
     rec = _Obj(conf, "pyslurm config", errors)
     return ClusterInfo(cluster=rec.get("cluster_name", _str), version=rec.get("version", _str))
@@ -593,8 +603,8 @@ def cluster_info_from_pyslurm(conf, errors: list[str] | None = None) -> ClusterI
 def controllers_from_pings(pings: list[tuple[str, Any]], errors: list[str] | None = None) -> list[Controller]:
     """(SlurmctldHost, PingResponse or None when the ping raised) in SlurmctldHost order."""
     out = []
-    for i, (host, resp) in enumerate(pings):
-        host = _str(host) or _str(getattr(resp, "hostname", None))
+    for i, (listed, resp) in enumerate(pings):
+        host = _str(listed) or _str(getattr(resp, "hostname", None))
         if host is None:
             _note(errors, f"pyslurm ping #{i}: no host name; skipped")
             continue
@@ -609,21 +619,21 @@ def controllers_from_pings(pings: list[tuple[str, Any]], errors: list[str] | Non
 class PyslurmSource:
     name = "pyslurm"
 
-    def __init__(self, module, stats: CallStats | None = None):
+    def __init__(self, module: Any, stats: CallStats | None = None):
         """``module``: the pyslurm module :func:`open_pyslurm` accepted (tests pass a fake)."""
         self.api = module
         self.stats = stats or CallStats()
         self.version = str(getattr(module, "__version__", "?"))
 
-    def _fn(self, command: str, path: str) -> Callable:
+    def _fn(self, command: str, path: str) -> Callable[..., Any]:
         obj = self.api
         for part in path.split("."):
             obj = getattr(obj, part, None)
             if obj is None:
                 raise SourceError(command, "unsupported", f"pyslurm {self.version} has no pyslurm.{path}")
-        return obj
+        return obj  # type: ignore[no-any-return]   # a pyslurm function (pyslurm is untyped)
 
-    def _call(self, command: str, fn: Callable[[], Any]):
+    def _call(self, command: str, fn: Callable[[], Any]) -> Any:
         """One in-process call, counted; whatever it raises is this call's failure. Unlike the
         other sources' calls it is not wrapped in ``POLL_GATE.io()``: pyslurm holds the GIL for
         the whole RPC (no other thread runs meanwhile anyway) and builds its objects in the same
@@ -633,10 +643,10 @@ class PyslurmSource:
             return fn()
         except Exception as exc:
             self.stats.error(command, "exit")
-            raise SourceError(command, "exit", f"{type(exc).__name__}: {exc}"[:300])
+            raise SourceError(command, "exit", f"{type(exc).__name__}: {exc}"[:300]) from exc
 
-    def _load(self, collector: str, api: str | Callable[[], Any], mapper: Callable,
-              command: str | None = None):
+    def _load(self, collector: str, api: str | Callable[[], Any], mapper: Callable[..., T],
+              command: str | None = None) -> T:
         """Call ``pyslurm.<api>()`` (or ``api``), counted as ``command`` (``pyslurm.<collector>``),
         then map the objects to models, checked as the text parsers' output is."""
         command = command or f"pyslurm.{collector}"
@@ -651,32 +661,32 @@ class PyslurmSource:
     def info(self) -> ClusterInfo:
         return self._load("info", "slurmctld.Config.load", cluster_info_from_pyslurm, "pyslurm.config")
 
-    def nodes(self):
+    def nodes(self) -> list[Node]:
         # Nodes.load() is two RPCs (nodes, then partitions to fill in each node's partitions).
         return self._load("nodes", "Nodes.load", nodes_from_pyslurm)
 
-    def partitions(self):
+    def partitions(self) -> list[Partition]:
         # Partitions.load() is two RPCs (partitions, then the config).
         return self._load("partitions", "Partitions.load", partitions_from_pyslurm)
 
-    def jobs(self):
+    def jobs(self) -> list[Job]:
         return self._load("jobs", "Jobs.load", jobs_from_pyslurm)
 
-    def scheduler(self):
+    def scheduler(self) -> SchedulerStats:
         return self._load("scheduler", "slurmctld.diag", scheduler_from_pyslurm, "pyslurm.diag")
 
-    def reservations(self):
+    def reservations(self) -> list[Reservation]:
         return self._load("reservations", "Reservations.load", reservations_from_pyslurm)
 
-    def fairshare(self):
+    def fairshare(self) -> list[Share]:
         raise SourceError("pyslurm.fairshare", "unsupported",
                           f"pyslurm {self.version} has no fair-share (sshare) API")
 
-    def licenses(self):
+    def licenses(self) -> list[License]:
         cls = self._fn("pyslurm.licenses", "licenses")      # only the deprecated class has them
         return self._load("licenses", lambda: cls().get(), licenses_from_pyslurm)
 
-    def controllers(self):
+    def controllers(self) -> list[Controller]:
         ping = self._fn("pyslurm.ping", "slurmctld.ping")
         hosts_fn = getattr(self.api, "get_controllers", None)     # deprecated API: SlurmctldHost list
         if hosts_fn is None:   # then only all-or-nothing: ping_all() raises if any controller is down

@@ -16,21 +16,21 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from ..models import ClusterInfo
-from ..parse import jsondoc as jp
-from ..parse import jsonread
+from ..models import ClusterInfo, Controller, Job, License, Node, Partition, Reservation, SchedulerStats, Share
+from ..parse import jsondoc as jp, jsonread
 from ..parse.controllers import parse_ping_doc
-from ..parse.values import number
-from . import POLL_GATE, CallStats, SourceError, checked_parse, guard_fetchers
+from . import POLL_GATE, CallStats, SourceError, T, checked_parse, guard_fetchers
+
 
 @dataclass
 class _JobsCache:
     update_time: float
-    jobs: list
+    jobs: list[Any]
     full_at: float
 
 
@@ -68,10 +68,10 @@ class RestSource:
             try:
                 return self.token_file.read_text().strip().removeprefix("SLURM_JWT=")
             except OSError as exc:
-                raise SourceError("slurmrestd", "auth", f"cannot read token file: {exc.strerror}")
+                raise SourceError("slurmrestd", "auth", f"cannot read token file: {exc.strerror}") from exc
         return self._token or os.environ.get("SLURM_JWT")
 
-    def _fetch(self, path: str, params: dict | None = None,
+    def _fetch(self, path: str, params: dict[str, Any] | None = None,
                timeout: float | None = None) -> tuple[str, IO[bytes] | None]:
         """GET ``path`` into an unlinked temporary file: (command label, file), or (label, None)
         for HTTP 304. Waiting on slurmrestd happens outside the poll gate."""
@@ -101,17 +101,17 @@ class RestSource:
             if isinstance(doc, dict) and exc.code == 500 and doc.get("errors"):
                 reason = "slurm"   # slurmrestd answered; slurmctld refused or failed
             self.stats.error(command, reason)
-            raise SourceError(command, reason, f"HTTP {exc.code}: {_first_error(doc) or exc.reason}")
+            raise SourceError(command, reason, f"HTTP {exc.code}: {_first_error(doc) or exc.reason}") from exc
         except TimeoutError:
             f.close()
             self.stats.error(command, "timeout")
-            raise SourceError(command, "timeout", f"no answer in {timeout:g}s")
+            raise SourceError(command, "timeout", f"no answer in {timeout:g}s") from None
         except (urllib.error.URLError, OSError) as exc:
             f.close()
             self.stats.error(command, "connect")
-            raise SourceError(command, "connect", str(getattr(exc, "reason", exc)))
+            raise SourceError(command, "connect", str(getattr(exc, "reason", exc))) from exc
 
-    def _check(self, command: str, doc, strict: bool) -> dict:
+    def _check(self, command: str, doc: Any, strict: bool) -> dict[str, Any]:
         """A decoded answer must be an object; with ``strict`` one carrying Slurm errors fails."""
         if not isinstance(doc, dict):
             self.stats.error(command, "parse")
@@ -126,7 +126,7 @@ class RestSource:
             raise SourceError(command, "slurm", _first_error(doc) or "error")
         return doc
 
-    def get(self, path: str, params: dict | None = None, strict: bool = True) -> dict:
+    def get(self, path: str, params: dict[str, Any] | None = None, strict: bool = True) -> dict[str, Any]:
         """GET and decode; with ``strict`` an answer carrying Slurm errors is a failure."""
         command, f = self._fetch(path, params)
         if f is None:
@@ -134,7 +134,7 @@ class RestSource:
         with f:
             return self.decode(command, f, strict)
 
-    def decode(self, command: str, f: IO[bytes], strict: bool = True) -> dict:
+    def decode(self, command: str, f: IO[bytes], strict: bool = True) -> dict[str, Any]:
         """A whole (small) answer from ``f``, bounded (jsonread.load) and checked."""
         f.seek(0, 2)
         if f.tell() > jsonread.MAX_DOCUMENT_BYTES:
@@ -151,7 +151,8 @@ class RestSource:
             self.stats.skip(command, 1)     # the answer held invalid UTF-8 (replaced): counted
         return doc
 
-    def _stream(self, what: str, stream, params: dict | None = None) -> tuple[list | None, dict]:
+    def _stream(self, what: str, stream: Callable[..., list[Any]], params: dict[str, Any] | None = None,
+                ) -> tuple[list[Any] | None, dict[str, Any]]:
         """A record list parsed as it is read from the file (jsondoc.stream_jobs/stream_nodes):
         (records, the document's other members), or (None, {}) for HTTP 304."""
         command, f = self._fetch(f"/slurm/{self.negotiate()}/{what}", params,
@@ -161,11 +162,12 @@ class RestSource:
         with f:
             return self.decode_stream(what, command, f, stream)
 
-    def decode_stream(self, what: str, command: str, f: IO[bytes], stream) -> tuple[list, dict]:
+    def decode_stream(self, what: str, command: str, f: IO[bytes],
+                      stream: Callable[..., list[Any]]) -> tuple[list[Any], dict[str, Any]]:
         """Records of an answer in ``f`` parsed as they are read (jsondoc.stream_*, bounded by
         jsonread): (records, the document's other members). A document that is not an object
         with a ``what`` list is a parse failure, never an empty list."""
-        outer: dict = {}
+        outer: dict[str, Any] = {}
         records = checked_parse(self.stats, what, command,
                                 lambda ff, errors: stream(ff, errors, outer), f, True)
         self._check(command, outer, strict=True)
@@ -203,10 +205,10 @@ class RestSource:
             return v
         raise SourceError("slurmrestd", "unsupported", f"none of {', '.join(SUPPORTED)} offered")
 
-    def _doc(self, what: str, params: dict | None = None) -> dict:
+    def _doc(self, what: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.get(f"/slurm/{self.negotiate()}/{what}", params)
 
-    def _parse(self, collector: str, what: str, parse, doc: dict):
+    def _parse(self, collector: str, what: str, parse: Callable[..., T], doc: dict[str, Any]) -> T:
         # Same command label as the request that fetched it (get(): "slurm/nodes").
         return checked_parse(self.stats, collector, f"slurm/{what}", parse, doc, True)
 
@@ -233,13 +235,13 @@ class RestSource:
                 return None
         return self._cluster or None
 
-    def nodes(self):
+    def nodes(self) -> list[Node]:
         return self._stream("nodes", jp.stream_nodes)[0] or []
 
-    def partitions(self):
+    def partitions(self) -> list[Partition]:
         return self._stream("partitions", jp.stream_partitions)[0] or []
 
-    def jobs(self):
+    def jobs(self) -> list[Job]:
         """Full list every full_refresh_s; in between ask with update_time, and an empty answer
         means "no change" (slurmctld returns every job as soon as anything changed)."""
         asked_at = time.time()
@@ -257,32 +259,32 @@ class RestSource:
         self._jobs_cache = _JobsCache(_last_update(outer) or asked_at - 1, jobs, full_at)
         return jobs
 
-    def scheduler(self):
+    def scheduler(self) -> SchedulerStats:
         return self._parse("scheduler", "diag", jp.parse_diag, self._doc("diag"))
 
-    def fairshare(self):
+    def fairshare(self) -> list[Share]:
         if self.negotiate() in ("v0.0.38", "v0.0.39"):   # /shares arrived with 23.11
             raise SourceError("shares", "unsupported", f"slurmrestd {self.version} has no /shares")
         return self._parse("fairshare", "shares", jp.parse_shares, self._doc("shares"))
 
-    def licenses(self):
+    def licenses(self) -> list[License]:
         return self._stream("licenses", jp.stream_licenses)[0] or []
 
-    def controllers(self):
+    def controllers(self) -> list[Controller]:
         return self._parse("controllers", "ping", parse_ping_doc, self._doc("ping"))
 
-    def reservations(self):
+    def reservations(self) -> list[Reservation]:
         return self._stream("reservations", jp.stream_reservations)[0] or []
 
 
-def _loads_or_none(body: bytes):
+def _loads_or_none(body: bytes) -> Any:
     try:
         return jsonread.load(body)[0]
     except ValueError:
         return None
 
 
-def _first_error(doc) -> str:
+def _first_error(doc: Any) -> str:
     if not isinstance(doc, dict):
         return ""
     errs = doc.get("errors")
@@ -292,7 +294,7 @@ def _first_error(doc) -> str:
     return ""
 
 
-def _last_update(doc: dict) -> float | None:
+def _last_update(doc: dict[str, Any]) -> float | None:
     v = doc.get("last_update")
     if isinstance(v, dict):
         v = v.get("number") if v.get("set", True) else None

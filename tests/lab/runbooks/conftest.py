@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from labtools import private_lab
 
 REPO = Path(__file__).resolve().parents[3]

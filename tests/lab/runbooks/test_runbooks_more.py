@@ -10,8 +10,8 @@ import tarfile
 import time
 from pathlib import Path
 
-
 import pytest
+
 from labtools import private_lab
 
 REPO = Path(__file__).resolve().parents[3]

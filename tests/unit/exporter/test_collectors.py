@@ -3,12 +3,20 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 from slurmops.exporter.collectors import accounting, jobs, nodes, partitions, scheduler
 from slurmops.exporter.poller import merge_chunks, render_chunk
-from slurmops.slurm.models import (ClusterInfo, Gres, Job, License, Node, Partition, Reservation,
-                                   RpcStat, SchedulerStats, Share)
+from slurmops.slurm.models import (
+    ClusterInfo,
+    Gres,
+    Job,
+    License,
+    Node,
+    Partition,
+    Reservation,
+    RpcStat,
+    SchedulerStats,
+    Share,
+)
 
 GIB = 1024 ** 3
 
@@ -72,7 +80,8 @@ def test_per_node_families():
 
 
 def test_partitions_join_nodes():
-    parts = [Partition("cpu", "up", True, ("n1", "n2"), 16, None), Partition("cloud", "up", False, ("c1", "c2"), 8, 3600.0)]
+    parts = [Partition("cpu", "up", True, ("n1", "n2"), 16, None),
+             Partition("cloud", "up", False, ("c1", "c2"), 8, 3600.0)]
     fams = partitions.build("lab", parts, NODES)
     assert value(fams, "slurm_partition_cpus", cluster="lab", partition="cpu", status="idle") == 5
     assert value(fams, "slurm_partition_cpus", cluster="lab", partition="cpu", status="other") == 8
@@ -134,7 +143,8 @@ def test_scheduler_and_small_tables():
     assert value(fams, "slurm_share_normalized_shares", cluster="lab", account="physics", user="") == 0.5
     fams = accounting.licenses("lab", [License("matlab", 10, 3, 7, 0)])
     assert value(fams, "slurm_licenses", cluster="lab", license="matlab", status="free") == 7
-    fams = accounting.reservations("lab", [Reservation("maint", 2000.0, 3000.0, ("n1",), 1, 8, frozenset({"MAINT"}))], now=1000.0)
+    maint = Reservation("maint", 2000.0, 3000.0, ("n1",), 1, 8, frozenset({"MAINT"}))
+    fams = accounting.reservations("lab", [maint], now=1000.0)
     assert value(fams, "slurm_reservation_active", cluster="lab", reservation="maint") == 0
     assert value(fams, "slurm_reservation_info", cluster="lab", reservation="maint", flags="MAINT", partition="") == 1
     fams = accounting.info("lab", ClusterInfo("lab", "22.05.8"))

@@ -9,18 +9,18 @@ node_exporter's end-to-end test leaves out its scrape durations; their HELP and 
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from replay import replay_bin, replay_rest
 
+from replay import replay_bin, replay_rest
 from slurmops.exporter.poller import Snapshot
 from slurmops.exporter.slurm_exporter import ClusterConfig, make_poller
 from slurmops.slurm.commands import version_number
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=timezone.utc).timestamp()   # after every recording
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC).timestamp()   # after every recording
 VOLATILE = ("slurm_exporter_collector_duration_seconds", "slurm_exporter_collector_last_success_timestamp_seconds",
             "slurm_exporter_snapshot_age_seconds")
 REST_VERSION = {"slurm-22.05": "v0.0.38", "slurm-23.02": "v0.0.39", "slurm-23.11": "v0.0.40",

@@ -5,9 +5,8 @@ import math
 
 import pytest
 
-from slurmops.exporter.metrics import RowsFamily
 from reference import client_python_exposition as slow_render
-
+from slurmops.exporter.metrics import RowsFamily
 from slurmops.exporter.render import render
 
 

@@ -4,13 +4,12 @@ seconds per query on a real Prometheus) is tests/lab/test_dashboards_lab.py and,
 bench/README.md."""
 from __future__ import annotations
 
-from slurmops.grafana import budget, generate
-from slurmops.grafana import model as m
+from slurmops.grafana import budget, generate, model as m
 
 
 def test_every_per_node_job_user_gpu_query_is_ranked():
     unranked = []
-    for name, d in generate.load_built().items():
+    for _name, d in generate.load_built().items():
         for q in m.queries(d):
             if budget.per_label_query(q.expr) and not budget.ranked(q.expr):
                 unranked.append(f"{q.key}: {q.expr[:100]}")

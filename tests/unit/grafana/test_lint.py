@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from slurmops.grafana import generate, lint
-from slurmops.grafana import model as m
+from slurmops.grafana import generate, lint, model as m
 from slurmops.grafana.cli import dashboards
 from slurmops.grafana.upload import UploadError, upload
 

@@ -3,8 +3,7 @@ Grafana documents them (grafana.com/docs: "Configure thresholds", "Configure val
 "Transform data": merge, organize fields), on the JSON our dashboards really contain."""
 from __future__ import annotations
 
-from slurmops.grafana import generate, preview
-from slurmops.grafana import model as m
+from slurmops.grafana import generate, model as m, preview
 from slurmops.grafana.prom import Series
 
 STEPS = {"mode": "absolute", "steps": [{"color": "green", "value": None}, {"color": "orange", "value": 1},

@@ -28,7 +28,7 @@ RECORDED = DELIM.join(["3", "3", "w15", "root", "research", "cpu", "normal", "CO
 def rec(**kw) -> JobRecord:
     base = dict(jobid="10", jobid_raw="10", cluster="c", user="u", account="a", partition="p",
                 qos="normal", state="COMPLETED", exit_code="0:0", nnodes=1, ncpus=8,
-                mem_bytes=64 * 2**30, gpus=0, nodes=["n1"], submit=0, start=1000, end=1000 + 7200,
+                mem_bytes=64 * 2**30, gpus=0, nodelist="n1", submit=0, start=1000, end=1000 + 7200,
                 elapsed_s=7200, timelimit_s=86400, total_cpu_s=None, name="x", admin_comment="")
     base.update(kw)
     return JobRecord(**base)
@@ -103,7 +103,6 @@ def test_hosts_map_to_slurm_nodes():
 def _fake_nvml_results():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node"))
     from fake_nvml import FakeGPU, FakeNVML
-
     from slurmops.node.exporter import JobExporter
     from slurmops.node.jobinfo import JobInfoCache
     fix = Path(__file__).resolve().parents[2] / "fixtures" / "cgroup" / "v1-slurm-23.02"
@@ -127,7 +126,7 @@ def _fake_nvml_results():
 
 def test_gpu_lines_from_the_job_exporter_on_fake_nvml():
     res = _fake_nvml_results()
-    r = rec(jobid="555", jobid_raw="555", gpus=2, nodes=["gpu-node1"])
+    r = rec(jobid="555", jobid_raw="555", gpus=2, nodelist="gpu-node1")
     s = build_summary(r, res, now=9000)
     g = s.nodes["gpu-node1"].gpus
     assert g["0"].util == pytest.approx(0.87) and g["0"].mem_used == 21 * 2**30   # the job's own
@@ -138,3 +137,31 @@ def test_gpu_lines_from_the_job_exporter_on_fake_nvml():
     idle = [k for k, v in g.items() if v.idle == 1]
     assert idle and "gpu-idle" in [n.rule for n in report.notes]
     assert to_json(report)["figures"]["idle_gpus"] == len(idle)
+
+
+def test_report_links_the_per_job_dashboard():
+    from urllib.parse import parse_qs, urlsplit
+    r = rec(jobid="7_2", jobid_raw="9")
+    url = build(r, None, "none", T, grafana_url="https://grafana.example/").dashboard
+    u = urlsplit(url)
+    assert u.path == "/d/slurmops-job/"
+    q = parse_qs(u.query)
+    assert q["var-jobid"] == ["9"] and q["var-cluster"] == ["c"]
+    assert int(q["from"][0]) == (r.start - 60) * 1000 and int(q["to"][0]) == (r.end + 60) * 1000
+    assert url in render_text(build(r, None, "none", T, grafana_url="https://grafana.example/"))
+    # the dashboard this links to exists with that uid and a jobid variable
+    import json
+    d = json.loads((Path(__file__).resolve().parents[3] / "dashboards" / "build" / "job.json").read_text())
+    assert d["uid"] == "slurmops-job"
+    assert "jobid" in [v["name"] for v in d["templating"]["list"]]
+
+
+def test_dcgm_figures_replace_nvml_ones_by_uuid():
+    """Hand-derived DCGM answers (no DCGM exporter here): joined on the UUID the job exporter reports."""
+    res = _fake_nvml_results()
+    res["dcgm_util"] = [{"metric": {"UUID": "GPU-aaaa", "gpu": "0"}, "value": [0, "0.42"]}]
+    res["dcgm_fb"] = [{"metric": {"UUID": "GPU-aaaa", "gpu": "0"}, "value": [0, str(5 * 2**30)]}]
+    s = build_summary(rec(jobid="555", jobid_raw="555", gpus=2, nodelist="gpu-node1"), res, now=9000)
+    g = s.nodes["gpu-node1"].gpus
+    assert (g["0"].util, g["0"].mem_used, g["0"].source) == (0.42, 5 * 2**30, "dcgm")
+    assert all(v.source == "nvml" for k, v in g.items() if k != "0")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
-from reference import client_python_exposition
 
+from reference import client_python_exposition
 from slurmops.exporter.server import MetricsServer
 from slurmops.node.collector import ErrorCounter, JobScanner
 from slurmops.node.exporter import JobExporter, SingleFlight, jobs as jobs_command
@@ -19,7 +19,8 @@ from slurmops.node.metrics import metrics_doc
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "cgroup"
 REPO = Path(__file__).resolve().parents[3]
-SQUEUE_TEXT = "1234|alice|physics|gpu\n1235|bob|chem|cpu\n555|root|research|cpu\n88|root|research|cpu\n4242|carol|bio|long\n"
+SQUEUE_TEXT = ("1234|alice|physics|gpu\n1235|bob|chem|cpu\n555|root|research|cpu\n88|root|research|cpu\n"
+               "4242|carol|bio|long\n")
 
 
 def fixture_lookup(calls=None):
@@ -214,6 +215,7 @@ def test_fast_render_is_byte_identical_to_client_python(tree):
 
 def test_fast_render_escapes_label_values():
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
     from slurmops.exporter.render import render as fast
     g = GaugeMetricFamily("x", 'help with \\ and\nnewline "quoted"', labels=["a", "b"])
     g.add_metric(['q"uote', "back\\slash\nnl"], 1.5e10)

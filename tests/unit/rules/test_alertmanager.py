@@ -5,21 +5,22 @@ tests/lab/test_alertmanager_lab.py (amtool cannot evaluate inhibit rules)."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+import need
 from slurmops.rules import rule_files
 
 REPO = Path(__file__).resolve().parents[3]
 ALERTS = REPO / "alerts"
 CONFIG = ALERTS / "alertmanager.yml"
 
-pytestmark = pytest.mark.skipif(shutil.which("amtool") is None,
-                                reason="amtool not installed (Debian: apt install prometheus-alertmanager)")
+@pytest.fixture(autouse=True)
+def _amtool() -> None:
+    need.binary("amtool", "Debian: apt install prometheus-alertmanager")
 
 USER_SUPPORT = {"SlurmJobOOMKilled", "SlurmJobMemoryNearLimit", "SlurmJobCPUInefficient", "SlurmJobGPUIdle"}
 BY_SEVERITY = {"critical": "slurm-pager", "warning": "slurm-chat", "info": "slurm-tickets"}

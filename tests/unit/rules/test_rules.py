@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from need import found
 
-from slurmops.rules import build, coverage, lint, metricnames, promtool, rule_files, promtool_test_files
+from need import found
+from slurmops.rules import build, coverage, lint, metricnames, promtool, promtool_test_files, rule_files
 
 REPO = Path(__file__).resolve().parents[3]
 ALERTS = REPO / "alerts"
@@ -129,6 +129,7 @@ def test_build_renders_a_test_profile(tmp_path):
 
 def test_cli_group_runs():
     from click.testing import CliRunner
+
     from slurmops.rules.cli import alerts
     r = CliRunner().invoke(alerts, ["coverage", "--alerts-dir", str(ALERTS)])
     assert r.exit_code == 0, r.output

@@ -4,7 +4,6 @@ from the target file when it sets one, else from the host part of the address.""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -13,11 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+import need
+
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "exporters" / "prometheus-scrape.example.yml"
 PORT = 39801     # this test's own port (helpers' private range), loopback only
 
-pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed")
+@pytest.fixture(autouse=True)
+def _prometheus() -> None:
+    need.binary("prometheus", "Debian: apt install prometheus")
 
 
 def test_node_level_targets_carry_the_node_label(tmp_path):

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from slurmops.runbook import Check, Cmd, Param, Runbook, RunbookError, Service, Step
-from slurmops.runbook import engine, loader
+from slurmops.runbook import Check, Cmd, Param, Runbook, RunbookError, Service, Step, engine, loader
 from slurmops.runbook.audit import LockBusy, RunLock, read_records
 from slurmops.runbook.cli import runbook as runbook_cli, runbooks as runbooks_cli
 from slurmops.runbook.render import render_page
@@ -304,7 +303,8 @@ def test_ssh_argv_quotes_every_argument():
     t = SshTransport(host="ctl1", user="admin", port=2222)
     argv = ["scontrol", "update", "NodeName=n1", "Reason=a; rm -rf / $(x) 'q'"]
     built = t.build_argv(argv, env={"SLURM_CONF": "/etc/slurm/slurm.conf"})
-    assert built[:1] == ["ssh"] and "BatchMode=yes" in built and ["-p", "2222"] == built[built.index("-p"):built.index("-p") + 2]
+    port = built.index("-p")
+    assert built[:1] == ["ssh"] and "BatchMode=yes" in built and built[port:port + 2] == ["-p", "2222"]
     assert built[-3:-1] == ["--", "ctl1"]
     assert shlex.split(built[-1]) == ["env", "SLURM_CONF=/etc/slurm/slurm.conf", *argv]
     with pytest.raises(ValueError):
@@ -452,6 +452,7 @@ def test_runbooks_serve_serves_pages_and_nothing_else(tmp_path):
     import threading
     import urllib.error
     import urllib.request
+
     from slurmops.runbook.serve import make_server
     docs = REPO / "runbooks" / "docs"
     server = make_server(docs, "127.0.0.1", 0)

@@ -209,7 +209,7 @@ class ReservationFlags(enum.Flag):
     SCHED_FAILED = enum.auto()
 
 
-class ReservationReoccurrence(str, enum.Enum):
+class ReservationReoccurrence(str, enum.Enum):   # noqa: UP042 (pyslurm declares it so)
     NO = "NO"
     DAILY = "DAILY"
     HOURLY = "HOURLY"

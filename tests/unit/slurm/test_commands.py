@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from replay import ran, replay_bin, replay_rest
 
+from replay import ran, replay_bin, replay_rest
 from slurmops.node.jobinfo import squeue_runner
 from slurmops.slurm.commands import COMMANDS, REST_PATHS, WIDENING_FLAGS, version_number
 from slurmops.slurm.sources import SourceError

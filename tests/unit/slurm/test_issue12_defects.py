@@ -12,15 +12,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from slurmops.exporter.collectors import jobs as jobs_c
-from slurmops.exporter.collectors import nodes as nodes_c
-from slurmops.exporter.collectors import partitions as parts_c
-from slurmops.exporter.collectors import scheduler as sched_c
+from slurmops.exporter.collectors import jobs as jobs_c, nodes as nodes_c, partitions as parts_c, scheduler as sched_c
 from slurmops.exporter.poller import merge_chunks, render_chunk
 from slurmops.slurm.hostlist import HostlistTooLarge, expand
 from slurmops.slurm.models import Gres
-from slurmops.slurm.parse import jsondoc as jp
-from slurmops.slurm.parse import text as tp
+from slurmops.slurm.parse import jsondoc as jp, text as tp
 from slurmops.slurm.sources import CallStats, SourceError
 from slurmops.slurm.sources.cli import CliSource
 from slurmops.slurm.sources.rest import RestSource

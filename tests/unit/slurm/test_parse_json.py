@@ -10,13 +10,22 @@ import json
 from pathlib import Path
 
 import pytest
-from need import found
 
+from need import found
 from slurmops.slurm.models import Gres, RpcStat
-from slurmops.slurm.parse.jsondoc import (array_task_count, parse_diag, parse_jobs, parse_licenses,
-                                          parse_meta, parse_nodes, parse_partitions,
-                                          parse_reservations, parse_shares, split_state,
-                                          unwrap_number)
+from slurmops.slurm.parse.jsondoc import (
+    array_task_count,
+    parse_diag,
+    parse_jobs,
+    parse_licenses,
+    parse_meta,
+    parse_nodes,
+    parse_partitions,
+    parse_reservations,
+    parse_shares,
+    split_state,
+    unwrap_number,
+)
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
 MB = 1024 * 1024

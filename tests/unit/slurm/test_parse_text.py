@@ -9,9 +9,19 @@ import pytest
 from slurmops.slurm.models import Gres, Job, License, Node, Partition, Reservation, RpcStat, SchedulerStats, Share
 from slurmops.slurm.parse import text as T
 from slurmops.slurm.parse.text import (
-    SQUEUE_ARGS, SQUEUE_FIELDS, array_task_count, parse_duration, parse_node_state, parse_scontrol_licenses,
-    parse_scontrol_nodes, parse_scontrol_partitions, parse_scontrol_reservations, parse_sdiag, parse_squeue,
-    parse_sshare, parse_timestamp,
+    SQUEUE_ARGS,
+    SQUEUE_FIELDS,
+    array_task_count,
+    parse_duration,
+    parse_node_state,
+    parse_scontrol_licenses,
+    parse_scontrol_nodes,
+    parse_scontrol_partitions,
+    parse_scontrol_reservations,
+    parse_sdiag,
+    parse_squeue,
+    parse_sshare,
+    parse_timestamp,
 )
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"

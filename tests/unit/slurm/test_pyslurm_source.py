@@ -19,17 +19,25 @@ from click.testing import CliRunner
 
 import fake_pyslurm as fake
 from slurmops.exporter import metrics as m
-from slurmops.exporter.collectors import accounting, jobs as jobs_c, nodes as nodes_c, partitions as parts_c
-from slurmops.exporter.collectors import scheduler as sched_c
+from slurmops.exporter.collectors import (
+    accounting,
+    jobs as jobs_c,
+    nodes as nodes_c,
+    partitions as parts_c,
+    scheduler as sched_c,
+)
 from slurmops.exporter.poller import ClusterPoller
 from slurmops.exporter.slurm_exporter import COLLECTORS, ClusterConfig, builders, slurm_command
 from slurmops.slurm.models import ClusterInfo, Controller
 from slurmops.slurm.parse import text as T
 from slurmops.slurm.parse.controllers import parse_scontrol_ping
-from slurmops.slurm.sources import CallStats, SourceError
-from slurmops.slurm.sources import pyslurm_source as ps
+from slurmops.slurm.sources import CallStats, SourceError, pyslurm_source as ps
 from slurmops.slurm.sources.pyslurm_source import (
-    PyslurmSource, PyslurmUnavailable, major_minor, open_pyslurm, version_gate,
+    PyslurmSource,
+    PyslurmUnavailable,
+    major_minor,
+    open_pyslurm,
+    version_gate,
 )
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
@@ -470,7 +478,7 @@ def test_pyslurm_source_with_fake_pyslurm_module_gives_the_cli_nodes_of_25_05_gp
     got = PyslurmSource(fake.module(nodes=nodes_25())).nodes()
     want = cli(V25 / "scontrol-show-nodes.txt", T.parse_scontrol_nodes)
     assert [n.name for n in got] == [n.name for n in want]
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         # GRES in use come from the allocated TRES: counts and types, no GPU indexes.
         assert [(x.name, x.type, x.count) for x in g.gres_used] == \
             [(x.name, x.type, x.count) for x in w.gres_used if x.count]
@@ -495,7 +503,7 @@ def test_pyslurm_source_with_fake_pyslurm_module_gives_the_cli_jobs_of_25_05_arr
     assert {j.job_id: j.gpus for j in want if j.gpus != by_id[j.job_id].gpus} == {
         "5102": 4, "5200": 0, "5201": 0, "5300": 0, "5400_[0-998:2]": 0}
     assert all(by_id[k].gpus is None for k in ("5102", "5200", "5201", "5300", "5400_[0-998:2]"))
-    assert [without(g, gpus=w.gpus) for g, w in zip(got, want)] == want
+    assert [without(g, gpus=w.gpus) for g, w in zip(got, want, strict=True)] == want
 
 
 def test_pyslurm_source_with_fake_pyslurm_module_gives_the_cli_metric_values_of_25_05():

@@ -7,28 +7,21 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
+from replay import JsonHandler
 from slurmops.slurm.sources import SourceError
 from slurmops.slurm.sources.rest import JOBS_TIMEOUT_S, RestSource
 
 DELAY_S = 0.6
 
 
-class _SlowStandIn(BaseHTTPRequestHandler):
+class _SlowStandIn(JsonHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         time.sleep(DELAY_S)
-        body = json.dumps({"meta": {}, "errors": [], "jobs": [], "nodes": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.send_json(200, json.dumps({"meta": {}, "errors": [], "jobs": [], "nodes": []}).encode())
 
 
 @pytest.fixture()
