@@ -176,6 +176,7 @@ def _none(data: bytes) -> None:
 
 _TEXT = {
     "scontrol-show-nodes": ("nodes", tp.parse_scontrol_nodes, _scontrol_records("NodeName")),
+    "scontrol-show-nodes-details": ("nodes", tp.parse_scontrol_nodes, _scontrol_records("NodeName")),
     "scontrol-show-partitions": ("partitions", tp.parse_scontrol_partitions,
                                  _scontrol_records("PartitionName")),
     "scontrol-show-reservations": ("reservations", tp.parse_scontrol_reservations,
@@ -204,7 +205,7 @@ _REST_COUNT = {"nodes": _json_records("nodes", True), "jobs": _json_records("job
 def targets() -> list[Target]:
     """One target per fixture file a parser of the exporter reads."""
     out = []
-    for path in sorted(FIXTURES.glob("slurm-*/cli/*.txt")):
+    for path in sorted([*FIXTURES.glob("slurm-*/cli/*.txt"), *FIXTURES.glob("gpu-*/**/cli/*.txt")]):
         stem = path.stem.replace("-empty", "")
         if stem in _TEXT:
             collector, parse, count = _TEXT[stem]

@@ -112,13 +112,16 @@ COLLECTOR_LAST_SUCCESS = _spec("slurm_exporter_collector_last_success_timestamp_
 SNAPSHOT_AGE = _spec("slurm_exporter_snapshot_age_seconds", "gauge",
                      "Age of the data the collector serves.", ("collector",), "exporter")
 COMMAND_ERRORS = _spec("slurm_exporter_command_errors_total", "counter",
-                       "Failed Slurm calls by command and reason (timeout, exit, parse, connect, http).",
+                       "Failed Slurm calls by command and reason (timeout, exit, not_found, parse, connect, "
+                       "http, auth, slurm, unsupported; internal: an unexpected error in the "
+                       "exporter while handling the answer).",
                        ("command", "reason"), "exporter")
 SOURCE_CALLS = _spec("slurm_exporter_source_calls_total", "counter",
                      "Calls made to Slurm (commands run or REST requests) by command.", ("command",),
                      "exporter")
 PARSE_SKIPPED = _spec("slurm_exporter_parse_skipped_records_total", "counter",
-                      "Records skipped because Slurm's output for them was malformed.",
+                      "Records skipped, or read only in part (a value left unset, invalid UTF-8 "
+                      "replaced), because Slurm's output for them was malformed.",
                       ("collector",), "exporter")
 
 # ---- controllers ------------------------------------------------------------------------------

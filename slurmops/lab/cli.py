@@ -61,6 +61,8 @@ def lab() -> None:
 @click.option("--gpus", type=int, default=0, show_default=True,
               help="GPU GRES on every cpu node (device files under --dir, gres.conf AutoDetect=off).")
 @click.option("--gpu-type", default="", help="Type of those GPUs (Gres=gpu:TYPE:N).")
+@click.option("--gpu-tres/--no-gpu-tres", default=True, show_default=True,
+              help="Track gres/gpu in AccountingStorageTRES (Slurm does not by default).")
 @click.option("--backup-controller", is_flag=True, default=False,
               help="Also run a backup slurmctld in its own network namespace (takeover drills).")
 @click.option("--slurm", default="22.05", show_default=True,

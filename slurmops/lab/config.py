@@ -54,6 +54,7 @@ class LabConfig:
     # and File= device nodes under <dir>/dev, and gres/gpu in AccountingStorageTRES.
     gpus: int = 0
     gpu_type: str = ""
+    gpu_tres: bool = True        # False: gres/gpu not in AccountingStorageTRES (Slurm's default)
     # The Slurm generation (generations.py): 22.05 is the host's Debian 12 Slurm; newer ones run
     # from a Debian root filesystem in a private mount + UTS namespace (nsroot.py).
     slurm: str = "22.05"

@@ -29,6 +29,7 @@ class Command:
     fixture: str              # recording: tests/fixtures/slurm-<version>/cli/<fixture>
     guards: str               # what the recording proves
     any_exit: bool = False    # its output is the answer whatever the exit code
+    when: str = ""            # run only in this case (instead of the fetcher's plain command)
 
     def render(self, **values: str) -> list[str]:
         """The argv with its ``{name}`` placeholders (whole arguments) filled in."""
@@ -61,6 +62,11 @@ COMMANDS: tuple[Command, ...] = (
             "ClusterName: the cluster label when --cluster is not given"),
     Command("nodes", ("scontrol", "show", "nodes", "-o", "--all"), "scontrol-show-nodes.txt",
             "one node per line: states and flags, CPUs, memory, GRES, reasons, partitions"),
+    Command("nodes", ("scontrol", "show", "nodes", "-o", "-d", "--all"),
+            "scontrol-show-nodes-details.txt",
+            "GresUsed (GPUs in use, with indexes), printed only with -d (SHOW_DETAIL)",
+            when="nodes have GPUs that AllocTRES does not name (gres/gpu not in "
+                 "AccountingStorageTRES): from then on, instead of the plain command"),
     Command("partitions", ("scontrol", "show", "partitions", "-o", "--all"),
             "scontrol-show-partitions.txt", "partition state, default flag, limits and node lists"),
     Command("jobs", tuple(SQUEUE_ARGS), "squeue-exporter.txt",
@@ -97,10 +103,11 @@ REST_PATHS: tuple[RestPath, ...] = (
 )
 
 
-def command(fetcher: str, first: str | None = None) -> Command:
-    """The registered command of a fetcher (``first``: its argv[0], where a fetcher runs two)."""
+def command(fetcher: str, first: str | None = None, detail: bool = False) -> Command:
+    """The registered command of a fetcher (``first``: its argv[0], where a fetcher runs two;
+    ``detail``: the one it runs only ``when`` its case arises)."""
     for c in COMMANDS:
-        if c.fetcher == fetcher and (first is None or c.argv[0] == first):
+        if c.fetcher == fetcher and (first is None or c.argv[0] == first) and bool(c.when) == detail:
             return c
     raise KeyError(fetcher)
 

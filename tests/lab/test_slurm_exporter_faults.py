@@ -111,32 +111,34 @@ def wrapped_bin(tmp_path):
 
 def test_a_hanging_command_times_out_alone(lab, wrapped_bin):
     d, replace = wrapped_bin
+    c = lab.cfg.cluster      # any lab, not only the default one
     replace("sdiag", "exec sleep 30")
     cc = cli_config(lab, bin_dir=str(d))
     cc.timeout = 2.0
     ex = Running(cc)
     try:
-        body = ex.wait_for('slurm_exporter_command_errors_total{cluster="lab",command="sdiag",reason="timeout"}', 20)
-        assert 'slurm_up{cluster="lab"} 0.0' in body        # sdiag is our slurmctld probe
-        assert 'slurm_exporter_collector_success{cluster="lab",collector="nodes"} 1.0' in body
-        assert 'slurm_nodes{cluster="lab",state=' in body   # the rest still answers
+        body = ex.wait_for(f'slurm_exporter_command_errors_total{{cluster="{c}",command="sdiag",reason="timeout"}}', 20)
+        assert f'slurm_up{{cluster="{c}"}} 0.0' in body        # sdiag is our slurmctld probe
+        assert f'slurm_exporter_collector_success{{cluster="{c}",collector="nodes"}} 1.0' in body
+        assert f'slurm_nodes{{cluster="{c}",state=' in body   # the rest still answers
     finally:
         ex.close()
 
 
 def test_garbage_and_truncated_output(lab, wrapped_bin):
     d, replace = wrapped_bin
+    c = lab.cfg.cluster      # any lab, not only the default one
     replace("squeue", "echo '\\x00\\x01 not squeue output'; echo '{{{{'")
     replace("scontrol", 'case "$2" in nodes) head -c 700 /dev/urandom | base64;; '
                         '*) exec /usr/bin/scontrol "$@";; esac')
     ex = Running(cli_config(lab, bin_dir=str(d)))
     try:
         ex.wait_for('command="squeue",reason="parse"', 20)
-        body = ex.wait_for('slurm_exporter_collector_success{cluster="lab",collector="scheduler"} 1.0', 20)
-        assert 'slurm_exporter_collector_success{cluster="lab",collector="jobs"} 0.0' in body
-        assert 'slurm_exporter_collector_success{cluster="lab",collector="nodes"} 0.0' in body
-        assert 'slurm_exporter_collector_success{cluster="lab",collector="scheduler"} 1.0' in body
-        assert 'slurm_up{cluster="lab"} 1.0' in body
+        body = ex.wait_for(f'slurm_exporter_collector_success{{cluster="{c}",collector="scheduler"}} 1.0', 20)
+        assert f'slurm_exporter_collector_success{{cluster="{c}",collector="jobs"}} 0.0' in body
+        assert f'slurm_exporter_collector_success{{cluster="{c}",collector="nodes"}} 0.0' in body
+        assert f'slurm_exporter_collector_success{{cluster="{c}",collector="scheduler"}} 1.0' in body
+        assert f'slurm_up{{cluster="{c}"}} 1.0' in body
     finally:
         ex.close()
 

@@ -57,6 +57,26 @@ def test_no_cloud_partition_without_cloud_nodes(tmp_path):
     assert not any(ln.startswith(("ResumeProgram", "PartitionName=cloud")) for ln in lines)
 
 
+def test_gpus_are_gres_with_device_files_in_the_lab_dir(tmp_path):
+    import os
+    import stat
+    if os.geteuid() != 0:
+        pytest.skip("device nodes need root (as the lab does)")
+    cfg, files = render(tmp_path, cpu_nodes=2, cloud_nodes=0, gpus=2, gpu_type="a100", node_prefix="g")
+    lines = conf_lines(files["slurm.conf"])
+    assert "GresTypes=gpu" in lines
+    assert "AccountingStorageTRES=cpu,mem,node,billing,gres/gpu,gres/gpu:a100" in lines
+    assert [ln.split()[-1] for ln in lines if ln.startswith("NodeName=gn")] == ["Gres=gpu:a100:2"] * 2
+    assert conf_lines(files["gres.conf"]) == ["AutoDetect=off"] + [
+        f"NodeName=gn{i} Name=gpu Type=a100 File={cfg.dir}/dev/gn{i}-gpu[0-1]" for i in (1, 2)]
+    for node in ("gn1", "gn2"):
+        for dev in cfg.gpu_files(node):
+            st = dev.stat()
+            assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat("/dev/null").st_rdev
+    _, plain = render(tmp_path / "plain")
+    assert "gres.conf" not in plain and "Gres" not in plain["slurm.conf"]
+
+
 def test_secrets_are_private_and_stable(tmp_path):
     cfg, files = render(tmp_path)
     etc = cfg.dir / "etc"

@@ -29,7 +29,8 @@ Error reporting: every ``parse_*`` function takes an optional ``errors`` list. A
 be read (not an object, a field of the wrong type, no name/id) is skipped and one message per skipped
 record is appended to ``errors`` (``"nodes[3]: cpus: expected a number, got 'eight'"``); so
 ``len(errors)`` is the count of skipped records. A document that is not an object, or whose record
-list is not a list, yields ``[]`` plus one message. Unknown fields are ignored; a missing field leaves
+list is missing, null or not a list, yields ``[]`` plus one message (the source then reports a
+parse failure, never an empty cluster). Unknown fields are ignored; a missing field leaves
 the model field None. Slurm's own ``errors[]`` in a response are not copied: the source layer reads
 them. The functions never raise on document content and do no I/O.
 """
@@ -634,7 +635,8 @@ def parse_diag(doc: Any, errors: list[str] | None = None) -> SchedulerStats:
         _note(errors, f"document: expected an object, got {type(doc).__name__}")
         return SchedulerStats()
     st = doc.get("statistics", doc if "server_thread_count" in doc else None)
-    if st is None:
+    if st is None:      # an answer without statistics is an error, not an idle scheduler
+        _note(errors, "statistics: missing")
         return SchedulerStats()
     if not isinstance(st, Mapping):
         _note(errors, f"statistics: expected an object, got {type(st).__name__}")

@@ -112,6 +112,8 @@ class _Reader:
                 raise JsonError(f"one value is larger than {MAX_VALUE_BYTES:,} bytes")
             self.more(len(self.s) - self.pos)       # grow the window geometrically
         start, self.pos = self.pos, end
+        if end - start > MAX_VALUE_BYTES:
+            raise JsonError(f"one value is larger than {MAX_VALUE_BYTES:,} bytes")
         if self.dirty and _ESCAPED.search(self.s, start, end):
             try:
                 return json.loads(_repaired(self.s[start:end])), True

@@ -314,8 +314,8 @@ def _gpus_in_request(text: str | None) -> int | None:
 def _job_gpus(tres_alloc: dict[str, str], per_job: str | None, per_node: str | None,
               per_task: str | None, nodes: int | None, tasks: int | None) -> int | None:
     if "gres/gpu" in tres_alloc:
-        return int(tres_alloc["gres/gpu"])
-    typed = [int(v) for k, v in tres_alloc.items() if k.startswith("gres/gpu:")]
+        return text_int(tres_alloc["gres/gpu"])
+    typed = [text_int(v) or 0 for k, v in tres_alloc.items() if k.startswith("gres/gpu:")]
     if typed:
         return sum(typed)
     g = _gpus_in_request(per_job)
@@ -417,8 +417,10 @@ def parse_squeue(text: str, errors: list[str] | None = None) -> list[Job]:
         nodes = conv(_Q_NODES, _sq_int)
         tasks = conv(_Q_TASKS, _sq_int)
         try:
-            mem, gpus = _tres_mem_gpus(p[_Q_TRES], p[_Q_PER_JOB], p[_Q_PER_NODE],
-                                       p[_Q_PER_TASK], nodes, tasks)
+            tres = (p[_Q_TRES], p[_Q_PER_JOB], p[_Q_PER_NODE], p[_Q_PER_TASK], nodes, tasks)
+            # Only strings of a real job's size are cached (the cache keeps its keys alive).
+            fn = _tres_mem_gpus if sum(map(len, tres[:4])) < 512 else _tres_mem_gpus.__wrapped__
+            mem, gpus = fn(*tres)
         except (ValueError, TypeError):
             _note(errors, f"{where}: bad TRES {p[_Q_TRES]!r}/{p[_Q_PER_JOB]!r}/"
                           f"{p[_Q_PER_NODE]!r}/{p[_Q_PER_TASK]!r}; memory and GPUs left unset")

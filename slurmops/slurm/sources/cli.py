@@ -48,6 +48,7 @@ class CliSource:
         self.timeout = timeout
         self.stats = stats or CallStats()
         self.bin_dir = bin_dir
+        self.node_details = False     # nodes(): whether `scontrol show nodes` needs -d here
 
     def run(self, argv: list[str], any_exit: bool = False) -> str:
         command = argv[0]
@@ -88,8 +89,18 @@ class CliSource:
         return ClusterInfo(cluster=m.group(1) if m else None, version=version)
 
     def nodes(self) -> list[Node]:
-        return self._parse("nodes", "scontrol", tp.parse_scontrol_nodes,
-                           self.run(_argv("nodes")))
+        """``scontrol show nodes -o``; GPUs in use come from AllocTRES. Where that cannot tell
+        (GPUs configured but gres/gpu not in AccountingStorageTRES: ``gres_used`` None), this
+        source asks again with ``-d`` (GresUsed) and keeps doing so: the extra cost of -d
+        (bench/README.md) is paid only by the clusters that need it."""
+        if self.node_details:
+            return self._parse("nodes", "scontrol", tp.parse_scontrol_nodes,
+                               self.run(list(command("nodes", detail=True).argv)))
+        nodes = self._parse("nodes", "scontrol", tp.parse_scontrol_nodes, self.run(_argv("nodes")))
+        if any(n.gres_used is None for n in nodes):
+            self.node_details = True
+            return self.nodes()
+        return nodes
 
     def partitions(self) -> list[Partition]:
         return self._parse("partitions", "scontrol", tp.parse_scontrol_partitions,

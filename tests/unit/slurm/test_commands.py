@@ -86,7 +86,26 @@ def test_cli_source_runs_exactly_the_registered_commands(replay):
     src = CliSource(env=env, bin_dir=str(bin_dir))
     for fetcher in FETCHERS:
         assert getattr(src, fetcher)() is not None, fetcher
-    assert sorted(map(tuple, ran(log))) == sorted(c.argv for c in COMMANDS if c.fetcher != "jobinfo")
+    # A command registered with a `when` runs only in its case (not in these recordings).
+    assert sorted(map(tuple, ran(log))) == sorted(c.argv for c in COMMANDS
+                                                  if c.fetcher != "jobinfo" and not c.when)
+
+
+def test_cli_source_asks_for_node_details_only_where_alloc_tres_cannot_tell(tmp_path):
+    """Recorded on 22.05.8 with GPUs whose gres/gpu is not in AccountingStorageTRES
+    (tests/fixtures/gpu-22.05/untracked): the plain command cannot tell GPUs in use, so the source
+    runs the registered -d command, and from then on only that one."""
+    from slurmops.slurm.commands import command
+    from slurmops.slurm.models import Gres
+    bin_dir, env, log = replay_bin(FIX / "gpu-22.05" / "untracked", tmp_path)
+    src = CliSource(env=env, bin_dir=str(bin_dir))
+    plain, detail = list(command("nodes").argv), list(command("nodes", detail=True).argv)
+    nodes = src.nodes()
+    assert ran(log) == [plain, detail]
+    assert {n.name: n.gres_used for n in nodes} == {"un1": (Gres("gpu", "a100", 1, (0,)),),
+                                                    "un2": (Gres("gpu", "a100", 2, (0, 1)),)}
+    src.nodes()
+    assert ran(log) == [plain, detail, detail]
 
 
 def test_job_exporter_runs_the_registered_lookup(replay, monkeypatch):

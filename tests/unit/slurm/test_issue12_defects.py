@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import tracemalloc
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -82,6 +83,22 @@ def test_defect1_untracked_gpus_are_unknown_not_zero():
                 and ("status", "allocated") in k[1]]
 
 
+def test_defect1_recorded_gpu_nodes_without_d_agree_with_d():
+    """Real 22.05.8 output (tests/fixtures/gpu-22.05): what AllocTRES gives without -d is
+    what slurmctld's own GRES details (-d, GresUsed) say, minus the device indexes."""
+    cli = Path(__file__).resolve().parents[2] / "fixtures" / "gpu-22.05" / "cli"
+    errors: list[str] = []
+    plain = tp.parse_scontrol_nodes((cli / "scontrol-show-nodes.txt").read_text(), errors)
+    detail = tp.parse_scontrol_nodes((cli / "scontrol-show-nodes-details.txt").read_text(), errors)
+    assert errors == []
+    assert {n.name: n.gres_used for n in detail} == {
+        "un1": (Gres("gpu", "a100", 1, (0,)),), "un2": (Gres("gpu", "a100", 2, (0, 1)),)}
+    assert {n.name: n.gres_used for n in plain} == {
+        n.name: tuple(Gres(g.name, g.type, g.count) for g in n.gres_used) for n in detail}
+    jobs = tp.parse_squeue((cli / "squeue-exporter.txt").read_text(), errors)
+    assert errors == [] and sorted(j.gpus for j in jobs) == [1, 2]
+
+
 def test_defect1_gres_used_with_d_wins():
     line = node_line(Gres="gpu:a100:4(S:0-1)", GresUsed="gpu:a100:2(IDX:0,2)",
                      CfgTRES="cpu=8", AllocTRES="cpu=2")
@@ -106,6 +123,14 @@ def test_defect2_missing_null_or_non_list_records_are_an_error(body, key):
         src.decode_stream(key, f"slurm/{key}", io.BytesIO(body), stream)
     assert exc.value.reason == "parse"
     assert src.stats.snapshot()[1] == {(f"slurm/{key}", "parse"): 1}
+
+
+def test_defect2_diag_without_statistics_is_an_error():
+    src = rest()
+    for body in (b'{"meta": {}, "errors": []}', b'{"statistics": null}'):
+        with pytest.raises(SourceError) as exc:
+            src._parse("scheduler", "diag", jp.parse_diag, src.decode("slurm/diag", io.BytesIO(body)))
+        assert exc.value.reason == "parse"
 
 
 def test_defect2_dict_parsers_note_the_missing_list():
@@ -232,6 +257,10 @@ def test_defect6_a_400_digit_value_costs_one_field():
     jobs = tp.parse_squeue(line.format("9" * 400) + line.format("100").replace("7|", "8|", 1), errors)
     assert [(j.job_id, j.memory_bytes) for j in jobs] == [("7", None), ("8", 100 * 2 ** 20)]
     assert len(errors) == 1
+    errors = []        # found by bench/fuzz_parsers.py --seed 7: the GPUs of a job's TRES
+    (j,) = tp.parse_squeue(line.format("100").replace("cpu=1,", "gres/gpu=" + "9" * 400 + ","), errors)
+    assert (j.memory_bytes, j.gpus, len(errors)) == (None, None, 1)
+    exposition(jobs_c.build("c", [j], now=2e9, per_user=True))
     errors = []
     st = tp.parse_sdiag(f"Jobs submitted: {'9' * 400}\nJobs started: 3\n", errors)
     assert (st.jobs_submitted, st.jobs_started, len(errors)) == (None, 3, 1)
