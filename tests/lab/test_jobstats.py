@@ -256,9 +256,11 @@ def check_in_chromium(page: Path, tmp_path: Path, jobid: str) -> None:
     assert r.returncode == 0 and shot.stat().st_size > 10_000, r.stderr[-500:]
 
 
-def test_bad_input_clear_errors(lab, jobs, tmp_path):
-    # sacct failing for real: slurmdbd unreachable (a copy of slurm.conf pointing at a closed port)
-    conf = tmp_path / "slurm.conf"
+def test_bad_input_clear_errors(lab, jobs):
+    # sacct failing for real: slurmdbd unreachable (a copy of slurm.conf pointing at a closed port).
+    # The copy lives in the lab's etc/: a newer generation's sacct runs in the lab's mount
+    # namespace, which sees the lab dir but not the host's /tmp.
+    conf = lab.cfg.etc / "slurm-closed-dbd-port.conf"
     conf.write_text("".join("AccountingStoragePort=1\n" if line.startswith("AccountingStoragePort=")
                             else line for line in lab.cfg.slurm_conf.read_text().splitlines(True)))
     cases = [
@@ -268,10 +270,13 @@ def test_bad_input_clear_errors(lab, jobs, tmp_path):
         ((jobs["ids"]["busy"], "--no-stored", "--prometheus", "http://127.0.0.1:1"), {}, 5, "unreachable"),
         ((jobs["ids"]["busy"],), {"SLURM_CONF": str(conf)}, 4, "Problem talking to the database"),
     ]
-    for args, env, code, words in cases:
-        r = jobstats(lab, *args, env=env)
-        assert r.returncode == code, (args, r.returncode, r.stderr)
-        assert r.stderr.startswith("error: ") and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+    try:
+        for args, env, code, words in cases:
+            r = jobstats(lab, *args, env=env)
+            assert r.returncode == code, (args, r.returncode, r.stderr)
+            assert r.stderr.startswith("error: ") and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+    finally:
+        conf.unlink(missing_ok=True)
 
 
 def test_malformed_stored_summary(lab, jobs):
