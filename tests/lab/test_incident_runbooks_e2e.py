@@ -178,7 +178,7 @@ def _queue(lab: IncidentLab) -> int:
 
 # ---- slurmctld ------------------------------------------------------------------------------------
 def test_slurmctld_down(plain):
-    held = plain.slurm("sbatch", "-p", "cpu", "-H", "-J", "held", "--wrap", "sleep 600")
+    held = plain.slurm("sbatch", "-p", "cpu", "-o", "/dev/null", "-H", "-J", "held", "--wrap", "sleep 600")
     assert held.returncode == 0, held.stderr
     job = held.stdout.split()[-1]
     incident(plain, "SlurmctldDown", lambda: plain.lab("stop", "slurmctld"), "slurmctld-down")
@@ -190,7 +190,7 @@ def test_slurmctld_down(plain):
 def _dbd_down_with_records(lab: IncidentLab, jobs: int):
     def inject():
         lab.lab("stop", "slurmdbd")
-        r = lab.slurm("sbatch", "-p", "cpu", f"--array=1-{jobs}", "-t", "1", "--wrap", "true")
+        r = lab.slurm("sbatch", "-p", "cpu", "-o", "/dev/null", f"--array=1-{jobs}", "-t", "1", "--wrap", "true")
         assert r.returncode == 0, r.stderr
     return inject
 
@@ -259,7 +259,7 @@ def test_slurm_node_stuck_completing(plain):
     node = f"{plain.prefix}n2"
 
     def inject():
-        r = plain.slurm("sbatch", "-p", "cpu", "-w", node, "--wrap", "sleep 300")
+        r = plain.slurm("sbatch", "-p", "cpu", "-o", "/dev/null", "-w", node, "--wrap", "sleep 300")
         assert r.returncode == 0, r.stderr
         job = r.stdout.split()[-1]
         wait_for("the job running", lambda: plain.slurm("squeue", "-h", "-j", job, "-o", "%T").stdout.strip()

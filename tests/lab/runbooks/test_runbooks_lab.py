@@ -262,8 +262,8 @@ def _proc_start(pid: int) -> str:
 
 def test_slurmctld_restart_backs_up_restarts_and_keeps_jobs(runbook, state_dir, rb_lab, healthy):
     env = slurm_env(rb_lab)
-    held = subprocess.run(["sbatch", "-p", "cpu", "-H", "-J", "keepme", "--wrap", "sleep 600"], env=env,
-                          capture_output=True, text=True)
+    held = subprocess.run(["sbatch", "-p", "cpu", "-o", "/dev/null", "-H", "-J", "keepme", "--wrap", "sleep 600"],
+                          env=env, capture_output=True, text=True)
     assert held.returncode == 0, held.stderr
     job = held.stdout.split()[-1]
     pidfile = rb_lab / "run" / "slurmctld.pid"
@@ -294,7 +294,7 @@ def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir
     env = slurm_env(rb_lab)
     subprocess.run(["scontrol", "update", "NodeName=rn2", "State=DRAIN", "Reason=ECC errors DIMM B2"],
                    env=env, check=True)
-    job = subprocess.run(["sbatch", "-p", "cpu", "-w", "rn3", "--wrap", "sleep 600"], env=env,
+    job = subprocess.run(["sbatch", "-p", "cpu", "-o", "/dev/null", "-w", "rn3", "--wrap", "sleep 600"], env=env,
                          capture_output=True, text=True).stdout.split()[-1]
     try:
         def running():

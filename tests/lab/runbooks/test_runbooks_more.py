@@ -135,7 +135,7 @@ def test_database_restore_corrupt_dump_rolls_back(runbook, state_dir, rb_lab, he
 
 
 def _held(lab: Path, name: str) -> str:
-    r = sh(lab, "sbatch", "--parsable", "--hold", "-p", "cpu", "-J", name, "--wrap", "true")
+    r = sh(lab, "sbatch", "--parsable", "-o", "/dev/null", "--hold", "-p", "cpu", "-J", name, "--wrap", "true")
     assert r.returncode == 0, r.stderr
     time.sleep(6)    # slurmctld writes job_state a moment after the submit; let the backup see it
     return r.stdout.strip()
