@@ -1,9 +1,8 @@
 """Sources: how we ask Slurm. Each returns models; collectors never see raw output.
 
-Every source offers the same fetchers (one per collector: ``info``, ``nodes``, ``partitions``,
-``jobs``, ``scheduler``, ``fairshare``, ``licenses``, ``reservations``, ``controllers``); one it
-cannot serve on the Slurm version it talks to raises ``SourceError(reason="unsupported")`` and that
-collector reports failure alone.
+Every source offers the same fetchers (``FETCHERS``, one per collector); one it cannot serve on
+the Slurm version it talks to raises ``SourceError(reason="unsupported")``, which the collector
+reports as unsupported, not as a failure.
 """
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 S = TypeVar("S")
 
-# The fetchers every source offers (one per collector); guard_fetchers wraps each.
 FETCHERS = ("info", "nodes", "partitions", "jobs", "scheduler", "fairshare", "licenses", "reservations",
             "controllers")
 
