@@ -8,7 +8,7 @@ wall time, output size and the CPU time slurmctld spent answering (from /proc/<p
 
     flock /tmp/slurmops-biglab.lock .venv/bin/python bench/bench_node_detail.py [--nodes 10000] [--runs 15] [--keep]
 
-Its own lab dir and ports (/var/tmp/slurmops-nodedetail-lab, port base 35800).
+Its own lab dir and ports (/var/tmp/slurmops-nodedetail-lab, port base 27800).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 LAB_DIR = Path("/var/tmp/slurmops-nodedetail-lab")
-UP = ["--port-base", "35800", "--cluster", "nodedetail", "--node-prefix", "nd", "--cpu-nodes", "1",
+UP = ["--port-base", "27800", "--cluster", "nodedetail", "--node-prefix", "nd", "--cpu-nodes", "1",
       "--cloud-nodes", "0", "--gpus", "8", "--gpu-type", "a100"]
 
 

@@ -166,8 +166,12 @@ class Lab:
                 wanted.append((f"slurmd {node}", self.cfg.slurmd_port(node)))
         for what, port in wanted:
             if proc.port_in_use(port):
-                raise LabError(f"port {port} for {what} is already in use on this host "
-                               f"(another lab? pick one with --port-base)")
+                why = "another lab? pick one with --port-base"
+                eph = proc.ephemeral_ports()
+                if eph and eph[0] <= port <= eph[1]:
+                    why = (f"another lab, or an outgoing connection: {port} lies in the kernel's "
+                           f"ephemeral range {eph[0]}-{eph[1]}; pick a --port-base below {eph[0]}")
+                raise LabError(f"port {port} for {what} is already in use on this host ({why})")
         if self.cfg.backup_controller:
             self.check_network()
 

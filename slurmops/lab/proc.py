@@ -148,6 +148,16 @@ def run(argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: floa
         return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
 
 
+def ephemeral_ports(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> tuple[int, int] | None:
+    """The kernel's range for outgoing connections' local ports, or None where it cannot be read.
+    A lab port inside it can be taken at random by any client socket before the lab binds it."""
+    try:
+        low, high = (int(x) for x in open(path, encoding="ascii").read().split())
+    except (OSError, ValueError):
+        return None
+    return low, high
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     import socket
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -18,7 +18,7 @@ from slurmops.lab import rootfs
 from slurmops.lab.generations import GENERATIONS, ROOTFS_PACKAGES
 
 REPO = Path(__file__).resolve().parents[2]
-PORT_BASE = 33800        # this file's own (no lab is started: every case fails before)
+PORT_BASE = 17800        # this file's own (no lab is started: every case fails before)
 
 
 def up(lab_dir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -20,7 +20,7 @@ from slurmops.lab.platform import Lab, load_config
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 GPU_LAB = Path("/var/tmp/slurmops-gpu-lab")
-UP_ARGS = ("--port-base", "35800", "--cluster", "gpulab", "--node-prefix", "g12", "--cpu-nodes", "2",
+UP_ARGS = ("--port-base", "19800", "--cluster", "gpulab", "--node-prefix", "g12", "--cpu-nodes", "2",
            "--cloud-nodes", "0", "--gpus", "2", "--gpu-type", "a100")
 
 

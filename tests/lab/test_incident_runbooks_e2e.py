@@ -32,8 +32,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
-PLAIN = dict(dir=Path("/var/tmp/slurmops-incident-lab"), port=37800, cluster="inclab", prefix="ka")
-HA = dict(dir=Path("/var/tmp/slurmops-incident-ha-lab"), port=38200, cluster="inchalab", prefix="kb")
+PLAIN = dict(dir=Path("/var/tmp/slurmops-incident-lab"), port=23800, cluster="inclab", prefix="ka")
+HA = dict(dir=Path("/var/tmp/slurmops-incident-ha-lab"), port=25800, cluster="inchalab", prefix="kb")
 # MaxDBDMsgs as the rules assume it (40: a 30-task array fills the queue) and a 30 s window for
 # "the queue never went down" (the default 10 minutes would make the test wait that long).
 SITE = {"max_dbd_msgs": 40, "alerts": {"SlurmdbdUnreachable": {"window": "30s"}}}

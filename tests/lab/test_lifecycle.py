@@ -149,6 +149,25 @@ def test_port_taken_is_one_clear_error_and_nothing_left_running(lab_parent):
     assert "healthy" not in r.stdout
 
 
+def test_port_taken_in_the_ephemeral_range_says_so(lab_parent):
+    # CI once failed because an outgoing connection held a lab port above 32768 at random: the
+    # error must tell the operator that, not only "another lab?".
+    low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    base = low + 1000
+    cfg = LabConfig(dir=lab_parent / "lab", port_base=base)
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", cfg.port("slurmctld")))
+        s.listen()
+        r = cli("up", "--dir", str(cfg.dir), "--port-base", str(base), "--node-prefix", "p")
+    assert r.returncode == 1
+    port = cfg.port("slurmctld")
+    assert error_lines(r) == [f"error: port {port} for slurmctld is already in use on this host (another lab, "
+                              f"or an outgoing connection: {port} lies in the kernel's ephemeral range "
+                              f"{low}-{high}; pick a --port-base below {low})"]
+    assert proc.lab_processes(cfg.dir) == []
+
+
 def test_missing_package_is_one_clear_error(lab_parent):
     d = lab_parent / "lab"
     r = cli("up", "--dir", str(d), "--port-base", str(PORT_BASE + 2000),

@@ -16,7 +16,7 @@ import need
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "exporters" / "prometheus-scrape.example.yml"
-PORT = 39801     # this test's own port (helpers' private range), loopback only
+PORT = 29801     # this test's own port (helpers' private range), loopback only
 
 @pytest.fixture(autouse=True)
 def _prometheus() -> None:
