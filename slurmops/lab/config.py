@@ -190,12 +190,7 @@ class LabConfig:
 
     def validate(self) -> None:
         from .generations import generation
-        gen = generation(self.slurm)          # ValueError: unknown generation
-        if gen.in_rootfs:
-            # The backup controller has its own network namespace (nsexec.py): not combined with
-            # a root filesystem's mount namespace yet.
-            if self.backup_controller:
-                raise ValueError(f"--slurm {self.slurm} runs without a backup controller (yet)")
+        generation(self.slurm)                # ValueError: unknown generation
         if self.cpu_nodes < 1:
             raise ValueError("the lab needs at least one cpu node")
         if not 0 <= self.bench_nodes <= 99999:

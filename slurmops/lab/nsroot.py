@@ -51,7 +51,10 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 # nsenter --wd=DIR would open DIR on the host (outside the new root: getcwd fails); enter with the
 # holder's root and cwd, then cd to the same path inside (the lab dir is mounted at its own path).
-exec nsenter --target "$pid" --mount --uts --root --wd -- /bin/sh -c 'cd "$1" 2>/dev/null || cd /; shift; exec "$@"' sh "$wd" "$(basename "$0")" "$@"
+# A process that made its own UTS namespace (the backup controller, nsexec.py) keeps its hostname.
+uts=--uts
+[ -n "${SLURMOPS_NSROOT_OWN_UTS:-}" ] && uts=
+exec nsenter --target "$pid" --mount $uts --root --wd -- /bin/sh -c 'cd "$1" 2>/dev/null || cd /; shift; exec "$@"' sh "$wd" "$(basename "$0")" "$@"
 """  # noqa: E501 (the script's own lines)
 
 
@@ -64,6 +67,11 @@ def lab_env(cfg) -> dict[str, str]:
     if generation(cfg.slurm).in_rootfs:
         env["PATH"] = f"{bin_dir(cfg.dir)}:{env['PATH']}"
     return env
+
+
+def hosts_file(lab_dir: Path) -> Path:
+    """The lab's own /etc/hosts for its root filesystem, where it has one (else the host's)."""
+    return lab_dir / "etc" / "hosts"
 
 
 def root_dir(lab_dir: Path) -> Path:
@@ -125,9 +133,11 @@ def hold(rootfs: Path, lab_dir: Path) -> None:
     inner = root / str(lab_dir).lstrip("/")
     inner.mkdir(parents=True, exist_ok=True)
     _mount("--bind", str(lab_dir), str(inner))
+    lab_hosts = hosts_file(lab_dir)
     for f in ("/etc/passwd", "/etc/group", "/etc/hosts"):
         (root / f.lstrip("/")).touch()                  # mmdebstrap leaves no /etc/hosts
-        _mount("--bind", f, str(root / f.lstrip("/")))
+        src = str(lab_hosts) if f == "/etc/hosts" and lab_hosts.exists() else f
+        _mount("--bind", src, str(root / f.lstrip("/")))
     os.chroot(root)
     os.chdir("/")
     os.execv("/bin/sleep", ["sleep", "infinity"])

@@ -12,6 +12,7 @@ import os
 import secrets
 import shlex
 import shutil
+import socket
 import stat
 import sys
 import time
@@ -206,6 +207,17 @@ class Lab:
         if c.backup_controller:
             _write(c.slurm_conf_backup,
                    env.get_template("slurm.conf.j2").render(**{**ctx, "backup_conf": True}), 0o644)
+        hosts = nsroot.hosts_file(c.dir)
+        if c.backup_controller and self.gen.in_rootfs:
+            # From 24.11 slurmd binds (NoInAddrAny) the address its host name resolves to, not its
+            # NodeAddr: inside the root filesystem the host name resolves to the veth address first,
+            # so slurmd is reachable from the backup controller's namespace too (its only address there).
+            name = socket.gethostname()
+            others = [ln for ln in Path("/etc/hosts").read_text(errors="replace").splitlines()
+                      if name not in ln.split("#")[0].split()[1:]]
+            _write(hosts, "\n".join([f"{c.veth_host_addr} {name}", *others]) + "\n", 0o644)
+        elif hosts.exists():
+            hosts.unlink()
         programs = {action: env.get_template("power.j2").render(action=action, **ctx)
                     for action in ("resume", "suspend")}
         programs["jobstats-epilog"] = env.get_template("jobstats-epilog.j2").render(**ctx)
@@ -244,7 +256,9 @@ class Lab:
             Component("slurmdbd", self._start_slurmdbd, lambda: checks.sacctmgr_ping(self.env),
                       lambda: [c.pidfile("slurmdbd")], f"{c.host_addr}:{c.port('slurmdbd')}", "slurmdbd.log"),
             Component("slurmctld", self._start_slurmctld, self._slurmctld_health,
-                      lambda: [c.pidfile("slurmctld")], f"{c.host_addr}:{c.port('slurmctld')}", "slurmctld.log"),
+                      lambda: [c.pidfile("slurmctld")], f"{c.host_addr}:{c.port('slurmctld')}", "slurmctld.log",
+                      # a backup in control hands it back first: 28 s measured on 24.11
+                      wait_s=90 if c.backup_controller else 30),
             Component("slurmd", self._start_slurmd, self._slurmd_health,
                       lambda: [c.pidfile(f"slurmd-{n}") for n in c.node_names],
                       f"{len(c.cpu_node_names)} cpu + {len(c.cloud_node_names)} cloud nodes",
@@ -446,11 +460,21 @@ class Lab:
     def _start_slurmctld_backup(self) -> None:
         """slurmctld -D -f <backup conf>, exec'd inside the namespace with the backup's hostname."""
         c = self.cfg
+        if not (c.spool / "ctld" / "assoc_usage").exists() and self.own_pid("slurmctld"):
+            # A primary on its first start has not saved its state yet (it does on shutdown and
+            # every few minutes), and 26.05's backup then dies on takeover ("fatal: No Assoc usage
+            # file ... to recover"): one clean restart of the primary writes it, as a primary that
+            # has run a while would have.
+            self.stop_component("slurmctld")
+            self.start_component("slurmctld")
         self.ensure_network()
         self._spawn("slurmctld_backup", [
             sys.executable, "-m", "slurmops.lab.nsexec", "--netns", c.netns,
             "--hostname", c.backup_hostname, "--",
-            "slurmctld", "-D", "-f", str(c.slurm_conf_backup)])
+            "slurmctld", "-D", "-f", str(c.slurm_conf_backup)],
+            # a newer generation's wrapper enters the root filesystem's mounts but not its UTS
+            # namespace: slurmctld must see the backup's hostname to act as the backup
+            env={**self.env, "SLURMOPS_NSROOT_OWN_UTS": "1"})
 
     def _start_slurmd(self) -> None:
         for node in self.cfg.cpu_node_names:

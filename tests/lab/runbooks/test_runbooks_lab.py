@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from labtools import lab_env
+
 REPO = Path(__file__).resolve().parents[3]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
 
@@ -37,7 +39,7 @@ def md5(path: Path) -> str:
 
 
 def slurm_env(lab: Path) -> dict:
-    return {"PATH": os.environ["PATH"], "SLURM_CONF": str(lab / "etc" / "slurm.conf")}
+    return lab_env(lab)
 
 
 @pytest.mark.parametrize("name", ["cluster-health", "slurmctld-restart", "slurmdbd-restart",
