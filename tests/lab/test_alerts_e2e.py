@@ -1,10 +1,17 @@
 """The rules end to end on a private lab (own dir, ports, cluster, node names; never the shared one):
 a test profile of the rules (every `for` 10 s) goes into the lab's Prometheus, slurmctld is stopped,
 SlurmctldDown goes pending -> firing in Prometheus and reaches Alertmanager; slurmctld is started
-again and the alert resolves."""
+again and the alert resolves.
+
+The private lab's Slurm generation is SLURMOPS_ALERT_LAB_SLURM (default the host's 22.05; run.sh's
+matrix sets 24.11 and 26.05), its port base SLURMOPS_ALERT_LAB_PORT_BASE (default 22800; the matrix
+uses 30300 and 31300, a session beside CI its own). 22.05 and 24.11 run the host's Prometheus
+2.42 and Alertmanager; 26.05 runs forky's Prometheus 3.5 and Alertmanager from its root filesystem.
+"""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -19,8 +26,9 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SLURMOPS = str(REPO / ".venv" / "bin" / "slurmops")
-LAB_DIR = Path("/var/tmp/slurmops-alert-lab")
-PORT_BASE = 22800
+SLURM = os.environ.get("SLURMOPS_ALERT_LAB_SLURM", "22.05")
+PORT_BASE = int(os.environ.get("SLURMOPS_ALERT_LAB_PORT_BASE", "22800"))
+LAB_DIR = Path(f"/var/tmp/slurmops-alert-lab-{PORT_BASE}")
 PROMETHEUS = f"http://127.0.0.1:{PORT_BASE + 190}"
 ALERTMANAGER = f"http://127.0.0.1:{PORT_BASE + 193}"
 CLUSTER = "alertlab"
@@ -52,8 +60,9 @@ def wait_for(what: str, check, timeout: float = 90, interval: float = 1.0):
 
 @pytest.fixture(scope="module")
 def alert_lab():
-    with private_lab(LAB_DIR, "--port-base", str(PORT_BASE), "--cluster", CLUSTER,
-                     "--node-prefix", "a", "--cloud-nodes", "0") as d:
+    # Node names are unique per lab on the host (slurmd's cgroup dirs): the port base is in them.
+    with private_lab(LAB_DIR, "--slurm", SLURM, "--port-base", str(PORT_BASE), "--cluster", CLUSTER,
+                     "--node-prefix", f"a{PORT_BASE}", "--cloud-nodes", "0") as d:
         yield d
 
 
