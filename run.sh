@@ -37,8 +37,11 @@ setup() {
 # Slurm generation (its daemons from a Debian root filesystem, cached in /var/cache/slurmops/rootfs
 # and built with mmdebstrap when absent). SLURMOPS_GENERATIONS="24.11" narrows it, "" skips it.
 read -r -a GENERATIONS <<< "${SLURMOPS_GENERATIONS-24.11 26.05}"
+# test_alerts_e2e runs last, on the matrix's lab itself (SLURMOPS_ALERT_LAB=shared): it stops and
+# starts slurmctld there. 26.05's lab runs Prometheus 3.5 and Alertmanager 0.33 from its root
+# filesystem, the others the host's 2.42 and 0.25 (docs/ARCHITECTURE.md, "Generations").
 MATRIX_TESTS=(tests/lab/test_cluster.py tests/lab/test_slurm_exporter.py tests/lab/test_job_exporter.py
-              tests/lab/test_dashboards_lab.py tests/lab/test_jobstats.py)
+              tests/lab/test_dashboards_lab.py tests/lab/test_jobstats.py tests/lab/test_alerts_e2e.py)
 SUMMARY=()
 
 matrix() {
@@ -50,7 +53,7 @@ matrix() {
     echo "== Slurm $gen: lab up --slurm $gen --dir $dir"
     if .venv/bin/slurmops lab up --slurm "$gen" --dir "$dir" --port-base $((30800 + 1000 * i)) \
          --cluster "gen$tag" --node-prefix "g$tag" > "$dir.up.log" 2>&1; then
-      if SLURMOPS_LAB_DIR="$dir" SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest -q -p no:cacheprovider \
+      if SLURMOPS_LAB_DIR="$dir" SLURMOPS_REQUIRE_LAB=1 SLURMOPS_ALERT_LAB=shared .venv/bin/python -m pytest -q -p no:cacheprovider \
            "${MATRIX_TESTS[@]}"; then
         res="passed"
       else
