@@ -6,7 +6,7 @@ This is the guard for the defect where auth/jwt was missing on a fresh machine (
 machines had slurm-wlm-jwt-plugin from elsewhere). The root filesystem is cached under
 /var/cache/slurmops/rootfs/ keyed by the package list: CI builds it once per change of the list
 (60-230 s, load-dependent, and 0.9 GB with the lab's list on the 2-core machine; trixie and
-forky 0.6 GB each; docs/ARCHITECTURE.md)."""
+forky 0.6 and 0.85 GB; docs/ARCHITECTURE.md)."""
 from __future__ import annotations
 
 import os
