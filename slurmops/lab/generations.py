@@ -19,10 +19,20 @@ class Generation:
     # 26.05.5 ship no mpi_none.so or jobcomp_none.so, and their daemons run with MpiDefault=none
     # and JobCompType=jobcomp/none).
     builtin_plugins: tuple[str, ...] = ()
+    # Prometheus and Alertmanager from the suite's own packages, run inside the root filesystem
+    # instead of the host's Debian 12 ones (forky: Prometheus 3.5, so the lab of this generation
+    # proves every dashboard query and recording rule on Prometheus 3 while the host's labs prove
+    # them on 2.42; promtool 3.5 from the same tree runs the rule tests, tests/rootfs).
+    prometheus_in_rootfs: bool = False
 
     @property
     def suite(self) -> Suite:
         return SUITES[self.suite_name]
+
+    @property
+    def rootfs_packages(self) -> list[str]:
+        """What this generation's root filesystem installs (its cache key)."""
+        return ROOTFS_PACKAGES + (PROMETHEUS_PACKAGES if self.prometheus_in_rootfs else [])
 
 
 def _parsers(*minor: int) -> tuple[str, ...]:
@@ -36,7 +46,7 @@ GENERATIONS = {
                         ("mpi/none", "jobcomp/none")),
     "26.05": Generation("26.05", "forky", True,
                         ("openapi/slurmctld", "openapi/slurmdbd", *_parsers(42, 43, 44, 45)),
-                        ("mpi/none", "jobcomp/none")),
+                        ("mpi/none", "jobcomp/none"), prometheus_in_rootfs=True),
 }
 DEFAULT = "22.05"
 
@@ -47,6 +57,8 @@ ROOTFS_PACKAGES = ["slurmctld", "slurmd", "slurmdbd", "slurmrestd", "slurm-clien
                    "munge", "mariadb-server",
                    # jobs run inside the root filesystem: the tests' CPU and memory hogs are python3
                    "python3-minimal"]
+# Added where a generation runs Prometheus from its root filesystem (part of that tree's cache key).
+PROMETHEUS_PACKAGES = ["prometheus", "prometheus-alertmanager"]
 
 
 def generation(name: str) -> Generation:

@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from . import checks, nsroot, proc, rootfs
 from .config import LabConfig
-from .generations import ROOTFS_PACKAGES, generation
+from .generations import generation
 
 APT_PACKAGES = [
     # slurm-wlm-jwt-plugin: auth/jwt (AuthAltTypes, slurmrestd's rest_auth/jwt) is not a dependency
@@ -39,8 +39,10 @@ WORKLOAD_USER = "slurmlab"     # a non-root user for sample jobs (per-user metri
 ACCOUNTS = {"research": ["root"], "physics": [WORKLOAD_USER]}
 
 
-# Components that run inside a newer generation's root filesystem (the rest run on the host).
+# Components that run inside a newer generation's root filesystem (the rest run on the host;
+# Prometheus and Alertmanager too where the generation carries its own, prometheus_in_rootfs).
 IN_ROOTFS = {"rootfs", "munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmrestd"}
+PROMETHEUS_IN_ROOTFS = {"prometheus", "alertmanager"}
 
 
 class LabError(Exception):
@@ -291,17 +293,24 @@ class Lab:
     # ---- a newer generation's root filesystem (nsroot.py) -----------------------------------
     @property
     def rootfs_path(self) -> Path:
-        return rootfs.path_for(self.gen.suite, ROOTFS_PACKAGES)
+        return rootfs.path_for(self.gen.suite, self.gen.rootfs_packages)
+
+    @property
+    def in_rootfs(self) -> set[str]:
+        """The components this lab runs inside its root filesystem (none for the host's 22.05)."""
+        if not self.gen.in_rootfs:
+            return set()
+        return IN_ROOTFS | (PROMETHEUS_IN_ROOTFS if self.gen.prometheus_in_rootfs else set())
 
     def ensure_rootfs(self) -> Path:
         """The generation's root filesystem, built (cached) when absent; refused when half-built."""
         try:
-            return rootfs.ensure(self.gen.suite, ROOTFS_PACKAGES, log=self.out)
+            return rootfs.ensure(self.gen.suite, self.gen.rootfs_packages, log=self.out)
         except rootfs.RootfsError as exc:
             raise LabError(str(exc)) from None
 
     def _start_rootfs(self) -> None:
-        nsroot.write_wrappers(self.cfg.dir)
+        nsroot.write_wrappers(self.cfg.dir, nsroot.commands(self.gen))
         self._spawn("rootfs", nsroot.holder_argv(self.ensure_rootfs(), self.cfg.dir))
         # A host-side anchor: the Resume/Suspend programs (run by slurmctld inside) nsenter it to
         # get back to the host's mount namespace and root, where the lab's Python is.
@@ -623,7 +632,18 @@ class Lab:
             return False, "has not scraped node_exporter yet"
         if res[0]["value"][1] != "1":
             return False, "node_exporter scrape failing"
-        return True, "ready; node_exporter scraped"
+        return True, f"ready; node_exporter scraped; {self._prometheus_where()}"
+
+    def _prometheus_where(self) -> str:
+        """Which Prometheus this lab runs (2.42 from the host, or the generation's own)."""
+        status, body = checks.http_get(self.cfg.url("prometheus") + "/api/v1/status/buildinfo", timeout=3)
+        try:
+            version = json.loads(body)["data"]["version"] if status == 200 else "?"
+        except (ValueError, KeyError, TypeError):
+            version = "?"
+        where = (f"Debian {self.gen.suite_name} root filesystem" if "prometheus" in self.in_rootfs
+                 else "host")
+        return f"Prometheus {version} ({where})"
 
     # ---- verbs -------------------------------------------------------------------------------
     def up(self, extra_packages: list[str] | None = None) -> list[Status]:
@@ -744,7 +764,7 @@ class Lab:
             self.cancel_jobs()
             for comp in reversed(self.components()):
                 pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
-                if self.gen.in_rootfs and comp.name in IN_ROOTFS:
+                if comp.name in self.in_rootfs:
                     # Only a process whose root is this lab's root filesystem is one of ours.
                     anchor = self.own_pid("rootfs-host")       # the one host-side process
                     strangers = [p for p in pids if p != anchor and not nsroot.in_root(p, self.cfg.dir)]
