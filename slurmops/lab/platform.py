@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from . import checks, nsroot, proc, rootfs
 from .config import LabConfig
-from .generations import ROOTFS_PACKAGES, generation
+from .generations import NATIVE_ENDPOINTS, NATIVE_JOB, ROOTFS_PACKAGES, generation
 
 APT_PACKAGES = [
     # slurm-wlm-jwt-plugin: auth/jwt (AuthAltTypes, slurmrestd's rest_auth/jwt) is not a dependency
@@ -188,7 +188,8 @@ class Lab:
         self.secret("jwt.key", 32)
         db_password = self.secret("db.password", 16, hexed=True).read_text()
         env = _render_env()
-        ctx = {"c": c, "db_password": db_password, "version_hint": c.slurm,
+        ctx = {"c": c, "gen": self.gen, "native_job": NATIVE_JOB, "native_endpoints": NATIVE_ENDPOINTS,
+               "db_password": db_password, "version_hint": c.slurm,
                "python": sys.executable, "backup_conf": False}
         files = {
             "etc/slurm.conf": ("slurm.conf.j2", 0o644),
@@ -385,7 +386,11 @@ class Lab:
     def _slurmctld_health(self) -> checks.Result:
         if self.cfg.backup_controller:     # the primary answers, whatever the backup does
             return checks.controller_up(self.env, "primary")
-        return checks.scontrol_ping(self.env)
+        ok, detail = checks.scontrol_ping(self.env)
+        if ok and self.gen.metrics_type:   # its own /metrics too, where the generation has one
+            native_ok, native = checks.native_metrics(self.cfg.url("slurmctld"))
+            return native_ok, f"{detail}; {native}"
+        return ok, detail
 
     # ---- backup controller: its own network and UTS namespace -----------------------------
     def check_network(self) -> None:
