@@ -38,7 +38,7 @@ setup() {
 # and built with mmdebstrap when absent). SLURMOPS_GENERATIONS="24.11" narrows it, "" skips it.
 read -r -a GENERATIONS <<< "${SLURMOPS_GENERATIONS-24.11 26.05}"
 MATRIX_TESTS=(tests/lab/test_cluster.py tests/lab/test_slurm_exporter.py tests/lab/test_job_exporter.py
-              tests/lab/test_dashboards_lab.py tests/lab/test_jobstats.py)
+              tests/lab/test_dashboards_lab.py tests/lab/test_jobstats.py tests/lab/test_native_metrics.py)
 SUMMARY=()
 
 matrix() {

@@ -85,7 +85,7 @@ def test_rendered_configs_name_the_plugins_we_expect(rendered):
               "jobacct_gather/cgroup", "rest_auth/jwt", *GENERATIONS[lab.cfg.slurm].rest_plugins):
         assert p in found, f"{p} not found in the rendered configs: {sorted(found)}"
     # slurmctld's own /metrics (26.05: metrics/openmetrics) is named exactly where the generation
-    # has it: 22.05's and 24.11's slurmctld would refuse an unknown MetricsType.
+    # has it: no package of 22.05 or 24.11 ships a metrics plugin.
     metrics = {p for p in found if p.startswith("metrics/")}
     assert metrics == ({GENERATIONS[lab.cfg.slurm].metrics_type} - {""}), metrics
 
