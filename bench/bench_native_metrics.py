@@ -20,10 +20,11 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from biglab import lab_cli, measure, up_quiet
 
 from slurmops.lab.generations import NATIVE_ENDPOINTS
 from slurmops.slurm.commands import COMMANDS
@@ -35,14 +36,7 @@ CTLD_PORT = 11317
 COLLECTORS = ("nodes", "partitions", "jobs", "scheduler")   # what both can serve
 
 
-def lab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "slurmops", "lab", *args, "--dir", str(LAB_DIR)],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900)
-
-
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])          # utime + stime
+lab = lab_cli(LAB_DIR)
 
 
 def main() -> None:
@@ -53,14 +47,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     t0 = time.time()
-    r = lab("up", *UP, "--bench-nodes", str(a.nodes))
-    if r.returncode:   # on a busy 2-core machine sinfo over 10,000 nodes can miss its 10 s once
-        r = lab("up", *UP, "--bench-nodes", str(a.nodes))
-    if r.returncode:
-        sys.exit(f"lab did not come up:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
-    # The lab's exporters and Prometheus (which scrapes the native paths) compete for the cores.
-    for component in ("prometheus", "alertmanager", "slurm_exporter", "job_exporter", "node_exporter"):
-        lab("stop", component)
+    up_quiet(lab, UP, a.nodes)
     env = {**os.environ, "SLURM_CONF": str(LAB_DIR / "etc" / "slurm.conf"),
            "PATH": f"{LAB_DIR / 'rootfs-bin'}:{os.environ['PATH']}",
            "SLURM_TIME_FORMAT": "standard", "SLURM_BITSTR_LEN": "0"}
@@ -70,7 +57,6 @@ def main() -> None:
                         "--wrap", "true"], env=env, capture_output=True, check=True)
     print(f"26.05 lab with {a.nodes} CLOUD nodes and {a.jobs} held array tasks up in {time.time() - t0:.0f} s")
     ctld = int((LAB_DIR / "run" / "slurmctld.pid").read_text())
-    hz = os.sysconf("SC_CLK_TCK")
 
     def native(path: str):
         return lambda: urllib.request.urlopen(f"http://127.0.0.1:{CTLD_PORT}{path}", timeout=60).read()
@@ -81,17 +67,7 @@ def main() -> None:
     variants = {f"GET /metrics/{ep}": native(f"/metrics/{ep}") for ep in NATIVE_ENDPOINTS}
     variants |= {" ".join(c.argv)[:40]: command(c.argv) for c in COMMANDS
                  if c.fetcher in COLLECTORS and not c.when}
-    results: dict[str, dict[str, list[float]]] = {}
-    for i in range(a.runs):
-        for name, call in variants.items():
-            c0, w0 = cpu_ticks(ctld), time.perf_counter()
-            out = call()
-            wall, ctl = time.perf_counter() - w0, (cpu_ticks(ctld) - c0) / hz
-            if i:   # the first round warms caches
-                res = results.setdefault(name, {"wall": [], "ctld": [], "bytes": []})
-                res["wall"].append(wall)
-                res["ctld"].append(ctl)
-                res["bytes"].append(len(out))
+    results = measure(variants, a.runs, ctld)
     print(f"{a.runs - 1} runs each (wall: median; slurmctld CPU: mean of /proc ticks):")
     for group, names in (("native (one Prometheus scrape of each path)", list(variants)[:len(NATIVE_ENDPOINTS)]),
                          ("cli source (one poll of the same collectors)", list(variants)[len(NATIVE_ENDPOINTS):])):

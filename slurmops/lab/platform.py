@@ -761,6 +761,9 @@ class Lab:
             f"export PROMETHEUS_URL={c.url('prometheus')}",
             f"export ALERTMANAGER_URL={c.url('alertmanager')}",
             f"export NODE_EXPORTER_URL={c.url('node_exporter')}",
+            *([f"# slurmctld's own metrics ({self.gen.metrics_type}): "
+               f"curl {c.url('slurmctld')}/metrics/nodes   (docs/native-metrics.md)"]
+              if self.gen.metrics_type else []),
             "# a token for slurmrestd (not printed here): "
             "export SLURM_JWT=$(scontrol token lifespan=3600 | cut -d= -f2)",
         ]
