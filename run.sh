@@ -41,7 +41,8 @@ read -r -a GENERATIONS <<< "${SLURMOPS_GENERATIONS-24.11 26.05}"
 # starts slurmctld there. 26.05's lab runs Prometheus 3.5 and Alertmanager 0.33 from its root
 # filesystem, the others the host's 2.42 and 0.25 (docs/ARCHITECTURE.md, "Generations").
 MATRIX_TESTS=(tests/lab/test_cluster.py tests/lab/test_slurm_exporter.py tests/lab/test_job_exporter.py
-              tests/lab/test_dashboards_lab.py tests/lab/test_jobstats.py tests/lab/test_alerts_e2e.py)
+              tests/lab/test_dashboards_lab.py tests/lab/test_jobstats.py tests/lab/test_native_metrics.py
+              tests/lab/test_alerts_e2e.py)
 # The Chromium preview draws the same dashboards from the same kind of data on every generation
 # (every query's data on each is test_every_expression_returns_data_in_the_lab's proof): the 22.05
 # suite runs it, the matrix not (50-110 s per generation on 2 cores, more than the alerts e2e adds).

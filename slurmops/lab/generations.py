@@ -24,6 +24,10 @@ class Generation:
     # proves every dashboard query and recording rule on Prometheus 3 while the host's labs prove
     # them on 2.42; promtool 3.5 from the same tree runs the rule tests, tests/rootfs).
     prometheus_in_rootfs: bool = False
+    # slurmctld's own OpenMetrics endpoint (GET /metrics/... on SlurmctldPort), added in 25.11:
+    # the slurm.conf MetricsType that turns it on, "" where the generation has none
+    # (shared/reference/slurm/26.05.3/html/metrics.shtml; docs/native-metrics.md).
+    metrics_type: str = ""
 
     @property
     def suite(self) -> Suite:
@@ -46,9 +50,17 @@ GENERATIONS = {
                         ("mpi/none", "jobcomp/none")),
     "26.05": Generation("26.05", "forky", True,
                         ("openapi/slurmctld", "openapi/slurmdbd", *_parsers(42, 43, 44, 45)),
-                        ("mpi/none", "jobcomp/none"), prometheus_in_rootfs=True),
+                        ("mpi/none", "jobcomp/none"), prometheus_in_rootfs=True,
+                        metrics_type="metrics/openmetrics"),
 }
 DEFAULT = "22.05"
+
+# slurmctld's native endpoints (metrics.shtml "HTTP Endpoints") that the lab's Prometheus scrapes
+# as job="slurmctld_native", one target per path labelled endpoint="<path>". Not
+# /metrics/jobs-users-accts: one series per user and account, which metrics.shtml advises against
+# storing ("Do not use unbounded metric endpoints ... to store data"); the lab tests read it directly.
+NATIVE_JOB = "slurmctld_native"
+NATIVE_ENDPOINTS = ("jobs", "nodes", "partitions", "scheduler")
 
 # What a newer generation's root filesystem holds: the daemons, the client commands and the
 # plugin packages the lab's configs name, munge and MariaDB (the measured list).

@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from . import checks, nsroot, proc, rootfs
 from .config import LabConfig
-from .generations import generation
+from .generations import NATIVE_ENDPOINTS, NATIVE_JOB, generation
 
 APT_PACKAGES = [
     # slurm-wlm-jwt-plugin: auth/jwt (AuthAltTypes, slurmrestd's rest_auth/jwt) is not a dependency
@@ -191,7 +191,8 @@ class Lab:
         self.secret("jwt.key", 32)
         db_password = self.secret("db.password", 16, hexed=True).read_text()
         env = _render_env()
-        ctx = {"c": c, "db_password": db_password, "version_hint": c.slurm,
+        ctx = {"c": c, "gen": self.gen, "native_job": NATIVE_JOB, "native_endpoints": NATIVE_ENDPOINTS,
+               "db_password": db_password, "version_hint": c.slurm,
                "python": sys.executable, "backup_conf": False}
         files = {
             "etc/slurm.conf": ("slurm.conf.j2", 0o644),
@@ -408,7 +409,11 @@ class Lab:
     def _slurmctld_health(self) -> checks.Result:
         if self.cfg.backup_controller:     # the primary answers, whatever the backup does
             return checks.controller_up(self.env, "primary")
-        return checks.scontrol_ping(self.env)
+        ok, detail = checks.scontrol_ping(self.env)
+        if ok and self.gen.metrics_type:   # its own /metrics too, where the generation has one
+            native_ok, native = checks.native_metrics(self.cfg.url("slurmctld"))
+            return native_ok, f"{detail}; {native}"
+        return ok, detail
 
     # ---- backup controller: its own network and UTS namespace -----------------------------
     def check_network(self) -> None:
@@ -800,6 +805,9 @@ class Lab:
             f"export PROMETHEUS_URL={c.url('prometheus')}",
             f"export ALERTMANAGER_URL={c.url('alertmanager')}",
             f"export NODE_EXPORTER_URL={c.url('node_exporter')}",
+            *([f"# slurmctld's own metrics ({self.gen.metrics_type}): "
+               f"curl {c.url('slurmctld')}/metrics/nodes   (docs/native-metrics.md)"]
+              if self.gen.metrics_type else []),
             "# a token for slurmrestd (not printed here): "
             "export SLURM_JWT=$(scontrol token lifespan=3600 | cut -d= -f2)",
         ]

@@ -84,6 +84,10 @@ def test_rendered_configs_name_the_plugins_we_expect(rendered):
               "proctrack/cgroup", "task/cgroup", "task/affinity", "cgroup/v1",
               "jobacct_gather/cgroup", "rest_auth/jwt", *GENERATIONS[lab.cfg.slurm].rest_plugins):
         assert p in found, f"{p} not found in the rendered configs: {sorted(found)}"
+    # slurmctld's own /metrics (26.05: metrics/openmetrics) is named exactly where the generation
+    # has it: no package of 22.05 or 24.11 ships a metrics plugin.
+    metrics = {p for p in found if p.startswith("metrics/")}
+    assert metrics == ({GENERATIONS[lab.cfg.slurm].metrics_type} - {""}), metrics
 
 
 def test_every_configured_plugin_is_installed_by_the_lab_package_list(gen, gen_root, rendered):
