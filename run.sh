@@ -87,7 +87,7 @@ case "$cmd" in
     setup
     .venv/bin/slurmops lab up >/dev/null || { .venv/bin/slurmops lab status; die "the lab did not come up"; }
     rc=0
-    SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest "$@" || rc=$?
+    SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest --durations=25 "$@" || rc=$?
     # The generation matrix runs with the whole suite (no pytest arguments) or when asked for.
     mrc=0
     if [ $# -eq 0 ] || [ -n "${SLURMOPS_GENERATIONS+x}" ]; then

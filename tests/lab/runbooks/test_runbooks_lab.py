@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools import lab_env
+from labtools import lab_env, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
@@ -322,6 +322,11 @@ def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir
     finally:
         subprocess.run(["scancel", job], env=env)
         subprocess.run(["scontrol", "update", "NodeName=rn2", "State=RESUME"], env=env)
+    # On a loaded 2-core CI machine a ping of the just-resumed rn2 once went unanswered (idle*);
+    # it answers the next one: wait for that before the strict health check.
+    wait_until("rn2 and rn3 to respond", lambda: "*" not in subprocess.run(
+        ["sinfo", "-h", "-N", "-n", "rn[2-3]", "-o", "%t"], env=env, capture_output=True, text=True).stdout,
+        timeout=60)
     healthy()
 
 
