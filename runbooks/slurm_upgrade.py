@@ -23,6 +23,7 @@ from pathlib import Path
 from slurmops.runbook import Check, Cmd, Param, Runbook, RunbookError, Service, Step
 from slurmops.runbook.health import check_named, preflight
 from slurmops.runbook.incident import _free_space, dbd_queue_empty, jobs_known_after, record_jobs_before
+from slurmops.runbook.steps import free_bytes
 
 BACKUP = "{backup_dir}/upgrade-{run_id}"
 DUMP = BACKUP + "/{db_name}.sql"
@@ -93,6 +94,22 @@ def derive(ctx):
 
 
 # ---- checks ------------------------------------------------------------------------------------------
+def window_problem(what: str, old: str, to: str) -> str | None:
+    """Why `what` at release `old` cannot go to `to` in one step, or None (upgrades.shtml,
+    Compatibility Window: three earlier major releases from 24.11 on, two before)."""
+    d = W.distance(old, to)
+    if d is None:
+        return f"{what} {old}: unknown release ({', '.join(W.RELEASES)})"
+    if d < 0:
+        return f"{what} {old} is newer than the target {to}: downgrades are not supported"
+    if d > W.window(to):
+        path = W.upgrade_path(old, to)
+        return (f"{what} {old} -> {to} is {d} major releases, outside {to}'s compatibility window of "
+                f"{W.window(to)} earlier releases (upgrades.shtml): upgrade in steps "
+                f"{' -> '.join([old, *path]) if path else '(no path)'}")
+    return None
+
+
 def compatibility(ctx):
     """upgrades.shtml "Compatibility Window": every running component within `to`'s window (two
     earlier major releases up to 24.05, three from 24.11), else the upgrade goes in steps."""
@@ -104,18 +121,7 @@ def compatibility(ctx):
     running.update({f"slurmd {v}": v for v in slurmd})
     if to not in W.RELEASES:
         return False, f"target {to}: not a known major release ({', '.join(W.RELEASES)})"
-    fails = []
-    for what, v in sorted(running.items()):
-        d = W.distance(v, to)
-        if d is None:
-            fails.append(f"{what} {v}: unknown release")
-        elif d < 0:
-            fails.append(f"{what} {v} is newer than the target {to}: downgrades are not supported")
-        elif d > W.window(to):
-            path = W.upgrade_path(v, to)
-            fails.append(f"{what} {v} -> {to} is {d} major releases, outside {to}'s compatibility "
-                         f"window of {W.window(to)} (upgrades.shtml); upgrade in steps "
-                         f"{' -> '.join([v, *path]) if path else '(no path)'}")
+    fails = [p for p in (window_problem(what, v, to) for what, v in sorted(running.items())) if p]
     text = ", ".join(f"{k} {v}" for k, v in sorted(running.items()))
     if fails:
         return False, "; ".join(fails)
@@ -136,14 +142,9 @@ def room_for_backups(ctx):
         need = 2 * int(size.stdout.split()[0]) + 2 * int(state.stdout.split()[0])
     except (IndexError, ValueError):
         return False, f"sizes unknown: {(size.stderr or state.stderr).strip()[:200]}"
-    where = ctx.values["backup_dir"]
-    while where not in ("", "/") and ctx.run(["test", "-d", where], timeout=10).rc != 0:
-        where = where.rsplit("/", 1)[0] or "/"
-    df = ctx.run(["df", "-P", "-B1", "--", where or "/"], timeout=15)
-    try:
-        free = int(df.stdout.strip().splitlines()[-1].split()[3])
-    except (IndexError, ValueError):
-        return False, f"df {where}: {df.stderr.strip()[:200]}"
+    free, where, error = free_bytes(ctx, ctx.values["backup_dir"])
+    if free is None:
+        return False, error
     kb = 1024
     return free >= need, f"{free // kb} KiB free in {where}, need {need // kb} KiB (2 x database + 2 x state)"
 
@@ -365,6 +366,7 @@ RUNBOOK = Runbook(
                                  *install(ctx, "slurmctld", "to"),
                                  Service("start", "slurmctld")],
              verify=[version_is("slurmctld", "to"), check_named("slurmctld", retry_s=60),
+                     check_named("nodes", retry_s=90),
                      Check("every job known before is known after", jobs_known_after, "squeue -t all",
                            retry_s=60)],
              rollback=lambda ctx: [Service("stop", "slurmctld"),
@@ -373,6 +375,7 @@ RUNBOOK = Runbook(
                                    *install(ctx, "slurmctld", "from"),
                                    Service("start", "slurmctld", why="the old slurmctld on the old state"),
                                    version_is("slurmctld", "from"),
+                                   *(node_is(n, "from") for n in ctx.values["nodes"].split(",") if n),
                                    Check("every job known before is known", jobs_known_after, "squeue",
                                          retry_s=60)],
              destructive=True, timeout_s=900),

@@ -102,3 +102,26 @@ def test_config_roundtrip_and_differences(tmp_path):
 def test_validate_rejects(kw):
     with pytest.raises(ValueError):
         LabConfig(**kw).validate()
+
+
+def test_upgrade_24_11_to_26_05_keeps_the_configs(tmp_path):
+    """slurm-upgrade on the lab keeps etc/ as 24.11 rendered it: that is only right while a fresh
+    26.05 lab renders the same files (comments aside). If a template starts to differ between the
+    two, the upgrade (docs/runbooks.md) must render the new config as a step of its own."""
+    _, old = render(tmp_path / "a", slurm="24.11")
+    _, new = render(tmp_path / "b", slurm="26.05")
+    assert old.keys() == new.keys()
+    for name in old:
+        a = [ln for ln in conf_lines(old[name]) if not ln.startswith("StoragePass=")]  # per-lab secret
+        b = [ln for ln in conf_lines(new[name]) if not ln.startswith("StoragePass=")]
+        assert [ln.replace(str(tmp_path / "a"), "D") for ln in a] == \
+               [ln.replace(str(tmp_path / "b"), "D") for ln in b], name
+
+
+def test_a_switched_daemon_is_recorded_and_survives_json(tmp_path):
+    cfg = LabConfig(dir=tmp_path, slurm="24.11", daemons={"slurmdbd": "26.05", "clients": "26.05"})
+    again = LabConfig.from_json(cfg.to_json())
+    assert again == cfg
+    assert again.generation_of("slurmdbd") == "26.05" and again.generation_of("slurmctld") == "24.11"
+    assert again.extra_generations == ["26.05"]
+    assert "slurmd-n1" in again.switchable() and "slurmd-c1" not in again.switchable()

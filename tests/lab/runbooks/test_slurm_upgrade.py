@@ -69,11 +69,15 @@ def versions(lab_dir: Path) -> dict[str, str]:
     return out
 
 
-def submit_jobs(lab_dir: Path, run_s: int = 600) -> dict[str, str]:
-    """A running job on the first node, a held job, and one pending for resources (both nodes)."""
+def submit_jobs(lab_dir: Path, tag: str) -> dict[str, str]:
+    """A running job on the first node (it ends when the test creates LAB/release-TAG: the lab dir
+    is at its own path inside every root filesystem), a held job, and one pending for resources
+    (it asks for both nodes)."""
     def sb(*args: str) -> str:
         return slurm(lab_dir, "sbatch", "--parsable", "-o", "/dev/null", *args).strip()
-    jobs = {"running": sb("-N1", "-w", NODES[0], "--wrap", f"sleep {run_s}"),
+    flag = lab_dir / f"release-{tag}"
+    jobs = {"running": sb("-N1", "-w", NODES[0], "--wrap",
+                          f"while [ ! -e {flag} ]; do sleep 1; done"),
             "held": sb("-H", "--wrap", "sleep 1"),
             "resources": sb("-N2", "--exclusive", "--wrap", "sleep 1")}
     deadline = time.monotonic() + 30
@@ -165,7 +169,7 @@ def test_disk_full_during_the_backup_rolls_back(lab, tmp_path):
     """The backup dir is an 8 MiB tmpfs: room at the disk-space check, then another writer fills
     it while slurmdbd is being stopped, so mysqldump hits ENOSPC. The run rolls back: no partial
     backup left, the old slurmdbd running again on its untouched database, every job kept."""
-    jobs = submit_jobs(lab)
+    jobs = submit_jobs(lab, "disk")
     accounted = sacct_ids(lab)
     small = tmp_path / "small"
     small.mkdir()
@@ -195,7 +199,7 @@ def test_disk_full_during_the_backup_rolls_back(lab, tmp_path):
 @pytest.mark.parametrize("step,after", KILL_POINTS if FULL else KILL_POINTS[1:4],
                          ids=lambda x: str(x).replace(" ", "-"))
 def test_kill9_in_a_destructive_step_then_resume_rollback(lab, tmp_path, step, after):
-    jobs = submit_jobs(lab)
+    jobs = submit_jobs(lab, f"rollback-{step}")
     accounted = sacct_ids(lab)
     state_dir = tmp_path / "state"
     run_id = kill_in(state_dir, lab, step, after)
@@ -215,17 +219,19 @@ def test_kill9_then_resume_finishes_the_upgrade(lab, tmp_path, step, after):
     if versions(lab) != OLD:         # a previous case finished an upgrade: a fresh 24.11 lab
         lab_cmd("down", "--purge", "--dir", str(lab))
         _up()
-    jobs = submit_jobs(lab, run_s=40)
+    jobs = submit_jobs(lab, f"finish-{step}")
     accounted = sacct_ids(lab)
     state_dir = tmp_path / "state"
     t0 = time.monotonic()
     run_id = kill_in(state_dir, lab, step, after)
     r, end = resume(state_dir, run_id, "--yes")
     print(f"upgrade with kill -9 in step {step} + resume: {time.monotonic() - t0:.1f} s")
+    print("\n".join(ln for ln in r.stdout.splitlines() if re.match(r"\s*\d+\s", ln)))   # the step table
     assert r.returncode == 0 and end["status"] == "succeeded", r.stdout[-3000:] + r.stderr
     assert versions(lab) == NEW
     assert slurm(lab, "sinfo", "--version").split()[-1].startswith("26.05")
     assert_jobs_survived(lab, jobs, accounted)
+    (lab / f"release-finish-{step}").touch()        # the running job ends, under its 24.11 slurmstepd
     slurm(lab, "scontrol", "release", jobs["held"])
     deadline = time.monotonic() + 120
     want = {jobs["running"], jobs["held"], jobs["resources"]}
