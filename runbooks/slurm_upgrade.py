@@ -93,6 +93,16 @@ def derive(ctx):
     }
 
 
+def packages(ctx) -> dict[str, str]:
+    """The Debian package versions apt installs on a real host (to_deb, and from_deb for the way
+    back): required there, since apt's default candidate is not necessarily the target release."""
+    to_deb, from_deb = ctx.params.get("to_deb") or "", ctx.params.get("from_deb") or ""
+    if ctx.services.kind != "lab" and not (to_deb and from_deb):
+        raise RunbookError("a systemd target needs -p to_deb=VERSION and -p from_deb=VERSION (the "
+                           "Debian package versions to install and to go back to; `apt-cache policy slurmctld`)")
+    return {"to_deb": to_deb, "from_deb": from_deb}
+
+
 # ---- checks ------------------------------------------------------------------------------------------
 def window_problem(what: str, old: str, to: str) -> str | None:
     """Why `what` at release `old` cannot go to `to` in one step, or None (upgrades.shtml,
@@ -307,8 +317,7 @@ RUNBOOK = Runbook(
         Param("from_deb", "systemd target: the Debian package version to go back to",
               pattern=r"[A-Za-z0-9.+~:-]+"),
     ],
-    derive=lambda ctx: {**derive(ctx), "to_deb": ctx.params.get("to_deb") or "",
-                        "from_deb": ctx.params.get("from_deb") or ""},
+    derive=lambda ctx: {**packages(ctx), **derive(ctx)},
     steps=[
         preflight(),
         Step("Versions within the compatibility window; jobs noted",
