@@ -22,7 +22,7 @@ from pathlib import Path
 
 from slurmops.runbook import Check, Cmd, Param, Runbook, RunbookError, Service, Step
 from slurmops.runbook.health import check_named, preflight
-from slurmops.runbook.incident import _free_space, dbd_queue_empty, jobs_known_after, record_jobs_before
+from slurmops.runbook.incident import _free_space, dbd_queue_empty, jobs_known_after, record_jobs_before, show_nodes
 from slurmops.runbook.steps import free_bytes
 
 BACKUP = "{backup_dir}/upgrade-{run_id}"
@@ -76,9 +76,11 @@ def derive(ctx):
         raise RunbookError(f"StateSaveLocation {loc!r} is not an absolute path")
     nodes = ctx.params.get("nodes") or []
     if not nodes:
-        out = ctx.run(["sinfo", "-h", "-N", "-o", "%N %v"], timeout=20)
-        nodes = sorted({p[0] for p in (ln.split() for ln in out.stdout.splitlines())
-                        if len(p) == 2 and p[1] not in ("N/A", "(null)")})
+        # Nodes whose slurmd runs now, except CLOUD ones: those start slurmd from their image at the
+        # next resume (ResumeProgram, power_save.shtml), not from a restart here.
+        nodes = sorted(n["NodeName"] for n in show_nodes(ctx)
+                       if n.get("Version") not in (None, "", "N/A", "(null)")
+                       and "CLOUD" not in n.get("State", "").split("+"))
     for n in nodes:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", n):
             raise RunbookError(f"node name {n!r}: letters, digits, '.', '_' and '-' only")
@@ -309,8 +311,9 @@ RUNBOOK = Runbook(
          "on a copy of the database); read the target's RELEASE_NOTES for configuration changes.",
     params=[
         Param("to", "target major release (e.g. 26.05)", required=True, pattern=r"\d{2}\.\d{2}"),
-        Param("nodes", "slurmd nodes to upgrade, in this order (default: every node that answers "
-              "with a version in sinfo)", type="list", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*"),
+        Param("nodes", "slurmd nodes to upgrade, in this order (default: every node whose slurmd "
+              "reports a version, except CLOUD nodes: they get the new release from their image)",
+              type="list", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]*"),
         Param("defaults_file", "MySQL client options file (default: the target's my_cnf)", type="path"),
         Param("to_deb", "systemd target: the Debian package version to install (apt's `pkg=VERSION`)",
               pattern=r"[A-Za-z0-9.+~:-]+"),
