@@ -169,6 +169,31 @@ def restart_cmd(lab_dir: Path, component: str) -> None:
 
 @lab.command()
 @dir_option
+@click.argument("daemon")
+@click.option("--slurm", "gen", required=True, help="The generation it runs from now on (24.11, 26.05).")
+@click.option("--restart", is_flag=True,
+              help="Also restart it now (a slurmd-NODE: only that node, waiting until it reports "
+                   "the new version); without it a running daemon keeps its binaries until restarted.")
+def switch(lab_dir: Path, daemon: str, gen: str, restart: bool) -> None:
+    """Run one daemon from another Slurm generation's root filesystem, keeping the lab's state:
+    the lab's form of installing that generation's package (an upgrade rehearsal).
+    DAEMON: slurmdbd, slurmctld, slurmrestd, slurmd-NODE or clients (the commands in `lab env`)."""
+    lab_ = _existing(lab_dir)
+    try:
+        before = lab_.switch(daemon, gen)
+        detail = "recorded"
+        if restart and daemon.startswith("slurmd-"):
+            _, detail = lab_.restart_slurmd(daemon[len("slurmd-"):])
+        elif restart and daemon != "clients":
+            lab_.stop_component(daemon)
+            _, detail = lab_.start_component(daemon)
+    except (LabError, ValueError) as exc:
+        _fail(str(exc), 2 if isinstance(exc, ValueError) else 1)
+    click.echo(f"{daemon}: Slurm {before} -> {gen} ({detail})")
+
+
+@lab.command()
+@dir_option
 def env(lab_dir: Path) -> None:
     """Lines for a shell: eval "$(slurmops lab env)"."""
     for line in _existing(lab_dir).env_lines():

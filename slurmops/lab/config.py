@@ -58,6 +58,10 @@ class LabConfig:
     # The Slurm generation (generations.py): 22.05 is the host's Debian 12 Slurm; newer ones run
     # from a Debian root filesystem in a private mount + UTS namespace (nsroot.py).
     slurm: str = "22.05"
+    # Daemons running another generation than `slurm` (an upgrade rehearsal: `lab switch`): keys
+    # "slurmdbd", "slurmctld", "slurmrestd", "slurmd-<node>", and "clients" (the Slurm commands in
+    # the lab's PATH); values generations. Empty: everything is `slurm`.
+    daemons: dict[str, str] = field(default_factory=dict)
     hostname: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
 
     # ---- derived names -------------------------------------------------------------------
@@ -170,6 +174,19 @@ class LabConfig:
 
     def url(self, component: str) -> str:
         return f"http://127.0.0.1:{self.port(component)}"
+
+    def generation_of(self, daemon: str) -> str:
+        """The generation a daemon (or "clients") runs: its `lab switch`, else the lab's."""
+        return self.daemons.get(daemon, self.slurm)
+
+    @property
+    def extra_generations(self) -> list[str]:
+        """Generations other than `slurm` that some daemon runs (each has its own root)."""
+        return sorted(set(self.daemons.values()) - {self.slurm})
+
+    def switchable(self) -> list[str]:
+        return ["slurmdbd", "slurmctld", "slurmrestd", "clients",
+                *(f"slurmd-{n}" for n in self.cpu_node_names)]
 
     # ---- persistence: options chosen at the first `up` stay with the lab ------------------
     def to_json(self) -> str:

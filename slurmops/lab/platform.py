@@ -230,7 +230,7 @@ class Lab:
                 _write(c.bin / f"{name}-host", text, 0o755)
                 text = env.get_template("host-hop.j2").render(
                     c=c, target=c.bin / f"{name}-host", anchor=c.pidfile("rootfs-host"),
-                    wrappers=nsroot.bin_dir(c.dir))
+                    wrappers=f"{nsroot.clients_dir(c.dir)}:{nsroot.bin_dir(c.dir)}")
             _write(c.bin / name, text, 0o755)
         _write(c.state_file, c.to_json() + "\n", 0o644)
 
@@ -248,7 +248,8 @@ class Lab:
         c = self.cfg
         return [
             *([Component("rootfs", self._start_rootfs, self._rootfs_health,
-                         lambda: [c.pidfile("rootfs"), c.pidfile("rootfs-host")],
+                         lambda: [c.pidfile("rootfs"), c.pidfile("rootfs-host"),
+                                  *sorted(c.run.glob("rootfs-[0-9]*.pid"))],
                          f"Debian {self.gen.suite_name} (mount+UTS ns)",
                          "rootfs.out")] if self.gen.in_rootfs else []),
             Component("munged", self._start_munged,
@@ -312,6 +313,7 @@ class Lab:
 
     def _start_rootfs(self) -> None:
         nsroot.write_wrappers(self.cfg.dir, nsroot.commands(self.gen))
+        nsroot.point_clients(self.cfg)
         self._spawn("rootfs", nsroot.holder_argv(self.ensure_rootfs(), self.cfg.dir))
         # A host-side anchor: the Resume/Suspend programs (run by slurmctld inside) nsenter it to
         # get back to the host's mount namespace and root, where the lab's Python is.
@@ -372,7 +374,7 @@ class Lab:
 
     def _start_slurmdbd(self) -> None:
         self._bootstrap_database()
-        self._spawn("slurmdbd", ["slurmdbd", "-D"])
+        self._spawn("slurmdbd", ["slurmdbd", "-D"], env=self.daemon_env("slurmdbd"))
 
     def _bootstrap_accounting(self) -> None:
         """Cluster, accounts and users in slurmdbd (accounting.shtml). Idempotent."""
@@ -404,7 +406,7 @@ class Lab:
 
     def _start_slurmctld(self) -> None:
         self._bootstrap_accounting()
-        self._spawn("slurmctld", ["slurmctld", "-D"])
+        self._spawn("slurmctld", ["slurmctld", "-D"], env=self.daemon_env("slurmctld"))
 
     def _slurmctld_health(self) -> checks.Result:
         if self.cfg.backup_controller:     # the primary answers, whatever the backup does
@@ -492,7 +494,8 @@ class Lab:
 
     def _start_slurmd(self) -> None:
         for node in self.cfg.cpu_node_names:
-            self._spawn(f"slurmd-{node}", ["slurmd", "-D", "-N", node])
+            self._spawn(f"slurmd-{node}", ["slurmd", "-D", "-N", node],
+                        env=self.daemon_env(f"slurmd-{node}"))
         self._reset_lost_cloud_nodes()
 
     def _reset_lost_cloud_nodes(self) -> None:
@@ -536,7 +539,8 @@ class Lab:
                 f"127.0.0.1:{self.cfg.port('slurmrestd')}"]
 
     def _start_slurmrestd(self) -> None:
-        self._spawn("slurmrestd", self.slurmrestd_argv(), env=dict(self.env, SLURM_JWT="daemon"))
+        self._spawn("slurmrestd", self.slurmrestd_argv(),
+                    env=dict(self.daemon_env("slurmrestd"), SLURM_JWT="daemon"))
 
     def token(self, user: str = "root", lifespan_s: int = 3600) -> str:
         """A fresh JWT from slurmctld (jwt.shtml: `scontrol token`). Never logged."""
@@ -649,6 +653,86 @@ class Lab:
         where = (f"Debian {self.gen.suite_name} root filesystem" if "prometheus" in self.in_rootfs
                  else "host")
         return f"Prometheus {version} ({where})"
+
+    # ---- several generations at once: an upgrade rehearsal (`lab switch`) ----------------------
+    def daemon_env(self, daemon: str) -> dict[str, str]:
+        """The environment a daemon starts with; a switched one finds its generation's binaries
+        first (and stays in that generation's root filesystem, nsroot.py)."""
+        gen = self.cfg.generation_of(daemon)
+        if gen != self.cfg.slurm:
+            self.ensure_generation(gen)
+        return nsroot.daemon_env(self.cfg, self.env, daemon)
+
+    def ensure_generation(self, gen: str) -> None:
+        """A holder for another generation's root filesystem (LABDIR/root-GEN) with its wrappers
+        (LABDIR/rootfs-bin-GEN): started once, kept until `down`. Idempotent."""
+        name = nsroot.holder_name(gen)
+        pid = self.own_pid(name)
+        if pid and os.readlink(f"/proc/{pid}/root") == str(nsroot.root_dir(self.cfg.dir, gen)):
+            return
+        try:
+            # the same cached tree as a lab of that generation (same package list)
+            path = rootfs.ensure(generation(gen).suite, generation(gen).rootfs_packages, log=self.out)
+        except rootfs.RootfsError as exc:
+            raise LabError(str(exc)) from None
+        nsroot.write_wrappers(self.cfg.dir, nsroot.SLURM_COMMANDS, gen)
+        self._spawn(name, nsroot.holder_argv(path, self.cfg.dir, gen))
+
+        def ready() -> checks.Result:
+            p = self.own_pid(name)
+            return bool(p and nsroot.in_root(p, self.cfg.dir)), f"{name} namespace"
+        ok, detail = _wait(ready, 30)
+        if not ok:
+            raise LabError(f"Slurm {gen}'s root filesystem did not come up: {detail} "
+                           f"(log: {self.cfg.log / (name + '.out')})")
+
+    def switch(self, daemon: str, gen: str) -> str:
+        """Record that `daemon` ("slurmdbd", "slurmctld", "slurmrestd", "slurmd-NODE", "clients")
+        runs Slurm `gen` from now on: what installing that generation's package is on a real
+        host. A running daemon keeps its binaries until it is restarted (as after apt). Returns
+        the generation it ran before."""
+        from dataclasses import replace
+        c = self.cfg
+        generation(gen)                        # ValueError: unknown
+        if daemon not in c.switchable():
+            raise LabError(f"cannot switch {daemon!r}; one of {', '.join(c.switchable())}")
+        if not (self.gen.in_rootfs and generation(gen).in_rootfs):
+            raise LabError(f"switching needs a lab and a target from a root filesystem "
+                           f"(24.11 or newer): this lab runs {c.slurm}, asked {gen}")
+        before = c.generation_of(daemon)
+        daemons = {k: v for k, v in c.daemons.items() if k != daemon}
+        if gen != c.slurm:
+            daemons[daemon] = gen
+            self.ensure_generation(gen)
+        self.cfg = replace(c, daemons=daemons)
+        self.env = nsroot.lab_env(self.cfg)
+        _write(self.cfg.state_file, self.cfg.to_json() + "\n", 0o644)
+        if daemon == "clients":
+            nsroot.point_clients(self.cfg)
+        return before
+
+    def restart_slurmd(self, node: str) -> checks.Result:
+        """Stop one node's slurmd (its jobs' slurmstepd keep running) and start it again from the
+        generation recorded for it; wait until that node responds and reports that version."""
+        if node not in self.cfg.cpu_node_names:
+            raise LabError(f"no cpu node {node!r}; one of {', '.join(self.cfg.cpu_node_names)}")
+        name = f"slurmd-{node}"
+        pid = self.own_pid(name)
+        if pid:
+            proc.terminate([pid], timeout=20)
+        self._spawn(name, ["slurmd", "-D", "-N", node], env=self.daemon_env(name))
+        want = self.cfg.generation_of(name)
+
+        def node_ok() -> checks.Result:
+            r = proc.run(["sinfo", "-h", "-N", "-n", node, "-o", "%t %v"], env=self.env, timeout=10)
+            parts = r.stdout.split()
+            ok = len(parts) == 2 and _usable_state(parts[0]) and parts[1].startswith(want + ".")
+            return ok, f"{node} {' '.join(parts) or 'not in sinfo'}"
+        ok, detail = _wait(node_ok, 60)
+        if not ok:
+            raise LabError(f"slurmd on {node} did not come back as {want}: {detail} "
+                           f"(log: {self.cfg.log / f'slurmd-{node}.log'})")
+        return ok, detail
 
     # ---- verbs -------------------------------------------------------------------------------
     def up(self, extra_packages: list[str] | None = None) -> list[Status]:
@@ -797,7 +881,7 @@ class Lab:
         c = self.cfg
         return [
             f"export SLURM_CONF={c.slurm_conf}",
-            *([f"export PATH={nsroot.bin_dir(c.dir)}:$PATH"
+            *([f"export PATH={nsroot.clients_dir(c.dir)}:{nsroot.bin_dir(c.dir)}:$PATH"
                f"   # Slurm {c.slurm}'s commands, run inside its root filesystem"]
               if self.gen.in_rootfs else []),
             f"export SLURMOPS_LAB_DIR={c.dir}",
