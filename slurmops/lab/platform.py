@@ -106,7 +106,26 @@ class Lab:
         return path
 
     def own_pid(self, name: str) -> int | None:
-        return proc.owned_pid(self.cfg.pidfile(name), self.cfg.dir)
+        return self.owned(self.cfg.pidfile(name))
+
+    def owned(self, pidfile: Path) -> int | None:
+        """The live pid in pidfile if it is this lab's (its marker); an sshd of a lab host
+        rewrites its environment (process title), so it is the lab's when it runs inside that
+        host's network namespace."""
+        pid = proc.owned_pid(pidfile, self.cfg.dir)
+        node = pidfile.name[len("sshd-"):-len(".pid")] if pidfile.name.startswith("sshd-") else ""
+        if pid or node not in self.cfg.host_nodes():
+            return pid
+        pid = proc.read_pid(pidfile)
+        if pid is None or proc.is_zombie(pid):
+            return None
+        try:
+            same = os.stat(f"/proc/{pid}/ns/net").st_ino == \
+                os.stat(f"/run/netns/{self.cfg.host_netns(node)}").st_ino
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return None
+        return pid if same and comm == "sshd" else None
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         if self.own_pid(name):
@@ -162,7 +181,7 @@ class Lab:
 
     def check_ports(self) -> None:
         running = {c.name for c in self.components() if any(
-            proc.owned_pid(p, self.cfg.dir) for p in c.pidfiles())}
+            self.owned(p) for p in c.pidfiles())}
         wanted: list[tuple[str, int]] = []
         for comp in ("slurmctld", "slurmdbd", "slurmrestd", "mariadb", "node_exporter",
                      "slurm_exporter", "job_exporter", "prometheus", "alertmanager"):
@@ -809,7 +828,7 @@ class Lab:
         width = max([14] + [len(comp.name) for comp in self.components()])
         try:
             for comp in self.components():
-                was_running = any(proc.owned_pid(p, self.cfg.dir) for p in comp.pidfiles())
+                was_running = any(self.owned(p) for p in comp.pidfiles())
                 comp.start()
                 ok, detail = _wait(comp.health, comp.wait_s)
                 if not ok:
@@ -874,7 +893,7 @@ class Lab:
     def stop_component(self, name: str) -> list[int]:
         """Stop one component (SIGTERM, then SIGKILL): what a runbook or a fault test does."""
         comp = self.component(name)
-        pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+        pids = [p for p in (self.owned(f) for f in comp.pidfiles()) if p]
         proc.terminate(pids, timeout=20)
         return pids
 
@@ -890,7 +909,7 @@ class Lab:
     def status(self) -> list[Status]:
         out = []
         for comp in self.components():
-            pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+            pids = [p for p in (self.owned(f) for f in comp.pidfiles()) if p]
             if pids:
                 ok, detail = comp.health()
             else:
@@ -918,7 +937,7 @@ class Lab:
         if self.cfg.dir.exists():
             self.cancel_jobs()
             for comp in reversed(self.components()):
-                pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+                pids = [p for p in (self.owned(f) for f in comp.pidfiles()) if p]
                 if self.gen.in_rootfs and comp.name in IN_ROOTFS:
                     # Only a process whose root is this lab's root filesystem is one of ours.
                     anchor = self.own_pid("rootfs-host")       # the one host-side process

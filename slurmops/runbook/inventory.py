@@ -30,7 +30,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from slurmops.slurm.hostlist import expand
@@ -215,4 +215,4 @@ def with_vars(values: dict[str, str], host: Host) -> dict[str, str]:
     return {**values, **host.vars, "host": host.name}
 
 
-__all__ = ["GROUPS", "Host", "Inventory", "load", "parse", "replace", "with_vars"]
+__all__ = ["GROUPS", "Host", "Inventory", "load", "parse", "with_vars"]
