@@ -19,13 +19,21 @@ from .model import Check, Cmd, Op, RunbookError, Service, fill
 from .transport import Transport
 
 SINGLE = "localhost"
+DOC_HOST = "HOST"          # rendered docs (render.py has no target): one symbolic host per op
 # Which group runs which Slurm daemon (quickstart_admin.shtml: slurmdbd on the database host,
 # slurmctld on the controllers, slurmd on every compute node; slurmrestd beside slurmctld).
 DAEMON_GROUP = {"slurmdbd": "database", "slurmctld": "controllers", "slurmrestd": "controllers",
                 "slurmd": "compute"}
 
 
+def _docs(ctx) -> bool:
+    return not hasattr(ctx, "target")
+
+
 def inventory(ctx) -> Inventory:
+    if _docs(ctx):
+        return Inventory((Host(DOC_HOST, address=DOC_HOST, groups=("controllers", "database", "compute")),),
+                         "(docs)")
     inv = getattr(ctx.target, "inventory", None)
     if inv is not None:
         return inv
@@ -35,10 +43,14 @@ def inventory(ctx) -> Inventory:
 
 def select(ctx, selection: str) -> list[Host]:
     """The hosts a selection names; ``{placeholders}`` (a runbook parameter) are filled first."""
+    if _docs(ctx):
+        return list(inventory(ctx).hosts)
     return inventory(ctx).select(fill(selection, ctx.values))
 
 
 def host_values(ctx, name: str) -> dict[str, str]:
+    if _docs(ctx):
+        return ctx.values
     host = inventory(ctx).host(name)
     return {**ctx.values, **host.vars, "host": host.name}
 
@@ -72,6 +84,8 @@ def each(selection: str, *ops: Op | Callable[[object, Host], Sequence[Op]]) -> C
 
 def daemon_hosts(ctx, daemon: str) -> list[Host]:
     """The hosts that run a Slurm daemon (DAEMON_GROUP); none where the inventory lacks the group."""
+    if _docs(ctx):
+        return list(inventory(ctx).hosts)
     group = DAEMON_GROUP[daemon]
     inv = inventory(ctx)
     return inv.select(group) if group in inv.groups else []
@@ -101,6 +115,8 @@ def _scp_host(addr: str) -> str:
 def copy_to(src: str, dest: str, why: str = "copy") -> Callable[[object, Host], list[Cmd]]:
     """For ``each``: copy ``src`` (here) to ``dest`` (filled with the host's values) on the host."""
     def per_host(ctx, h: Host) -> list[Cmd]:
+        if _docs(ctx):          # the page keeps the placeholders
+            return [Cmd(tuple(copy_argv(ctx, h.name, src, dest)), why=why)]
         return [Cmd(tuple(copy_argv(ctx, h.name, fill(src, ctx.values),
                                     fill(dest, host_values(ctx, h.name)))), why=why)]
     return per_host
