@@ -98,7 +98,7 @@ def copy_argv(ctx, name: str, src: str, dest: str) -> list[str]:
     host = inventory(ctx).host(name)
     if host.connection == "local":
         return ["cp", "-p", "--", src, dest]
-    t = host.transport()
+    t = host.ssh_transport()
     argv = ["scp", "-p", "-q"]
     for opt in t.options:
         argv += ["-o", opt]

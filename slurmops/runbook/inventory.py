@@ -60,6 +60,9 @@ class Host:
     def transport(self) -> Transport:
         if self.connection == "local":
             return LocalTransport(name=f"local:{self.name}")
+        return self.ssh_transport()
+
+    def ssh_transport(self) -> SshTransport:
         opts = ["BatchMode=yes", "ConnectTimeout=5", *self.ssh_options]
         if self.identity_file:
             opts.append(f"IdentityFile={self.identity_file}")

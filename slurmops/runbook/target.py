@@ -139,6 +139,8 @@ def make_target(spec: str, ssh: str | None = None, sets: dict[str, str] | None =
             "test_partition": "cpu",
             "lab_dir": str(lab_dir),
         }
+        # lab up --hosts wrote an inventory of the lab's hosts: fleet runbooks act across them
+        lab_inventory = str(cfg.inventory) if cfg.hosts and cfg.inventory.is_file() else ""
         services: ServiceManager = LabServices(lab_dir)
         label = f"lab:{lab_dir}"
     elif kind == "systemd":
@@ -158,8 +160,8 @@ def make_target(spec: str, ssh: str | None = None, sets: dict[str, str] | None =
     env = {"SLURM_CONF": values["slurm_conf"]}
     if kind == "lab":
         env["PATH"] = lab_path
-        if "inventory" not in sets and cfg.hosts and cfg.inventory.is_file():
-            values["inventory"] = str(cfg.inventory)
+        if "inventory" not in sets and lab_inventory:
+            values["inventory"] = lab_inventory
     inventory = load_inventory(values["inventory"]) if values.get("inventory") else None
     return Target(kind=kind, label=label, values=values, env=env,
                   transport=transport, services=services,
