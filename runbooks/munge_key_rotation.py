@@ -119,8 +119,8 @@ RUNBOOK = Runbook(
               "group (slurmdbd: database, slurmctld and slurmrestd: controllers, slurmd: compute; "
               "default: the target's slurm_daemons; lab: slurmdbd,slurmctld,slurmd,slurmrestd)",
               type="list", choices=tuple(DAEMON_GROUP)),
-        Param("hosts", "the hosts that share the key: groups, all, or a Slurm hostlist of "
-              "inventory hosts", default="all", pattern=r"[A-Za-z0-9_.,\[\]-]+"),
+        Param("hosts", "the hosts that share the key: groups, all, Slurm hostlists of inventory "
+              "hosts, partition:NAME (its nodes now)", default="all", pattern=r"[A-Za-z0-9_.,:\[\]-]+"),
     ],
     derive=derive,
     steps=[

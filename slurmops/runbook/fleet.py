@@ -42,10 +42,35 @@ def inventory(ctx) -> Inventory:
 
 
 def select(ctx, selection: str) -> list[Host]:
-    """The hosts a selection names; ``{placeholders}`` (a runbook parameter) are filled first."""
+    """The hosts a selection names; ``{placeholders}`` (a runbook parameter) are filled first.
+    ``partition:NAME`` items are the partition's nodes as Slurm reports them now
+    (``sinfo -h -p NAME -o %N``, read-only), which must be inventory hosts."""
     if _docs(ctx):
         return list(inventory(ctx).hosts)
-    return inventory(ctx).select(fill(selection, ctx.values))
+    expr = fill(selection, ctx.values)
+    items = []
+    for item in _split_items(expr):
+        if item.startswith("partition:"):
+            items.append(partition_nodes(ctx, item[len("partition:"):]))
+        else:
+            items.append(item)
+    return inventory(ctx).select(",".join(items))
+
+
+def _split_items(expr: str) -> list[str]:
+    from .inventory import _split
+    return _split(expr) if expr.strip() else [expr]
+
+
+def partition_nodes(ctx, name: str) -> str:
+    if not name or not all(c.isalnum() or c in "_-." for c in name):
+        raise RunbookError(f"host selection partition:{name}: not a partition name")
+    out = ctx.run(["sinfo", "-h", "-p", name, "-o", "%N"], timeout=20, why=f"nodes of partition {name}")
+    nodes = ",".join(ln.strip() for ln in out.stdout.splitlines() if ln.strip())
+    if out.rc != 0 or not nodes:
+        raise RunbookError(f"host selection partition:{name}: no nodes "
+                           f"({(out.stderr.strip() or 'sinfo lists none')[:120]})")
+    return nodes
 
 
 def host_values(ctx, name: str) -> dict[str, str]:

@@ -246,3 +246,17 @@ def test_kill9_in_the_switch_then_resume(lab, state_dir, how):
     after = assert_one_key(lab)
     assert (after != before) if how == "finish" else (after == before)
     assert not list(lab.glob("hosts/*/munge.key.slurmops-*"))
+
+
+def test_partition_selection_is_read_from_slurm(lab):
+    """-p hosts=partition:cpu: the partition's nodes as sinfo lists them, each on its own host."""
+    r = subprocess.run([*RUNBOOK, "plan", "--target", f"lab:{lab}", "munge-key-rotation",
+                        "-p", "hosts=partition:cpu"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    backup = r.stdout.split("[2/")[1].split("[3/")[0]
+    assert [f"[{n}] $ test -f {lab}/hosts/{n}/munge.key" in backup for n in NODES] == [True] * 3
+    assert f"$ test -f {lab}/etc/munge.key" not in backup           # the controller is not in cpu
+    bad = subprocess.run([*RUNBOOK, "plan", "--target", f"lab:{lab}", "munge-key-rotation",
+                          "-p", "hosts=partition:nosuch"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: host selection partition:nosuch: no nodes (sinfo lists none)"]
