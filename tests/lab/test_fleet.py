@@ -88,6 +88,19 @@ def assert_one_key(lab: Path, key: bytes | None = None) -> bytes:
     return one
 
 
+def assert_nodes_idle(lab: Path, within_s: float = 60) -> None:
+    """Every node answers slurmctld again (sinfo's own state: idle, no `*` not-responding flag)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        out = subprocess.run(["sinfo", "-h", "-N", "-p", "cpu", "-o", "%N %t"], env=env(lab),
+                             capture_output=True, text=True, timeout=30).stdout.split()
+        states = dict(zip(out[0::2], out[1::2], strict=False))
+        if states == {n: "idle" for n in NODES} or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert states == {n: "idle" for n in NODES}
+
+
 def records(state_dir: Path) -> list[dict]:
     (path,) = list((state_dir / "runs").glob("*/audit.jsonl"))
     return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
@@ -202,6 +215,7 @@ def test_unreachable_host_mid_rotation_leaves_old_key_everywhere(lab, state_dir)
     assert [r for r in recs if r["event"] == "cmd" and r.get("host") == "fn2" and r["rc"] == 255]
     assert key_files(lab)["fn2"] == before
     assert_one_key(lab, before)
+    assert_nodes_idle(lab)
 
 
 def test_wrong_key_on_one_host_is_caught_before_any_switch(lab, state_dir):
@@ -227,16 +241,18 @@ def test_wrong_key_on_one_host_is_caught_before_any_switch(lab, state_dir):
     assert_one_key(lab, before)
 
 
-def switched_some(text: str) -> bool:
-    """Inside step 5, after the first host's munged was restarted on the new key: a split fleet."""
-    return '"restart", "munged"' in text.split('"step_start", "step": 5,', 1)[1] \
-        if '"step_start", "step": 5,' in text else False
+def restarted_in(step: int, component: str) -> Callable[[str], bool]:
+    """Inside ``step``, once the first host's ``component`` was restarted: in step 5 (munged) the
+    fleet is split between keys; in step 6 (the Slurm daemons) part of them run on the new key."""
+    start = f'"step_start", "step": {step},'
+    return lambda text: start in text and f'"restart", "{component}"' in text.split(start, 1)[1]
 
 
-@pytest.mark.parametrize("how", ["finish", "rollback"])
-def test_kill9_in_the_switch_then_resume(lab, state_dir, how):
+@pytest.mark.parametrize("step, component, how", [
+    (5, "munged", "finish"), (5, "munged", "rollback"), (6, "slurmd", "finish"), (6, "slurmd", "rollback")])
+def test_kill9_in_a_destructive_step_then_resume(lab, state_dir, step, component, how):
     before = assert_one_key(lab)
-    rc, _ = rotate(lab, state_dir, when=switched_some, then=kill_group)
+    rc, _ = rotate(lab, state_dir, when=restarted_in(step, component), then=kill_group)
     assert rc == -signal.SIGKILL
     time.sleep(2)           # a lab restart the killed run had started may still be finishing
     r = resume(state_dir, *(["--rollback"] if how == "rollback" else []))
@@ -245,6 +261,7 @@ def test_kill9_in_the_switch_then_resume(lab, state_dir, how):
     assert status(recs) == ("succeeded" if how == "finish" else "rolled-back")
     after = assert_one_key(lab)
     assert (after != before) if how == "finish" else (after == before)
+    assert_nodes_idle(lab)
     assert not list(lab.glob("hosts/*/munge.key.slurmops-*"))
 
 
