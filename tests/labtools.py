@@ -3,6 +3,7 @@ primary controller): each gets its own dir, ports, cluster and node names, so th
 the other private labs are never touched."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +17,17 @@ import need
 
 REPO = Path(__file__).resolve().parent.parent
 SLURMOPS = [sys.executable, "-m", "slurmops"]
+# The Slurm generation of the private labs (`lab up --slurm`): the host's 22.05 unless the matrix
+# (run.sh) asks for a newer one.
+GENERATION = os.environ.get("SLURMOPS_LAB_SLURM", "")
+
+
+def lab_env(lab_dir: Path) -> dict[str, str]:
+    """The environment in which a lab's own Slurm commands run (a newer generation's wrappers first
+    on PATH): what a test uses to ask that lab's Slurm for the truth."""
+    from slurmops.lab import nsroot
+    from slurmops.lab.platform import load_config
+    return nsroot.lab_env(load_config(lab_dir))
 
 
 def wait_for(fn, timeout: float, interval: float = 0.5):
@@ -51,6 +63,8 @@ def lab_cmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def private_lab(lab_dir: Path, *up_args: str, timeout: float = 600) -> Iterator[Path]:
     """`lab up --dir lab_dir *up_args`, yield the dir, `lab down --purge` at the end."""
     need.root()
+    if GENERATION and "--slurm" not in up_args:
+        up_args = (*up_args, "--slurm", GENERATION)
     r = lab_cmd("up", "--dir", str(lab_dir), *up_args, timeout=timeout)
     if r.returncode != 0:
         lab_cmd("down", "--purge", "--dir", str(lab_dir))   # a half-made namespace, a stray daemon

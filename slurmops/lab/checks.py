@@ -69,6 +69,17 @@ def controller_up(env: dict[str, str], role: str) -> Result:
     return state == "UP", f"Slurmctld({role}) at {host} is {state}"
 
 
+def native_metrics(slurmctld_url: str) -> Result:
+    """slurmctld's own OpenMetrics endpoint answers (metrics.shtml: GET /metrics/nodes on
+    SlurmctldPort, slurm_nodes is the total node count)."""
+    status, body = http_get(f"{slurmctld_url}/metrics/nodes", timeout=5)
+    if status != 200:
+        return False, f"GET /metrics/nodes -> {status or body}"
+    if not any(line.startswith("slurm_nodes ") for line in body.splitlines()):
+        return False, "GET /metrics/nodes -> 200 without slurm_nodes"
+    return True, "/metrics/nodes -> 200"
+
+
 def sacctmgr_ping(env: dict[str, str]) -> Result:
     r = proc.run(["sacctmgr", "-n", "-P", "show", "cluster", "format=cluster"], env=env, timeout=10)
     if r.returncode != 0:

@@ -214,7 +214,9 @@ def record(lab_dir: Path, slurm: str | None, out: Path | None, with_workload: bo
         if with_workload:
             workload.stop(lab_)
     click.echo(f"recorded Slurm {manifest['slurm_version']}: {len(manifest['cli'])} commands, "
-               f"{sum(1 for v in manifest['rest'].values() if v['status'] == 200)} REST endpoints -> {out}")
+               f"{sum(1 for v in manifest['rest'].values() if v['status'] == 200)} REST endpoints"
+               + (f", {len(manifest['native'])} native /metrics endpoints" if manifest.get("native") else "")
+               + f" -> {out}")
 
 
 @lab.command()

@@ -245,11 +245,6 @@ class LabConfig:
     def validate(self) -> None:
         from .generations import generation
         gen = generation(self.slurm)          # ValueError: unknown generation
-        if gen.in_rootfs:
-            # The backup controller has its own network namespace (nsexec.py): not combined with
-            # a root filesystem's mount namespace yet.
-            if self.backup_controller:
-                raise ValueError(f"--slurm {self.slurm} runs without a backup controller (yet)")
         if self.hosts and (gen.in_rootfs or self.backup_controller):
             raise ValueError("--hosts runs with Slurm 22.05 and without a backup controller (yet)")
         if self.hosts and self.cpu_nodes > 200:

@@ -19,10 +19,24 @@ class Generation:
     # 26.05.5 ship no mpi_none.so or jobcomp_none.so, and their daemons run with MpiDefault=none
     # and JobCompType=jobcomp/none).
     builtin_plugins: tuple[str, ...] = ()
+    # Prometheus and Alertmanager from the suite's own packages, run inside the root filesystem
+    # instead of the host's Debian 12 ones (forky: Prometheus 3.5, so the lab of this generation
+    # proves every dashboard query and recording rule on Prometheus 3 while the host's labs prove
+    # them on 2.42; promtool 3.5 from the same tree runs the rule tests, tests/rootfs).
+    prometheus_in_rootfs: bool = False
+    # slurmctld's own OpenMetrics endpoint (GET /metrics/... on SlurmctldPort), added in 25.11:
+    # the slurm.conf MetricsType that turns it on, "" where the generation has none
+    # (shared/reference/slurm/26.05.3/html/metrics.shtml; docs/native-metrics.md).
+    metrics_type: str = ""
 
     @property
     def suite(self) -> Suite:
         return SUITES[self.suite_name]
+
+    @property
+    def rootfs_packages(self) -> list[str]:
+        """What this generation's root filesystem installs (its cache key)."""
+        return ROOTFS_PACKAGES + (PROMETHEUS_PACKAGES if self.prometheus_in_rootfs else [])
 
 
 def _parsers(*minor: int) -> tuple[str, ...]:
@@ -36,9 +50,17 @@ GENERATIONS = {
                         ("mpi/none", "jobcomp/none")),
     "26.05": Generation("26.05", "forky", True,
                         ("openapi/slurmctld", "openapi/slurmdbd", *_parsers(42, 43, 44, 45)),
-                        ("mpi/none", "jobcomp/none")),
+                        ("mpi/none", "jobcomp/none"), prometheus_in_rootfs=True,
+                        metrics_type="metrics/openmetrics"),
 }
 DEFAULT = "22.05"
+
+# slurmctld's native endpoints (metrics.shtml "HTTP Endpoints") that the lab's Prometheus scrapes
+# as job="slurmctld_native", one target per path labelled endpoint="<path>". Not
+# /metrics/jobs-users-accts: one series per user and account, which metrics.shtml advises against
+# storing ("Do not use unbounded metric endpoints ... to store data"); the lab tests read it directly.
+NATIVE_JOB = "slurmctld_native"
+NATIVE_ENDPOINTS = ("jobs", "nodes", "partitions", "scheduler")
 
 # What a newer generation's root filesystem holds: the daemons, the client commands and the
 # plugin packages the lab's configs name, munge and MariaDB (the issue's measured list).
@@ -47,6 +69,8 @@ ROOTFS_PACKAGES = ["slurmctld", "slurmd", "slurmdbd", "slurmrestd", "slurm-clien
                    "munge", "mariadb-server",
                    # jobs run inside the root filesystem: the tests' CPU and memory hogs are python3
                    "python3-minimal"]
+# Added where a generation runs Prometheus from its root filesystem (part of that tree's cache key).
+PROMETHEUS_PACKAGES = ["prometheus", "prometheus-alertmanager"]
 
 
 def generation(name: str) -> Generation:

@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from . import checks, nsroot, proc, rootfs
 from .config import LabConfig
-from .generations import ROOTFS_PACKAGES, generation
+from .generations import NATIVE_ENDPOINTS, NATIVE_JOB, generation
 
 APT_PACKAGES = [
     # slurm-wlm-jwt-plugin: auth/jwt (AuthAltTypes, slurmrestd's rest_auth/jwt) is not a dependency
@@ -41,8 +41,10 @@ WORKLOAD_USER = "slurmlab"     # a non-root user for sample jobs (per-user metri
 ACCOUNTS = {"research": ["root"], "physics": [WORKLOAD_USER]}
 
 
-# Components that run inside a newer generation's root filesystem (the rest run on the host).
+# Components that run inside a newer generation's root filesystem (the rest run on the host;
+# Prometheus and Alertmanager too where the generation carries its own, prometheus_in_rootfs).
 IN_ROOTFS = {"rootfs", "munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmrestd"}
+PROMETHEUS_IN_ROOTFS = {"prometheus", "alertmanager"}
 
 
 class LabError(Exception):
@@ -216,7 +218,8 @@ class Lab:
         self.secret("jwt.key", 32)
         db_password = self.secret("db.password", 16, hexed=True).read_text()
         env = _render_env()
-        ctx = {"c": c, "db_password": db_password, "version_hint": c.slurm,
+        ctx = {"c": c, "gen": self.gen, "native_job": NATIVE_JOB, "native_endpoints": NATIVE_ENDPOINTS,
+               "db_password": db_password, "version_hint": c.slurm,
                "python": sys.executable, "backup_conf": False}
         files = {
             "etc/slurm.conf": ("slurm.conf.j2", 0o644),
@@ -236,6 +239,17 @@ class Lab:
                    env.get_template("slurm.conf.j2").render(**{**ctx, "backup_conf": True}), 0o644)
         if c.hosts:
             self.render_hosts()
+        hosts = nsroot.hosts_file(c.dir)
+        if c.backup_controller and self.gen.in_rootfs:
+            # From 24.11 slurmd binds (NoInAddrAny) the address its host name resolves to, not its
+            # NodeAddr: inside the root filesystem the host name resolves to the veth address first,
+            # so slurmd is reachable from the backup controller's namespace too (its only address there).
+            name = socket.gethostname()
+            others = [ln for ln in Path("/etc/hosts").read_text(errors="replace").splitlines()
+                      if name not in ln.split("#")[0].split()[1:]]
+            _write(hosts, "\n".join([f"{c.veth_host_addr} {name}", *others]) + "\n", 0o644)
+        elif hosts.exists():
+            hosts.unlink()
         programs = {action: env.get_template("power.j2").render(action=action, **ctx)
                     for action in ("resume", "suspend")}
         programs["jobstats-epilog"] = env.get_template("jobstats-epilog.j2").render(**ctx)
@@ -274,7 +288,9 @@ class Lab:
             Component("slurmdbd", self._start_slurmdbd, lambda: checks.sacctmgr_ping(self.env),
                       lambda: [c.pidfile("slurmdbd")], f"{c.host_addr}:{c.port('slurmdbd')}", "slurmdbd.log"),
             Component("slurmctld", self._start_slurmctld, self._slurmctld_health,
-                      lambda: [c.pidfile("slurmctld")], f"{c.host_addr}:{c.port('slurmctld')}", "slurmctld.log"),
+                      lambda: [c.pidfile("slurmctld")], f"{c.host_addr}:{c.port('slurmctld')}", "slurmctld.log",
+                      # a backup in control hands it back first: 28 s measured on 24.11
+                      wait_s=90 if c.backup_controller else 30),
             *([Component("hosts", self._start_hosts, self._hosts_health,
                          lambda: [c.pidfile(f"{d}-{n}") for n in c.host_nodes()
                                   for d in ("munged", "sshd")],
@@ -312,17 +328,24 @@ class Lab:
     # ---- a newer generation's root filesystem (nsroot.py) -----------------------------------
     @property
     def rootfs_path(self) -> Path:
-        return rootfs.path_for(self.gen.suite, ROOTFS_PACKAGES)
+        return rootfs.path_for(self.gen.suite, self.gen.rootfs_packages)
+
+    @property
+    def in_rootfs(self) -> set[str]:
+        """The components this lab runs inside its root filesystem (none for the host's 22.05)."""
+        if not self.gen.in_rootfs:
+            return set()
+        return IN_ROOTFS | (PROMETHEUS_IN_ROOTFS if self.gen.prometheus_in_rootfs else set())
 
     def ensure_rootfs(self) -> Path:
         """The generation's root filesystem, built (cached) when absent; refused when half-built."""
         try:
-            return rootfs.ensure(self.gen.suite, ROOTFS_PACKAGES, log=self.out)
+            return rootfs.ensure(self.gen.suite, self.gen.rootfs_packages, log=self.out)
         except rootfs.RootfsError as exc:
             raise LabError(str(exc)) from None
 
     def _start_rootfs(self) -> None:
-        nsroot.write_wrappers(self.cfg.dir)
+        nsroot.write_wrappers(self.cfg.dir, nsroot.commands(self.gen))
         self._spawn("rootfs", nsroot.holder_argv(self.ensure_rootfs(), self.cfg.dir))
         # A host-side anchor: the Resume/Suspend programs (run by slurmctld inside) nsenter it to
         # get back to the host's mount namespace and root, where the lab's Python is.
@@ -420,7 +443,11 @@ class Lab:
     def _slurmctld_health(self) -> checks.Result:
         if self.cfg.backup_controller:     # the primary answers, whatever the backup does
             return checks.controller_up(self.env, "primary")
-        return checks.scontrol_ping(self.env)
+        ok, detail = checks.scontrol_ping(self.env)
+        if ok and self.gen.metrics_type:   # its own /metrics too, where the generation has one
+            native_ok, native = checks.native_metrics(self.cfg.url("slurmctld"))
+            return native_ok, f"{detail}; {native}"
+        return ok, detail
 
     # ---- backup controller: its own network and UTS namespace -----------------------------
     def check_network(self) -> None:
@@ -653,11 +680,21 @@ class Lab:
     def _start_slurmctld_backup(self) -> None:
         """slurmctld -D -f <backup conf>, exec'd inside the namespace with the backup's hostname."""
         c = self.cfg
+        if not (c.spool / "ctld" / "assoc_usage").exists() and self.own_pid("slurmctld"):
+            # A primary on its first start has not saved its state yet (it does on shutdown and
+            # every few minutes), and 26.05's backup then dies on takeover ("fatal: No Assoc usage
+            # file ... to recover"): one clean restart of the primary writes it, as a primary that
+            # has run a while would have.
+            self.stop_component("slurmctld")
+            self.start_component("slurmctld")
         self.ensure_network()
         self._spawn("slurmctld_backup", [
             sys.executable, "-m", "slurmops.lab.nsexec", "--netns", c.netns,
             "--hostname", c.backup_hostname, "--",
-            "slurmctld", "-D", "-f", str(c.slurm_conf_backup)])
+            "slurmctld", "-D", "-f", str(c.slurm_conf_backup)],
+            # a newer generation's wrapper enters the root filesystem's mounts but not its UTS
+            # namespace: slurmctld must see the backup's hostname to act as the backup
+            env={**self.env, "SLURMOPS_NSROOT_OWN_UTS": "1"})
 
     def _start_slurmd(self) -> None:
         for node in self.cfg.cpu_node_names:
@@ -809,7 +846,18 @@ class Lab:
             return False, "has not scraped node_exporter yet"
         if res[0]["value"][1] != "1":
             return False, "node_exporter scrape failing"
-        return True, "ready; node_exporter scraped"
+        return True, f"ready; node_exporter scraped; {self._prometheus_where()}"
+
+    def _prometheus_where(self) -> str:
+        """Which Prometheus this lab runs (2.42 from the host, or the generation's own)."""
+        status, body = checks.http_get(self.cfg.url("prometheus") + "/api/v1/status/buildinfo", timeout=3)
+        try:
+            version = json.loads(body)["data"]["version"] if status == 200 else "?"
+        except (ValueError, KeyError, TypeError):
+            version = "?"
+        where = (f"Debian {self.gen.suite_name} root filesystem" if "prometheus" in self.in_rootfs
+                 else "host")
+        return f"Prometheus {version} ({where})"
 
     # ---- verbs -------------------------------------------------------------------------------
     def up(self, extra_packages: list[str] | None = None) -> list[Status]:
@@ -938,7 +986,7 @@ class Lab:
             self.cancel_jobs()
             for comp in reversed(self.components()):
                 pids = [p for p in (self.owned(f) for f in comp.pidfiles()) if p]
-                if self.gen.in_rootfs and comp.name in IN_ROOTFS:
+                if comp.name in self.in_rootfs:
                     # Only a process whose root is this lab's root filesystem is one of ours.
                     anchor = self.own_pid("rootfs-host")       # the one host-side process
                     strangers = [p for p in pids if p != anchor and not nsroot.in_root(p, self.cfg.dir)]
@@ -983,6 +1031,9 @@ class Lab:
             f"export PROMETHEUS_URL={c.url('prometheus')}",
             f"export ALERTMANAGER_URL={c.url('alertmanager')}",
             f"export NODE_EXPORTER_URL={c.url('node_exporter')}",
+            *([f"# slurmctld's own metrics ({self.gen.metrics_type}): "
+               f"curl {c.url('slurmctld')}/metrics/nodes   (docs/native-metrics.md)"]
+              if self.gen.metrics_type else []),
             "# a token for slurmrestd (not printed here): "
             "export SLURM_JWT=$(scontrol token lifespan=3600 | cut -d= -f2)",
         ]

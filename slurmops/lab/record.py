@@ -3,8 +3,10 @@
 Every command the exporters run (``slurmops/slurm/commands.py``) and a few more the tests read:
 stdout under ``<out>/cli/``, slurmrestd answers under ``<out>/rest/``, with this host's name, the
 lab's directory, cluster and node prefix normalised (``labhost``, ``/lab``, ``lab``, ``n1``) so
-fixtures are stable across machines. MANIFEST.json lists what ran (``cli``: argv, ``rest``: path
-and status), what each file guards (``guards``) and files recorded apart (``notes``).
+fixtures are stable across machines. On a generation with slurmctld's own OpenMetrics endpoint
+(26.05) its answers go under ``<out>/native/``. MANIFEST.json lists what ran (``cli``: argv,
+``rest`` and ``native``: path and status), what each file guards (``guards``) and files recorded
+apart (``notes``).
 """
 from __future__ import annotations
 
@@ -17,7 +19,12 @@ from ..slurm.commands import COMMANDS, REST_PATHS, version_number
 from ..slurm.parse.text import CLI_ENV
 from ..slurm.sources.rest import offered_versions
 from . import checks, proc
+from .generations import NATIVE_ENDPOINTS
 from .platform import Lab, LabError
+
+# slurmctld's native endpoints (metrics.shtml "HTTP Endpoints"): what the lab's Prometheus scrapes,
+# and the per-user/account one it does not (unbounded label values; recorded all the same).
+NATIVE_CAPTURES = [*NATIVE_ENDPOINTS, "jobs-users-accts"]
 
 # What the tests read besides the exporters' own commands (slurm/commands.py): (file, argv, guards).
 EXTRA_CLI: list[tuple[str, list[str], str]] = [
@@ -124,16 +131,37 @@ def record(lab: Lab, out: Path, only: set[str] | None = None) -> dict:
             raise LabError(f"slurmrestd {path} returned invalid JSON") from None
         (out / "rest" / name).write_text(norm(json.dumps(doc, indent=1, ensure_ascii=False)) + "\n")
         done(name, guard)
+    if lab.gen.metrics_type:
+        _record_native(lab, out, manifest, only, norm, done)
     old.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     (out / "PROVENANCE.json").write_text(
         json.dumps(provenance(lab, manifest, norm), indent=2, sort_keys=True) + "\n")
     return manifest
 
 
+def _record_native(lab: Lab, out: Path, manifest: dict, only: set[str] | None, norm, done) -> None:
+    """slurmctld's /metrics/<endpoint> answers, as Prometheus gets them (no token: the lab sets
+    MetricsParameters=ignore_private_data)."""
+    (out / "native").mkdir(exist_ok=True)
+    native = manifest.setdefault("native", {})
+    for ep in NATIVE_CAPTURES:
+        name = f"metrics-{ep}.txt"
+        if only and name not in only:
+            continue
+        path = f"/metrics/{ep}"
+        status, body = checks.http_get(lab.cfg.url("slurmctld") + path, timeout=30)
+        native[name] = {"path": path, "status": status}
+        if status != 200:
+            raise LabError(f"slurmctld {path} answered {status or body}")
+        (out / "native" / name).write_text(norm(body))
+        done(name, f"slurmctld's own OpenMetrics {path} ({lab.gen.metrics_type}; docs/native-metrics.md)")
+
+
 # slurm.conf parameters worth quoting in a provenance file: what shapes the recorded output.
 _EXCERPT = re.compile(r"^(ClusterName|AuthType|AuthAltTypes|AccountingStorageType|ProctrackType|"
                       r"TaskPlugin|JobAcctGatherType|SelectType|SelectTypeParameters|SchedulerType|"
-                      r"PriorityType|Licenses|CommunicationParameters|NodeName|PartitionName)=")
+                      r"PriorityType|Licenses|CommunicationParameters|MetricsType|MetricsParameters|"
+                      r"PrivateData|NodeName|PartitionName)=")
 
 
 def provenance(lab: Lab, manifest: dict, norm) -> dict:
@@ -158,6 +186,10 @@ def provenance(lab: Lab, manifest: dict, norm) -> dict:
                    f"--slurm {lab.cfg.slurm} --dir /lab",
         "recorded_at": manifest["recorded_at"],
         "rest_versions": manifest.get("rest_versions", []),
+        # slurmctld's own /metrics answers (native/), with when each was recorded (MANIFEST notes)
+        **({"native_endpoints": {n: {"path": v["path"], "recorded": manifest.get("notes", {}).get(
+            n, f"recorded {manifest['recorded_at']}")} for n, v in sorted(manifest["native"].items())}}
+           if manifest.get("native") else {}),
         "slurm_conf_excerpt": [norm(ln) for ln in conf if _EXCERPT.match(ln)],
     }
 

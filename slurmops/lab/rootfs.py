@@ -215,6 +215,42 @@ def _fields(stanza: str) -> dict[str, str]:
     return out
 
 
+# ---- running a tree's program on the host ---------------------------------------------------
+def host_argv(root: Path, program: str) -> list[str]:
+    """The argv prefix that runs root's ``program`` (e.g. /usr/bin/promtool) on the host with the
+    tree's own dynamic loader and C library: the suite's program and libc, the host's files (no
+    chroot, nothing mounted or written). A static program runs as it is."""
+    exe = root / program.lstrip("/")
+    if not exe.is_file():
+        raise RootfsError(f"{program} is not in the root filesystem {root}")
+    interp = elf_interpreter(exe.read_bytes()[:65536])
+    if interp is None:
+        return [str(exe)]
+    loader = (root / interp.lstrip("/")).resolve()       # Debian's links are relative: stays inside
+    if not loader.is_file() or root.resolve() not in loader.parents:
+        raise RootfsError(f"{program}'s loader {interp} is not in the root filesystem {root}")
+    return [str(loader), "--library-path", str(loader.parent), str(exe)]
+
+
+def elf_interpreter(head: bytes) -> str | None:
+    """PT_INTERP of a 64-bit little-endian ELF (the dynamic loader it names); None when static."""
+    import struct
+    if head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+        raise RootfsError("not a 64-bit little-endian ELF program")
+    phoff, = struct.unpack_from("<Q", head, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+    for i in range(phnum):
+        off = phoff + i * phentsize
+        if off + 56 > len(head):
+            break
+        p_type, = struct.unpack_from("<I", head, off)
+        if p_type == 3:                                   # PT_INTERP
+            p_offset, = struct.unpack_from("<Q", head, off + 8)
+            p_filesz, = struct.unpack_from("<Q", head, off + 32)
+            return head[p_offset:p_offset + p_filesz].rstrip(b"\0").decode()
+    return None
+
+
 # ---- plugins --------------------------------------------------------------------------------
 def plugin_dirs(root: Path) -> list[Path]:
     """Debian's Slurm plugin directory (PluginDir): /usr/lib/<triplet>/slurm-wlm."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools import lab_cmd, private_lab
+from labtools import lab_cmd, lab_env, private_lab
 from slurmops.lab import proc
 from slurmops.lab.checks import parse_ping
 from slurmops.lab.platform import load_config
@@ -30,7 +30,7 @@ SLURMOPS = [sys.executable, "-m", "slurmops"]
 
 
 def env() -> dict[str, str]:
-    return proc.lab_env(LAB_DIR, LAB_DIR / "etc" / "slurm.conf")
+    return lab_env(LAB_DIR)
 
 
 def ping() -> dict[str, tuple[str, str]]:

@@ -310,3 +310,23 @@ def test_preview_renders_real_data_in_chromium(prom, world, models, tmp_path_fac
         assert r.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000, r.stderr[-500:]
         shots.append(shot)
     print(f"\npreview pages: {out}/index.html\nscreenshots (look at them): " + ", ".join(map(str, shots)))
+
+
+def test_queries_run_on_the_generations_prometheus(lab):
+    """Which Prometheus these queries ran on: the host's Debian 12 Prometheus 2.42 for 22.05 and
+    24.11, forky's 3.5 from the root filesystem for 26.05 (the process's root is the lab's tree)."""
+    import json
+    import os
+    import urllib.request
+
+    from slurmops.lab import nsroot, proc
+    with urllib.request.urlopen(lab.cfg.url("prometheus") + "/api/v1/status/buildinfo", timeout=5) as r:
+        version = json.load(r)["data"]["version"]
+    pid = proc.owned_pid(lab.cfg.pidfile("prometheus"), lab.cfg.dir)
+    assert pid, "the lab's Prometheus is not running"
+    if lab.gen.prometheus_in_rootfs:
+        assert version.startswith("3.5."), version
+        assert nsroot.in_root(pid, lab.cfg.dir), os.readlink(f"/proc/{pid}/root")
+    else:
+        assert version.startswith("2.42."), version
+        assert os.readlink(f"/proc/{pid}/root") == "/"

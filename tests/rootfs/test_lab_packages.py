@@ -6,7 +6,7 @@ This is the guard for the defect where auth/jwt was missing on a fresh machine (
 machines had slurm-wlm-jwt-plugin from elsewhere). The root filesystem is cached under
 /var/cache/slurmops/rootfs/ keyed by the package list: CI builds it once per change of the list
 (60-230 s, load-dependent, and 0.9 GB with the lab's list on the 2-core machine; trixie and
-forky 0.6 GB each; docs/ARCHITECTURE.md)."""
+forky 0.6 and 0.85 GB; docs/ARCHITECTURE.md)."""
 from __future__ import annotations
 
 import os
@@ -17,7 +17,7 @@ import pytest
 import need
 from slurmops.lab import plugins, rootfs
 from slurmops.lab.config import LabConfig
-from slurmops.lab.generations import GENERATIONS, ROOTFS_PACKAGES
+from slurmops.lab.generations import GENERATIONS
 from slurmops.lab.platform import APT_PACKAGES, Lab
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ def _need_root() -> None:
 def packages_of(gen: str) -> list[str]:
     """22.05: the host's APT list (a fresh Debian 12 has nothing else); newer generations: what
     their root filesystem is built with."""
-    return ROOTFS_PACKAGES if GENERATIONS[gen].in_rootfs else APT_PACKAGES
+    return GENERATIONS[gen].rootfs_packages if GENERATIONS[gen].in_rootfs else APT_PACKAGES
 
 
 @pytest.fixture(scope="module", params=list(GENERATIONS))
@@ -84,6 +84,10 @@ def test_rendered_configs_name_the_plugins_we_expect(rendered):
               "proctrack/cgroup", "task/cgroup", "task/affinity", "cgroup/v1",
               "jobacct_gather/cgroup", "rest_auth/jwt", *GENERATIONS[lab.cfg.slurm].rest_plugins):
         assert p in found, f"{p} not found in the rendered configs: {sorted(found)}"
+    # slurmctld's own /metrics (26.05: metrics/openmetrics) is named exactly where the generation
+    # has it: no package of 22.05 or 24.11 ships a metrics plugin.
+    metrics = {p for p in found if p.startswith("metrics/")}
+    assert metrics == ({GENERATIONS[lab.cfg.slurm].metrics_type} - {""}), metrics
 
 
 def test_every_configured_plugin_is_installed_by_the_lab_package_list(gen, gen_root, rendered):

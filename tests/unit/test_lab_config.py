@@ -1,10 +1,13 @@
 """The lab's rendered configuration, checked without starting anything."""
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from slurmops.lab.config import LabConfig
+from slurmops.lab.generations import GENERATIONS, NATIVE_ENDPOINTS, NATIVE_JOB
 from slurmops.lab.platform import Lab
 
 
@@ -102,3 +105,26 @@ def test_config_roundtrip_and_differences(tmp_path):
 def test_validate_rejects(kw):
     with pytest.raises(ValueError):
         LabConfig(**kw).validate()
+
+
+@pytest.mark.parametrize("slurm", sorted(GENERATIONS))
+def test_native_metrics_only_where_the_generation_has_them(tmp_path, slurm, promtool_bin):
+    """26.05: MetricsType in slurm.conf and one Prometheus target per native path, told apart by
+    `endpoint` (docs/native-metrics.md); 22.05 and 24.11: neither. promtool checks the config."""
+    cfg, files = render(tmp_path, slurm=slurm)
+    gen = GENERATIONS[slurm]
+    prom = yaml.safe_load((cfg.dir / "prometheus" / "prometheus.yml").read_text())
+    native = [j for j in prom["scrape_configs"] if j["job_name"] == NATIVE_JOB]
+    r = subprocess.run([promtool_bin, "check", "config", "--syntax-only",
+                        str(cfg.dir / "prometheus" / "prometheus.yml")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    if not gen.metrics_type:
+        assert "Metrics" not in files["slurm.conf"] and native == []
+        return
+    assert f"MetricsType={gen.metrics_type}\n" in files["slurm.conf"]
+    assert "MetricsParameters=ignore_private_data\n" in files["slurm.conf"]
+    targets = native[0]["static_configs"]
+    assert [t["labels"]["__metrics_path__"] for t in targets] == [f"/metrics/{ep}" for ep in NATIVE_ENDPOINTS]
+    assert {t["labels"]["endpoint"] for t in targets} == set(NATIVE_ENDPOINTS)
+    assert all(t["targets"] == [f"127.0.0.1:{cfg.port('slurmctld')}"] for t in targets)
+    assert all("cluster" not in t["labels"] for t in targets)   # our dashboards select by cluster

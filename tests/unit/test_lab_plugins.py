@@ -71,3 +71,63 @@ def test_stale_temp_dirs_of_dead_builds_are_removed(tmp_path):
     live.mkdir()
     rootfs._remove_stale_temps(final)
     assert not dead.exists() and live.exists()
+
+
+def _ldd_interpreter(path: str) -> str:
+    """glibc's own ldd (libc-bin, on every Debian) names the loader: the independent truth."""
+    import subprocess
+    out = subprocess.run(["ldd", path], capture_output=True, text=True, check=True).stdout
+    loaders = [ln.split()[0] for ln in out.splitlines() if ln.strip().startswith("/") and "ld-linux" in ln]
+    assert len(loaders) == 1, out
+    return loaders[0]
+
+
+@pytest.mark.parametrize("program", ["/bin/sh", "/usr/bin/env"])
+def test_elf_interpreter_agrees_with_ldd(program):
+    from pathlib import Path
+    head = Path(program).resolve().read_bytes()[:65536]
+    assert rootfs.elf_interpreter(head) == _ldd_interpreter(str(Path(program).resolve()))
+
+
+def test_elf_interpreter_static_and_not_elf():
+    import struct
+    static = b"\x7fELF\x02\x01" + bytes(0x40 - 6)          # 64-bit LE header, no program headers
+    static = static[:0x36] + struct.pack("<HH", 56, 0) + static[0x3a:]
+    assert rootfs.elf_interpreter(static) is None
+    with pytest.raises(rootfs.RootfsError, match="not a 64-bit"):
+        rootfs.elf_interpreter(b"#!/bin/sh\n")
+
+
+def test_host_argv_runs_a_trees_program_with_its_loader(tmp_path):
+    """The host itself as the tree: its loader runs its /usr/bin/env; a program the tree lacks is
+    one error line."""
+    import subprocess
+    from pathlib import Path
+    argv = rootfs.host_argv(Path("/"), "/usr/bin/env")
+    assert argv[1] == "--library-path" and argv[-1] == "/usr/bin/env"
+    r = subprocess.run([*argv, "A=1", "/usr/bin/env"], capture_output=True, text=True, env={})
+    assert r.returncode == 0 and r.stdout.strip() == "A=1", r
+    with pytest.raises(rootfs.RootfsError, match="is not in the root filesystem"):
+        rootfs.host_argv(tmp_path, "/usr/bin/promtool")
+
+
+def test_only_the_26_05_tree_carries_prometheus():
+    """forky's tree adds Prometheus (its cache key changes); trixie's list, and so its cached tree,
+    stays what it was."""
+    from slurmops.lab import nsroot
+    from slurmops.lab.generations import GENERATIONS, PROMETHEUS_PACKAGES, ROOTFS_PACKAGES
+    assert GENERATIONS["24.11"].rootfs_packages == ROOTFS_PACKAGES
+    assert set(PROMETHEUS_PACKAGES) <= set(GENERATIONS["26.05"].rootfs_packages)
+    assert "promtool" not in nsroot.commands(GENERATIONS["24.11"])
+    assert {"prometheus", "promtool", "prometheus-alertmanager", "amtool"} <= set(
+        nsroot.commands(GENERATIONS["26.05"]))
+
+
+def test_wrappers_follow_the_generation(tmp_path):
+    """A name no longer wanted is removed, so it resolves on the host again."""
+    from slurmops.lab import nsroot
+    d = nsroot.write_wrappers(tmp_path, ["squeue", "prometheus"])
+    assert (d / "prometheus").is_symlink()
+    nsroot.write_wrappers(tmp_path, ["squeue"])
+    assert (d / "squeue").is_symlink() and not (d / "prometheus").exists()
+    assert (d / ".run-in-rootfs").is_file()

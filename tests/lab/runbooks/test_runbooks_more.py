@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools import private_lab
+from labtools import lab_env, private_lab
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -33,7 +33,7 @@ def rb_lab():
 
 
 def env(lab: Path) -> dict:
-    return {"PATH": os.environ["PATH"], "SLURM_CONF": str(lab / "etc" / "slurm.conf")}
+    return lab_env(lab)
 
 
 def sh(lab: Path, *argv: str) -> subprocess.CompletedProcess:
