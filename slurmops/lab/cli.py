@@ -65,6 +65,9 @@ def lab() -> None:
               help="Track gres/gpu in AccountingStorageTRES (Slurm does not by default).")
 @click.option("--backup-controller", is_flag=True, default=False,
               help="Also run a backup slurmctld in its own network namespace (takeover drills).")
+@click.option("--hosts", is_flag=True, default=False,
+              help="Every cpu node a host of its own: network + UTS + mount namespace on a lab "
+                   "bridge, with its own munged and an sshd; writes DIR/inventory.toml.")
 @click.option("--slurm", default="22.05", show_default=True,
               help="Slurm generation: 22.05 (this Debian 12's), 24.11 (Debian trixie) or 26.05 "
                    "(Debian forky), the newer ones from a cached root filesystem (mmdebstrap).")
@@ -125,7 +128,7 @@ def status(lab_dir: Path) -> None:
     sys.exit(0 if all(s.healthy for s in rows) else 1)
 
 
-COMPONENTS = ["munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmctld_backup", "slurmrestd",
+COMPONENTS = ["munged", "mariadb", "slurmdbd", "slurmctld", "hosts", "slurmd", "slurmctld_backup", "slurmrestd",
               "node_exporter", "slurm_exporter", "job_exporter", "alertmanager", "prometheus"]
 
 
