@@ -51,6 +51,24 @@ MATRIX_DESELECT=(--deselect tests/lab/test_dashboards_lab.py::test_preview_rende
 SUMMARY_FILE=$(mktemp /tmp/slurmops-summary.XXXXXX)
 trap 'rm -f "$SUMMARY_FILE"' EXIT
 
+# The side lane's 22.05 tests: each starts private labs of its own (own dirs, ports, node names).
+SIDE_TESTS=(tests/lab/test_incident_runbooks_e2e.py tests/lab/test_fleet.py tests/lab/runbooks/test_slurm_upgrade.py)
+
+side() {   # $1: run SIDE_TESTS (1/0); $2: run the generation matrix (1/0)
+  local rc=0 prc=0 t0=$SECONDS
+  if [ "$1" = 1 ]; then
+    echo "== Slurm 22.05 (host): ${SIDE_TESTS[*]}"
+    SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest -p no:cacheprovider --durations=10 "${SIDE_TESTS[@]}" \
+      || prc=$?
+    echo "Slurm 22.05 (host): ${SIDE_TESTS[*]##*/} pytest exit $prc, in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
+    rc=$prc
+  fi
+  if [ "$2" = 1 ]; then
+    matrix || rc=$(( rc ? rc : 1 ))
+  fi
+  return "$rc"
+}
+
 matrix() {
   local rc=0 i=0 gen tag dir res t0
   for gen in "${GENERATIONS[@]}"; do
@@ -88,28 +106,38 @@ case "$cmd" in
   test)
     setup
     .venv/bin/slurmops lab up >/dev/null || { .venv/bin/slurmops lab status; die "the lab did not come up"; }
-    rc=0 mrc=0 mpid=""
-    # The generation matrix runs with the whole suite (no pytest arguments) or when asked for, beside
-    # the 22.05 suite: its labs have their own dirs, ports, clusters and node names, and both spend
-    # most of their time waiting on daemons, so on 2 cores the two together take little more than the
-    # longer one. Its output is printed after the suite's.
-    if [ $# -eq 0 ] || [ -n "${SLURMOPS_GENERATIONS+x}" ]; then
-      matrix_log=$(mktemp /tmp/slurmops-matrix.XXXXXX)
-      matrix > "$matrix_log" 2>&1 &
-      mpid=$!
+    rc=0 src=0 spid=""
+    # Two lanes. With the whole suite (no pytest arguments), the side lane runs the 22.05 tests that
+    # bring up private labs of their own (SIDE_TESTS) and then the generation matrix, beside the main
+    # lane (everything else): their labs have their own dirs, ports, clusters and node names, and both
+    # lanes spend most of their time waiting on daemons, so on 2 cores they take little more than the
+    # longer one. `./run.sh test ARGS` runs only pytest ARGS, in one lane (and the matrix when
+    # SLURMOPS_GENERATIONS is set). The side lane's output is printed after the main lane's.
+    side_tests=0 side_matrix=0 ignore=()
+    if [ $# -eq 0 ]; then
+      side_tests=1 side_matrix=1
+      for f in "${SIDE_TESTS[@]}"; do ignore+=(--ignore "$f"); done
+    fi
+    [ -n "${SLURMOPS_GENERATIONS+x}" ] && side_matrix=1
+    if [ "$side_tests" = 1 ] || [ "$side_matrix" = 1 ]; then
+      side_log=$(mktemp /tmp/slurmops-side.XXXXXX)
+      side "$side_tests" "$side_matrix" > "$side_log" 2>&1 &
+      spid=$!
     fi
     t0=$SECONDS
-    SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest --durations=25 "$@" || rc=$?
-    echo "Slurm 22.05 (host): the whole suite, pytest exit $rc, in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
-    if [ -n "$mpid" ]; then
-      wait "$mpid" || mrc=$?
-      echo "==== generation matrix (ran beside the 22.05 suite)"
-      cat "$matrix_log"
-      rm -f "$matrix_log"
+    SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest --durations=25 "${ignore[@]}" "$@" || rc=$?
+    what="the suite"
+    [ "$side_tests" = 1 ] && what="the suite but the side lane's files"
+    echo "Slurm 22.05 (host): $what, pytest exit $rc, in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
+    if [ -n "$spid" ]; then
+      wait "$spid" || src=$?
+      echo "==== side lane (ran beside the suite): private-lab tests, then the generation matrix"
+      cat "$side_log"
+      rm -f "$side_log"
     fi
     cat "$SUMMARY_FILE"
     [ "$rc" -ne 0 ] && exit "$rc"
-    exit "$mrc"
+    exit "$src"
     ;;
   matrix)
     # Only the generation matrix (the default lab is not touched).
