@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 # Own dir, ports, cluster and node names: these tests stop slurmctld and slurmdbd, so they must not
 # share a lab with test_runbooks_lab.py (or anyone else) running at the same time.
 MORE_DIR = Path(os.environ.get("SLURMOPS_RB_MORE_LAB_DIR", "/var/tmp/slurmops-rb-more-lab"))
-MORE_ARGS = ["--port-base", "21800", "--cluster", "rbmore", "--node-prefix", "m", "--cloud-nodes", "0"]
+MORE_ARGS = ["--port-base", os.environ.get("SLURMOPS_RB_MORE_PORT_BASE", "21800"), "--cluster", "rbmore",
+             "--node-prefix", "m", "--cloud-nodes", "0"]
 
 
 @pytest.fixture(scope="module")
