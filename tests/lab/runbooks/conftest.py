@@ -14,7 +14,8 @@ from labtools import private_lab
 REPO = Path(__file__).resolve().parents[3]
 LAB_DIR = Path(os.environ.get("SLURMOPS_RB_LAB_DIR", "/var/tmp/slurmops-rb-lab"))
 # The port base is fixed for CI; SLURMOPS_RB_PORT_BASE moves it (a helper running beside CI).
-LAB_ARGS = ["--port-base", os.environ.get("SLURMOPS_RB_PORT_BASE", "20800"), "--cluster", "rblab", "--node-prefix", "r", "--cloud-nodes", "0"]
+LAB_ARGS = ["--port-base", os.environ.get("SLURMOPS_RB_PORT_BASE", "20800"), "--cluster", "rblab",
+            "--node-prefix", "r", "--cloud-nodes", "0"]
 SLURMOPS = [sys.executable, "-m", "slurmops"]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools import GENERATION, lab_env
+from labtools import GENERATION, lab_env, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
@@ -24,6 +24,10 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 # slurmrestd's answer to a token signed with a rotated-out JWT key, per generation (observed in the
 # lab: 22.05 maps slurmctld's refusal to 500, 24.11 and 26.05 to 511; docs/runbooks.md).
 OLD_TOKEN_STATUS = {"": 500, "22.05": 500, "24.11": 511, "26.05": 511}[GENERATION]
+# "Starting in 23.11, [scontrol reconfigure] operates by creating new processes for the daemons"
+# (scontrol(1), shared/reference/slurm/25.05.5/man/scontrol.1): a change that 22.05 refuses as
+# needing a restart (SchedulerType) is applied, and a file slurmctld cannot start with ends it.
+RECONFIGURE_RESTARTS = GENERATION not in ("", "22.05")
 
 
 def records(state_dir: Path, run_id: str | None = None) -> list[dict]:
@@ -152,19 +156,39 @@ def test_reconfigure_good_garbage_and_restart_needed(runbook, state_dir, rb_lab,
         assert r.returncode == 1 and conf.read_text() == current
         assert end(records(state_dir))["status"] == "failed"    # refused before any change
 
-        # Passes the parser, refused by slurmctld at reconfigure: installed, then rolled back.
         needs_restart = tmp_path / "restart.conf"
         needs_restart.write_text(current.replace("SchedulerType=sched/backfill", "SchedulerType=sched/builtin"))
         r = runbook("run", "slurmctld-reconfigure", "--yes", "-p", f"new_config={needs_restart}")
+        if RECONFIGURE_RESTARTS:
+            # Applied by the restart that reconfigure is now: the running controller says so.
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert scheduler_type(rb_lab) == "sched/builtin"
+            current = conf.read_text()
+            # Passes the parser, but slurmctld cannot start with it: the reconfigure ends the
+            # controller; the rollback restores the file and starts it again.
+            broken = tmp_path / "broken.conf"
+            broken.write_text(current.replace("SchedulerType=sched/builtin", "SchedulerType=sched/nosuch"))
+            r = runbook("run", "slurmctld-reconfigure", "--yes", "-p", f"new_config={broken}")
+        # Passes the parser, refused by slurmctld at reconfigure: installed, then rolled back.
         assert r.returncode == 1, r.stdout
         recs = records(state_dir)
         assert end(recs)["status"] == "rolled-back"
         assert [x["step"] for x in recs if x["event"] == "rollback_step_done"] == [4, 3, 2, 1]
         assert conf.read_text() == current
+        assert scheduler_type(rb_lab) == ("sched/builtin" if RECONFIGURE_RESTARTS else "sched/backfill")
     finally:
         conf.write_text(original)
         subprocess.run(["scontrol", "reconfigure"], env=slurm_env(rb_lab), capture_output=True)
+        wait_until("slurmctld back on the original slurm.conf", lambda: scheduler_type(rb_lab) == "sched/backfill",
+                   timeout=60)
     healthy()
+
+
+def scheduler_type(lab: Path) -> str | None:
+    """SchedulerType of the running slurmctld (`scontrol show config`), None when it does not answer."""
+    out = subprocess.run(["scontrol", "show", "config"], env=slurm_env(lab), capture_output=True, text=True)
+    return next((ln.split("=", 1)[1].strip() for ln in out.stdout.splitlines()
+                 if ln.startswith("SchedulerType ")), None)
 
 
 def test_refuses_without_yes_and_without_terminal(runbook, state_dir):
