@@ -21,6 +21,8 @@ RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
+NODE = os.environ.get("SLURMOPS_RB_NODE_PREFIX", "r") + "n"     # the lab's nodes (conftest.LAB_ARGS)
+
 # slurmrestd's answer to a token signed with a rotated-out JWT key, per generation (observed in the
 # lab: 22.05 maps slurmctld's refusal to 500, 24.11 and 26.05 to 511; docs/runbooks.md).
 OLD_TOKEN_STATUS = {"": 500, "22.05": 500, "24.11": 511, "26.05": 511}[GENERATION]
@@ -202,17 +204,17 @@ def test_refuses_without_yes_and_without_terminal(runbook, state_dir):
 def test_node_drain_reason_is_literal(runbook, rb_lab, healthy, tmp_path):
     marker = tmp_path / "pwned"
     reason = f"disk; touch {marker} $(touch {marker}) `touch {marker}` | rm -rf / & \"q\" 's'"
-    r = runbook("run", "node-drain", "--yes", "-p", "nodes=rn3", "-p", f"reason={reason}",
+    r = runbook("run", "node-drain", "--yes", "-p", f"nodes={NODE}3", "-p", f"reason={reason}",
                 "-p", "reservation=maint_t")
     try:
         assert r.returncode == 0, r.stdout + r.stderr
         assert not marker.exists()
-        show = subprocess.run(["scontrol", "show", "node", "rn3"], env=slurm_env(rb_lab),
+        show = subprocess.run(["scontrol", "show", "node", f"{NODE}3"], env=slurm_env(rb_lab),
                               capture_output=True, text=True).stdout
         assert f"Reason={reason} [" in show
         assert "DRAIN" in show
     finally:
-        r2 = runbook("run", "node-resume", "--yes", "-p", "nodes=rn3", "-p", "reservation=maint_t")
+        r2 = runbook("run", "node-resume", "--yes", "-p", f"nodes={NODE}3", "-p", "reservation=maint_t")
     assert r2.returncode == 0, r2.stdout + r2.stderr
     healthy()
 
@@ -322,9 +324,9 @@ def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir
     """rn2 is drained for ECC errors before; node-drain of rn[2-3] waits for a job on rn3 with
     wait_minutes=1, gives up, rolls back: rn3 is resumed, rn2 keeps its drain and its reason."""
     env = slurm_env(rb_lab)
-    subprocess.run(["scontrol", "update", "NodeName=rn2", "State=DRAIN", "Reason=ECC errors DIMM B2"],
+    subprocess.run(["scontrol", "update", f"NodeName={NODE}2", "State=DRAIN", "Reason=ECC errors DIMM B2"],
                    env=env, check=True)
-    job = subprocess.run(["sbatch", "-p", "cpu", "-o", "/dev/null", "-w", "rn3", "--wrap", "sleep 600"], env=env,
+    job = subprocess.run(["sbatch", "-p", "cpu", "-o", "/dev/null", "-w", f"{NODE}3", "--wrap", "sleep 600"], env=env,
                          capture_output=True, text=True).stdout.split()[-1]
     try:
         def running():
@@ -334,12 +336,12 @@ def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir
         while not running() and time.monotonic() < deadline:
             time.sleep(1)
         assert running()
-        r = runbook("run", "node-drain", "--yes", "-p", "nodes=rn[2-3]", "-p", "reason=kernel update",
+        r = runbook("run", "node-drain", "--yes", "-p", f"nodes={NODE}[2-3]", "-p", "reason=kernel update",
                     "-p", "reservation=maint_hw", "-p", "wait_minutes=1")
         assert r.returncode == 1, r.stdout + r.stderr                 # gave up waiting, rolled back
         assert "waiting 1 min for 1 running jobs" in r.stdout           # progress while it waited
         assert end(records(state_dir))["status"] == "rolled-back"
-        show = subprocess.run(["scontrol", "show", "node", "rn[2-3]"], env=env, capture_output=True,
+        show = subprocess.run(["scontrol", "show", "node", f"{NODE}[2-3]"], env=env, capture_output=True,
                               text=True).stdout
         rn2, rn3 = [b for b in show.split("\n\n") if "NodeName=" in b]
         assert "DRAIN" in rn2 and "Reason=ECC errors DIMM B2 [" in rn2
@@ -349,7 +351,7 @@ def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir
         assert "ReservationName=maint_hw" not in resv.stdout
     finally:
         subprocess.run(["scancel", job], env=env)
-        subprocess.run(["scontrol", "update", "NodeName=rn2", "State=RESUME"], env=env)
+        subprocess.run(["scontrol", "update", f"NodeName={NODE}2", "State=RESUME"], env=env)
     healthy()
 
 

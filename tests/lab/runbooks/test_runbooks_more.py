@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 # share a lab with test_runbooks_lab.py (or anyone else) running at the same time.
 MORE_DIR = Path(os.environ.get("SLURMOPS_RB_MORE_LAB_DIR", "/var/tmp/slurmops-rb-more-lab"))
 MORE_ARGS = ["--port-base", os.environ.get("SLURMOPS_RB_MORE_PORT_BASE", "21800"), "--cluster", "rbmore",
-             "--node-prefix", "m", "--cloud-nodes", "0"]
+             "--node-prefix", os.environ.get("SLURMOPS_RB_MORE_NODE_PREFIX", "m"), "--cloud-nodes", "0"]
 
 
 # slurmdbd-upgrade-check per generation: whether its slurmdbd has -u (the help text of Debian's
