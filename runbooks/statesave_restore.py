@@ -57,20 +57,35 @@ def archive_layout(ctx):
     return True, f"{len(members)} members under {name}/; batch jobs in it: {', '.join(jobs) or 'none'}"
 
 
+def _name_and_id(text: str) -> tuple[str, str]:
+    """StateSaveLocation's `clustername` file: the name alone (22.05), or `name|cluster id` (24.11
+    and 26.05, observed: `rbmore|2939`, the id slurmdbd gave the cluster)."""
+    name, _, cid = text.strip().partition("|")
+    return name, cid
+
+
 def archive_cluster(ctx):
-    """The archive's `clustername` is this cluster: slurmctld refuses another cluster's state."""
+    """The archive's `clustername` is this cluster: slurmctld refuses another cluster's state. Where
+    both the archive and the live StateSaveLocation carry a cluster id, the ids must agree too."""
     out = ctx.run(["tar", "-xOzf", ctx.values["archive"], f"{ctx.values['state_save_name']}/clustername"],
                   timeout=120)
     if out.rc != 0:
         return True, "no clustername file in the archive (older Slurm): not checked"
     got = out.stdout.strip()
-    return got == ctx.values["cluster"], f"archive is of cluster {got!r} (running: {ctx.values['cluster']!r})"
+    name, cid = _name_and_id(got)
+    live = ctx.run(["cat", "--", f"{ctx.values['state_save']}/clustername"], timeout=10)
+    _, live_id = _name_and_id(live.stdout) if live.rc == 0 else ("", "")
+    if name != ctx.values["cluster"]:
+        return False, f"archive is of cluster {got!r} (running: {ctx.values['cluster']!r})"
+    if cid and live_id and cid != live_id:
+        return False, f"archive is of cluster {got!r}: cluster id {cid}, the running one has {live_id}"
+    return True, f"archive is of cluster {got!r} (running: {ctx.values['cluster']!r})"
 
 
 def restored_cluster(ctx):
     out = ctx.run(["cat", "--", f"{ctx.values['state_save']}/clustername"], timeout=10)
     got = out.stdout.strip()
-    return out.rc != 0 or got == ctx.values["cluster"], f"clustername {got or '(none)'}"
+    return out.rc != 0 or _name_and_id(got)[0] == ctx.values["cluster"], f"clustername {got or '(none)'}"
 
 
 def slurmctld_down(ctx):
