@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools import GENERATION, lab_env, private_lab
+from labtools import GENERATION, lab_cmd, lab_env, private_lab
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -42,6 +42,10 @@ HAS_U, TARGET_OK, TARGET_REFUSED, REFUSAL = {
 def rb_lab():
     """Overrides conftest's rb_lab for this module; conftest's runbook/healthy fixtures use it."""
     with private_lab(MORE_DIR, *MORE_ARGS) as d:
+        # A clean stop saves slurmctld's whole state (assoc_usage too, else written only by the
+        # periodic save): 26.05 does not start from job state without it (statesave-restore).
+        r = lab_cmd("restart", "slurmctld", "--dir", str(d))
+        assert r.returncode == 0, r.stdout + r.stderr
         yield d
 
 
