@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools import GENERATION, lab_cmd, lab_env, private_lab
+from labtools import GENERATION, lab_cmd, lab_env, private_lab, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -46,7 +46,13 @@ def rb_lab():
         # periodic save): 26.05 does not start from job state without it (statesave-restore).
         r = lab_cmd("restart", "slurmctld", "--dir", str(d))
         assert r.returncode == 0, r.stdout + r.stderr
+        wait_until("every node registered again", lambda: _nodes_idle(d), timeout=60)
         yield d
+
+
+def _nodes_idle(lab: Path) -> bool:
+    states = sh(lab, "sinfo", "-N", "-h", "-o", "%T").stdout.split()
+    return bool(states) and all(s == "idle" for s in states)
 
 
 def env(lab: Path) -> dict:
