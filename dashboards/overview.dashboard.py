@@ -27,22 +27,23 @@ dashboard = build(
         # nothing needs anyone, and each counts what the matching alert counts.
         Row("Is the cluster healthy?", [
             stat("slurmctld reachable", "bool_yes_no", Q("min(slurm_up{@c})"), w=3,
-                 steps=[("red", None), ("green", 1)], runbook="slurmctld-restart", graph=False),
+                 steps=[("red", None), ("green", 1)], runbook="slurmctld-down", graph=False,
+                 description="Yes when the Slurm exporter's last poll reached slurmctld (SlurmctldDown)."),
             stat("Nodes down", "short", Q(f"count({DOWN}) or vector(0)"), w=3,
                  steps=[("green", None), ("red", 1)], runbook="node-drain", graph=False,
                  description="DOWN nodes outside maintenance and power saving (SlurmNodeDown)."),
             stat("Not responding", "short", Q(f"count({NOT_RESPONDING}) or vector(0)"), w=3,
-                 steps=[("green", None), ("orange", 1)], runbook="node-drain", graph=False,
+                 steps=[("green", None), ("orange", 1)], runbook="node-not-responding", graph=False,
                  description="Powered-up nodes whose slurmd does not answer slurmctld, MAINT "
                              "excluded (SlurmNodeNotResponding)."),
             stat("slurmdbd OK", "bool_yes_no", Q(DBD_OK), w=3,
-                 steps=[("red", None), ("green", 1)], runbook="slurmdbd-restart", graph=False,
+                 steps=[("red", None), ("green", 1)], runbook="slurmdbd-down", graph=False,
                  description="Yes when slurmctld's DBD agent queue was empty or went down in the "
-                             "last 10 minutes (the SlurmdbdUnreachable test)."),
+                             "last 10 minutes (SlurmdbdUnreachable)."),
             stat("DBD queue", "percentunit", Q(DBD_FILL), w=3, decimals=1,
-                 steps=[("green", None), ("orange", 0.5), ("red", 0.8)], runbook="slurmdbd-restart",
-                 graph=False, description="slurmctld's DBD agent queue as a share of MaxDBDMsgs: "
-                                          "past it, accounting records are dropped."),
+                 steps=[("green", None), ("orange", 0.5), ("red", 0.8)], runbook="dbd-agent-queue",
+                 graph=False, description="slurmctld's DBD agent queue as a share of MaxDBDMsgs: past "
+                                          "it, accounting records are dropped (SlurmdbdAgentQueueFilling)."),
             stat("Critical alerts", "short",
                  Q('count(ALERTS{alertstate="firing", severity="critical", cluster=~"$cluster|"}) or vector(0)'),
                  w=3, steps=[("green", None), ("red", 1)], graph=False,
@@ -53,7 +54,9 @@ dashboard = build(
                  links=[drill("Alerts", "platform", cluster="$cluster")]),
             stat("Nodes drained", "short",
                  Q('sum(slurm_nodes_flagged{@c, flag="DRAIN"}) or vector(0)'), w=3,
-                 steps=[("green", None), ("orange", 1)], runbook="node-drain", graph=False),
+                 steps=[("green", None), ("orange", 1)], runbook="node-drain", graph=False,
+                 description="Nodes drained or draining, planned or not (SlurmManyNodesDrained counts the "
+                             "unplanned)."),
         ]),
         Row("Utilization", [
             gauge("CPUs allocated", "percentunit", Q(UTIL), w=4),

@@ -31,7 +31,7 @@ dashboard = build(
                  steps=[("green", None), ("red", 1)], runbook="cluster-health"),
             stat("Slurm exporter reaches slurmctld", "bool_yes_no",
                  Q("min(slurm_up{@c})"), w=6, graph=False,
-                 steps=[("red", None), ("green", 1)], runbook="slurmctld-restart"),
+                 steps=[("red", None), ("green", 1)], runbook="slurmctld-down"),
             stat("Alerts firing", "short",
                  Q('count(ALERTS{alertstate="firing"}) or vector(0)'), w=6,
                  steps=[("green", None), ("red", 1)]),

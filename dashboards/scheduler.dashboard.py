@@ -13,14 +13,14 @@ dashboard = build(
     rows=[
         Row("slurmctld", [
             stat("slurmctld reachable", "bool_yes_no", Q("min(slurm_up{@c})"), w=4, graph=False,
-                 steps=[("red", None), ("green", 1)], runbook="slurmctld-restart"),
+                 steps=[("red", None), ("green", 1)], runbook="slurmctld-down"),
             stat("Server threads", "short", Q("max(slurm_scheduler_threads{@c})"), w=4,
                  steps=[("green", None), ("orange", 100), ("red", 200)]),
             stat("Agent queue", "short", Q("max(slurm_scheduler_agent_queue_size{@c})"), w=4),
             stat("slurmdbd agent queue", "short",
                  Q("max(slurm_scheduler_dbd_agent_queue_size{@c})"), w=4,
                  steps=[("green", None), ("orange", 1000), ("red", 10000)],
-                 runbook="slurmdbd-restart"),
+                 runbook="dbd-agent-queue"),
             stat("sdiag stats reset", "dateTimeFromNow",
                  Q("max(slurm_scheduler_stats_reset_timestamp_seconds{@c}) * 1000"), w=4,
                  graph=False),
@@ -78,7 +78,7 @@ dashboard = build(
         Row("Accounting (slurmdbd)", [
             timeseries("slurmdbd agent queue", "short",
                        Q("max(slurm_scheduler_dbd_agent_queue_size{@c})", "queued messages"),
-                       w=24, runbook="slurmdbd-restart", steps=[("green", None), ("red", 10000)],
+                       w=24, runbook="dbd-agent-queue", steps=[("green", None), ("red", 10000)],
                        description="Messages slurmctld holds for slurmdbd; near MaxDBDMsgs "
                                    "accounting records are dropped."),
         ]),

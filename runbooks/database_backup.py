@@ -2,6 +2,7 @@
 import re
 
 from slurmops.runbook import Check, Cmd, Param, Runbook, Step
+from slurmops.runbook.steps import free_bytes
 
 DUMP = "{dest_dir}/{db_name}-{ts}.sql"
 
@@ -24,14 +25,9 @@ def room_for_dump(ctx):
         need = 2 * int(size.stdout.split()[0])
     except (IndexError, ValueError):
         return False, f"database size unknown: {(size.stderr or size.stdout).strip()[:200]}"
-    where = ctx.values["dest_dir"]
-    while where not in ("", "/") and ctx.run(["test", "-d", where], timeout=10).rc != 0:
-        where = where.rsplit("/", 1)[0] or "/"       # the nearest directory that exists yet
-    df = ctx.run(["df", "-P", "-B1", "--", where or "/"], timeout=15)
-    try:
-        free = int(df.stdout.strip().splitlines()[-1].split()[3])
-    except (IndexError, ValueError):
-        return False, f"df {where}: {df.stderr.strip()[:200]}"
+    free, where, error = free_bytes(ctx, ctx.values["dest_dir"])
+    if free is None:
+        return False, error
     mb = 1024 * 1024
     return free >= need, f"{free // mb} MB free in {where}, need {need // mb} MB (2 x {need // 2 // mb} MB)"
 

@@ -65,6 +65,9 @@ def lab() -> None:
               help="Track gres/gpu in AccountingStorageTRES (Slurm does not by default).")
 @click.option("--backup-controller", is_flag=True, default=False,
               help="Also run a backup slurmctld in its own network namespace (takeover drills).")
+@click.option("--hosts", is_flag=True, default=False,
+              help="Every cpu node a host of its own: network + UTS + mount namespace on a lab "
+                   "bridge, with its own munged and an sshd; writes DIR/inventory.toml.")
 @click.option("--slurm", default="22.05", show_default=True,
               help="Slurm generation: 22.05 (this Debian 12's), 24.11 (Debian trixie) or 26.05 "
                    "(Debian forky), the newer ones from a cached root filesystem (mmdebstrap).")
@@ -125,7 +128,7 @@ def status(lab_dir: Path) -> None:
     sys.exit(0 if all(s.healthy for s in rows) else 1)
 
 
-COMPONENTS = ["munged", "mariadb", "slurmdbd", "slurmctld", "slurmd", "slurmctld_backup", "slurmrestd",
+COMPONENTS = ["munged", "mariadb", "slurmdbd", "slurmctld", "hosts", "slurmd", "slurmctld_backup", "slurmrestd",
               "node_exporter", "slurm_exporter", "job_exporter", "alertmanager", "prometheus"]
 
 
@@ -165,6 +168,31 @@ def restart_cmd(lab_dir: Path, component: str) -> None:
     except LabError as exc:
         _fail(str(exc))
     click.echo(f"{component} restarted: {detail}")
+
+
+@lab.command()
+@dir_option
+@click.argument("daemon")
+@click.option("--slurm", "gen", required=True, help="The generation it runs from now on (24.11, 26.05).")
+@click.option("--restart", is_flag=True,
+              help="Also restart it now (a slurmd-NODE: only that node, waiting until it reports "
+                   "the new version); without it a running daemon keeps its binaries until restarted.")
+def switch(lab_dir: Path, daemon: str, gen: str, restart: bool) -> None:
+    """Run one daemon from another Slurm generation's root filesystem, keeping the lab's state:
+    the lab's form of installing that generation's package (an upgrade rehearsal).
+    DAEMON: slurmdbd, slurmctld, slurmrestd, slurmd-NODE or clients (the commands in `lab env`)."""
+    lab_ = _existing(lab_dir)
+    try:
+        before = lab_.switch(daemon, gen)
+        detail = "recorded"
+        if restart and daemon.startswith("slurmd-"):
+            _, detail = lab_.restart_slurmd(daemon[len("slurmd-"):])
+        elif restart and daemon != "clients":
+            lab_.stop_component(daemon)
+            _, detail = lab_.start_component(daemon)
+    except (LabError, ValueError) as exc:
+        _fail(str(exc), 2 if isinstance(exc, ValueError) else 1)
+    click.echo(f"{daemon}: Slurm {before} -> {gen} ({detail})")
 
 
 @lab.command()

@@ -50,6 +50,9 @@ class LabConfig:
     # A backup slurmctld in its own network + UTS namespace (see ARCHITECTURE.md, "Backup
     # controller"). Off by default: the default lab stays on 127.0.0.1 exactly as before.
     backup_controller: bool = False
+    # Separate hosts (issue 13): every cpu node's slurmd, its own munged (own key file) and an
+    # sshd in its own network + UTS + mount namespace on the lab's host network (a bridge).
+    hosts: bool = False
     # Real GPU GRES on every cpu node (issue 12): Gres=gpu[:TYPE]:N, a gres.conf with AutoDetect=off
     # and File= device nodes under <dir>/dev, and gres/gpu in AccountingStorageTRES.
     gpus: int = 0
@@ -58,6 +61,10 @@ class LabConfig:
     # The Slurm generation (generations.py): 22.05 is the host's Debian 12 Slurm; newer ones run
     # from a Debian root filesystem in a private mount + UTS namespace (nsroot.py).
     slurm: str = "22.05"
+    # Daemons running another generation than `slurm` (an upgrade rehearsal: `lab switch`): keys
+    # "slurmdbd", "slurmctld", "slurmrestd", "slurmd-<node>", and "clients" (the Slurm commands in
+    # the lab's PATH); values generations. Empty: everything is `slurm`.
+    daemons: dict[str, str] = field(default_factory=dict)
     hostname: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
 
     # ---- derived names -------------------------------------------------------------------
@@ -124,7 +131,58 @@ class LabConfig:
         """The address slurmctld, slurmdbd and slurmd are reached at. 127.0.0.1 in the default
         lab; with a backup controller the host's veth address, because 127.0.0.1 inside the
         backup's namespace is that namespace's own loopback."""
+        if self.hosts:
+            return self.hosts_gateway
         return self.veth_host_addr if self.backup_controller else "127.0.0.1"
+
+    # ---- separate hosts (lab up --hosts): a bridge, a veth pair and a namespace per node ------
+    @property
+    def _hosts_net(self) -> str:
+        # 172.16.0.0/12: one /24 per lab from bits 4..15 of the port base (labs 16 ports apart
+        # or more get different networks; closer ones would share ports anyway). The backup
+        # controller's /30s live in 10.0.0.0/8, so the two never overlap.
+        return f"172.{16 + ((self.port_base >> 12) & 0x0F)}.{(self.port_base >> 4) & 0xFF}"
+
+    @property
+    def hosts_network(self) -> str:
+        return f"{self._hosts_net}.0/24"
+
+    @property
+    def hosts_gateway(self) -> str:
+        return f"{self._hosts_net}.1"
+
+    @property
+    def hosts_bridge(self) -> str:
+        return f"sobr{self.port_base}"
+
+    def host_nodes(self) -> list[str]:
+        """The nodes that are hosts of their own (cloud nodes stay on the lab host: the
+        ResumeProgram starts their slurmd there)."""
+        return self.cpu_node_names if self.hosts else []
+
+    def node_addr(self, node: str) -> str:
+        if node in self.host_nodes():
+            return f"{self._hosts_net}.{2 + self.cpu_node_names.index(node)}"
+        return self.host_addr
+
+    def host_netns(self, node: str) -> str:
+        return f"slurmops-{self.cluster}-{self.port_base}-{node}"
+
+    def host_veth(self, node: str) -> str:       # host side; the namespace side is eth0
+        return f"soh{self.port_base}i{self.cpu_node_names.index(node) + 1}"
+
+    def host_dir(self, node: str) -> Path:
+        """A host's own files: munge.key (its copy) and munge/ (socket, pid, seed), which its
+        mount namespace shows at run/munge, where slurm.conf's AuthInfo socket points."""
+        return self.dir / "hosts" / node
+
+    @property
+    def inventory(self) -> Path:
+        return self.dir / "inventory.toml"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.etc / "ssh"
 
     # ---- paths ---------------------------------------------------------------------------
     @property
@@ -171,6 +229,19 @@ class LabConfig:
     def url(self, component: str) -> str:
         return f"http://127.0.0.1:{self.port(component)}"
 
+    def generation_of(self, daemon: str) -> str:
+        """The generation a daemon (or "clients") runs: its `lab switch`, else the lab's."""
+        return self.daemons.get(daemon, self.slurm)
+
+    @property
+    def extra_generations(self) -> list[str]:
+        """Generations other than `slurm` that some daemon runs (each has its own root)."""
+        return sorted(set(self.daemons.values()) - {self.slurm})
+
+    def switchable(self) -> list[str]:
+        return ["slurmdbd", "slurmctld", "slurmrestd", "clients",
+                *(f"slurmd-{n}" for n in self.cpu_node_names)]
+
     # ---- persistence: options chosen at the first `up` stay with the lab ------------------
     def to_json(self) -> str:
         d = asdict(self)
@@ -190,7 +261,11 @@ class LabConfig:
 
     def validate(self) -> None:
         from .generations import generation
-        generation(self.slurm)                # ValueError: unknown generation
+        gen = generation(self.slurm)          # ValueError: unknown generation
+        if self.hosts and (gen.in_rootfs or self.backup_controller):
+            raise ValueError("--hosts runs with Slurm 22.05 and without a backup controller (yet)")
+        if self.hosts and self.cpu_nodes > 200:
+            raise ValueError("--hosts supports at most 200 cpu nodes (one /24)")
         if self.cpu_nodes < 1:
             raise ValueError("the lab needs at least one cpu node")
         if not 0 <= self.bench_nodes <= 99999:

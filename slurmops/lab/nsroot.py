@@ -67,14 +67,20 @@ def commands(gen) -> list[str]:
     return COMMANDS + (PROMETHEUS_COMMANDS if gen.prometheus_in_rootfs else [])
 
 
+# Commands an extra generation's wrapper directory holds (`lab switch`): Slurm's only; munge and
+# MariaDB stay the lab's own generation's.
+SLURM_COMMANDS = [c for c in COMMANDS if c.startswith("s")]
+
+
 def lab_env(cfg) -> dict[str, str]:
     """The environment of the lab's commands and daemons: for a newer generation, Slurm's, munge's
-    and MariaDB's commands resolve to the wrappers (everything else stays the host's)."""
+    and MariaDB's commands resolve to the wrappers (everything else stays the host's); Slurm's
+    through clients-bin, which `lab switch clients` points at another generation's wrappers."""
     from . import proc
     from .generations import generation
     env = proc.lab_env(cfg.dir, cfg.slurm_conf)
     if generation(cfg.slurm).in_rootfs:
-        env["PATH"] = f"{bin_dir(cfg.dir)}:{env['PATH']}"
+        env["PATH"] = f"{clients_dir(cfg.dir)}:{bin_dir(cfg.dir)}:{env['PATH']}"
     return env
 
 
@@ -83,20 +89,49 @@ def hosts_file(lab_dir: Path) -> Path:
     return lab_dir / "etc" / "hosts"
 
 
-def root_dir(lab_dir: Path) -> Path:
-    return lab_dir / "root"
+def clients_dir(lab_dir: Path) -> Path:
+    """A link to the wrappers of the generation whose Slurm commands the lab's PATH runs: switching
+    the clients re-points it, so every shell and process with the lab's PATH follows at once."""
+    return lab_dir / "clients-bin"
 
 
-def bin_dir(lab_dir: Path) -> Path:
-    return lab_dir / "rootfs-bin"
+def point_clients(cfg) -> None:
+    gen = cfg.generation_of("clients")
+    target = bin_dir(cfg.dir, None if gen == cfg.slurm else gen).name
+    link, tmp = clients_dir(cfg.dir), cfg.dir / ".clients-bin.tmp"
+    if tmp.is_symlink():
+        tmp.unlink()
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
 
 
-def write_wrappers(lab_dir: Path, names: list[str]) -> Path:
-    d = bin_dir(lab_dir)
+def daemon_env(cfg, env: dict[str, str], daemon: str) -> dict[str, str]:
+    """env for one daemon: its own generation's commands first when it was switched."""
+    gen = cfg.generation_of(daemon)
+    if gen == cfg.slurm:
+        return env
+    return dict(env, PATH=f"{bin_dir(cfg.dir, gen)}:{env['PATH']}")
+
+
+def holder_name(gen: str | None = None) -> str:
+    """Pid file name (run/NAME.pid) of the holder of the lab's root (gen None) or of an extra one."""
+    return "rootfs" if gen is None else f"rootfs-{gen}"
+
+
+def root_dir(lab_dir: Path, gen: str | None = None) -> Path:
+    return lab_dir / ("root" if gen is None else f"root-{gen}")
+
+
+def bin_dir(lab_dir: Path, gen: str | None = None) -> Path:
+    return lab_dir / ("rootfs-bin" if gen is None else f"rootfs-bin-{gen}")
+
+
+def write_wrappers(lab_dir: Path, names: list[str], gen: str | None = None) -> Path:
+    d = bin_dir(lab_dir, gen)
     d.mkdir(parents=True, exist_ok=True)
     script = d / ".run-in-rootfs"
     tmp = d / ".run-in-rootfs.tmp"
-    tmp.write_text(WRAPPER)
+    tmp.write_text(WRAPPER.replace("run/rootfs.pid", f"run/{holder_name(gen)}.pid"))
     os.chmod(tmp, 0o755)
     os.replace(tmp, script)
     for name in names:
@@ -112,16 +147,19 @@ def write_wrappers(lab_dir: Path, names: list[str]) -> Path:
 
 
 def in_root(pid: int, lab_dir: Path) -> bool:
-    """Whether process pid runs inside this lab's root filesystem (checked before ending it)."""
+    """Whether process pid runs inside one of this lab's root filesystems (checked before ending
+    it): the lab's own (LABDIR/root) or an extra generation's (LABDIR/root-GEN, `lab switch`)."""
     try:
-        return os.readlink(f"/proc/{pid}/root") == str(root_dir(lab_dir))
+        root = os.readlink(f"/proc/{pid}/root")
     except OSError:
         return False
+    return root == str(root_dir(lab_dir)) or root.startswith(str(lab_dir / "root-"))
 
 
-def holder_argv(rootfs: Path, lab_dir: Path) -> list[str]:
+def holder_argv(rootfs: Path, lab_dir: Path, gen: str | None = None) -> list[str]:
     return ["unshare", "--mount", "--uts", "--propagation", "private", "--",
-            sys.executable, "-m", "slurmops.lab.nsroot", "hold", str(rootfs), str(lab_dir)]
+            sys.executable, "-m", "slurmops.lab.nsroot", "hold", str(rootfs), str(lab_dir),
+            *([gen] if gen else [])]
 
 
 def _mount(*args: str) -> None:
@@ -130,10 +168,11 @@ def _mount(*args: str) -> None:
         raise SystemExit(f"error: mount {' '.join(args)}: {r.stderr.strip()}")
 
 
-def hold(rootfs: Path, lab_dir: Path) -> None:
+def hold(rootfs: Path, lab_dir: Path, gen: str | None = None) -> None:
     """Inside the fresh namespace: mount, chroot, become `sleep infinity`."""
-    root = root_dir(lab_dir)
-    upper, work = lab_dir / "rootfs" / "upper", lab_dir / "rootfs" / "work"
+    root = root_dir(lab_dir, gen)
+    changes = lab_dir / holder_name(gen)
+    upper, work = changes / "upper", changes / "work"
     for d in (root, upper, work):
         d.mkdir(parents=True, exist_ok=True)
     _mount("-t", "overlay", "overlay", "-o",
@@ -162,14 +201,15 @@ def hold(rootfs: Path, lab_dir: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 3 and argv[0] == "hold":
+    if len(argv) in (3, 4) and argv[0] == "hold":
         rootfs, lab_dir = Path(argv[1]), Path(argv[2])
+        gen = argv[3] if len(argv) == 4 else None
         for bad in (",", ":"):         # overlay's option syntax
-            if bad in str(rootfs) + str(lab_dir):
+            if bad in str(rootfs) + str(lab_dir) + (gen or ""):
                 print(f"error: paths must not contain {bad!r}", file=sys.stderr)
                 return 2
-        hold(rootfs, lab_dir)
-    print("usage: python -m slurmops.lab.nsroot hold ROOTFS LABDIR", file=sys.stderr)
+        hold(rootfs, lab_dir, gen)
+    print("usage: python -m slurmops.lab.nsroot hold ROOTFS LABDIR [GENERATION]", file=sys.stderr)
     return 2
 
 

@@ -33,6 +33,8 @@ APT_PACKAGES = [
     "munge", "slurmctld", "slurmd", "slurmdbd", "slurmrestd", "slurm-client",
     "slurm-wlm-basic-plugins", "slurm-wlm-jwt-plugin", "slurm-wlm-mysql-plugin",
     "mariadb-server", "prometheus", "prometheus-alertmanager", "prometheus-node-exporter",
+    # lab up --hosts: an sshd per lab host, reached with the lab's own key (fleet runbooks)
+    "openssh-server", "openssh-client",
 ]
 REST_USER = "slurmrestd"       # slurmrestd refuses to run as root
 WORKLOAD_USER = "slurmlab"     # a non-root user for sample jobs (per-user metrics, root vs user)
@@ -85,6 +87,10 @@ class Lab:
         self.env = nsroot.lab_env(cfg)
         self._started: list[str] = []
         self._rest_version: str | None = None
+        # Run on one of the lab's hosts (over its ssh, in its namespaces): `lab restart munged`
+        # acts on that host's munged, as systemctl does on a real host.
+        name = socket.gethostname()
+        self.on_host = name if name in cfg.host_nodes() else ""
 
     # ---- small helpers ---------------------------------------------------------------------
     def say(self, msg: str) -> None:
@@ -102,7 +108,26 @@ class Lab:
         return path
 
     def own_pid(self, name: str) -> int | None:
-        return proc.owned_pid(self.cfg.pidfile(name), self.cfg.dir)
+        return self.owned(self.cfg.pidfile(name))
+
+    def owned(self, pidfile: Path) -> int | None:
+        """The live pid in pidfile if it is this lab's (its marker); an sshd of a lab host
+        rewrites its environment (process title), so it is the lab's when it runs inside that
+        host's network namespace."""
+        pid = proc.owned_pid(pidfile, self.cfg.dir)
+        node = pidfile.name[len("sshd-"):-len(".pid")] if pidfile.name.startswith("sshd-") else ""
+        if pid or node not in self.cfg.host_nodes():
+            return pid
+        pid = proc.read_pid(pidfile)
+        if pid is None or proc.is_zombie(pid):
+            return None
+        try:
+            same = os.stat(f"/proc/{pid}/ns/net").st_ino == \
+                os.stat(f"/run/netns/{self.cfg.host_netns(node)}").st_ino
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return None
+        return pid if same and comm == "sshd" else None
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         if self.own_pid(name):
@@ -158,7 +183,7 @@ class Lab:
 
     def check_ports(self) -> None:
         running = {c.name for c in self.components() if any(
-            proc.owned_pid(p, self.cfg.dir) for p in c.pidfiles())}
+            self.owned(p) for p in c.pidfiles())}
         wanted: list[tuple[str, int]] = []
         for comp in ("slurmctld", "slurmdbd", "slurmrestd", "mariadb", "node_exporter",
                      "slurm_exporter", "job_exporter", "prometheus", "alertmanager"):
@@ -177,6 +202,8 @@ class Lab:
                 raise LabError(f"port {port} for {what} is already in use on this host ({why})")
         if self.cfg.backup_controller:
             self.check_network()
+        if self.cfg.hosts:
+            self.check_hosts_network()
 
     def render(self) -> None:
         c = self.cfg
@@ -210,6 +237,8 @@ class Lab:
         if c.backup_controller:
             _write(c.slurm_conf_backup,
                    env.get_template("slurm.conf.j2").render(**{**ctx, "backup_conf": True}), 0o644)
+        if c.hosts:
+            self.render_hosts()
         hosts = nsroot.hosts_file(c.dir)
         if c.backup_controller and self.gen.in_rootfs:
             # From 24.11 slurmd binds (NoInAddrAny) the address its host name resolves to, not its
@@ -230,7 +259,7 @@ class Lab:
                 _write(c.bin / f"{name}-host", text, 0o755)
                 text = env.get_template("host-hop.j2").render(
                     c=c, target=c.bin / f"{name}-host", anchor=c.pidfile("rootfs-host"),
-                    wrappers=nsroot.bin_dir(c.dir))
+                    wrappers=f"{nsroot.clients_dir(c.dir)}:{nsroot.bin_dir(c.dir)}")
             _write(c.bin / name, text, 0o755)
         _write(c.state_file, c.to_json() + "\n", 0o644)
 
@@ -248,7 +277,8 @@ class Lab:
         c = self.cfg
         return [
             *([Component("rootfs", self._start_rootfs, self._rootfs_health,
-                         lambda: [c.pidfile("rootfs"), c.pidfile("rootfs-host")],
+                         lambda: [c.pidfile("rootfs"), c.pidfile("rootfs-host"),
+                                  *sorted(c.run.glob("rootfs-[0-9]*.pid"))],
                          f"Debian {self.gen.suite_name} (mount+UTS ns)",
                          "rootfs.out")] if self.gen.in_rootfs else []),
             Component("munged", self._start_munged,
@@ -262,6 +292,11 @@ class Lab:
                       lambda: [c.pidfile("slurmctld")], f"{c.host_addr}:{c.port('slurmctld')}", "slurmctld.log",
                       # a backup in control hands it back first: 28 s measured on 24.11
                       wait_s=90 if c.backup_controller else 30),
+            *([Component("hosts", self._start_hosts, self._hosts_health,
+                         lambda: [c.pidfile(f"{d}-{n}") for n in c.host_nodes()
+                                  for d in ("munged", "sshd")],
+                         f"{len(c.host_nodes())} hosts on {c.hosts_network} (ssh, munged)",
+                         "munged-<node>.log, sshd-<node>.out")] if c.hosts else []),
             Component("slurmd", self._start_slurmd, self._slurmd_health,
                       lambda: [c.pidfile(f"slurmd-{n}") for n in c.node_names],
                       f"{len(c.cpu_node_names)} cpu + {len(c.cloud_node_names)} cloud nodes",
@@ -312,6 +347,7 @@ class Lab:
 
     def _start_rootfs(self) -> None:
         nsroot.write_wrappers(self.cfg.dir, nsroot.commands(self.gen))
+        nsroot.point_clients(self.cfg)
         self._spawn("rootfs", nsroot.holder_argv(self.ensure_rootfs(), self.cfg.dir))
         # A host-side anchor: the Resume/Suspend programs (run by slurmctld inside) nsenter it to
         # get back to the host's mount namespace and root, where the lab's Python is.
@@ -372,7 +408,7 @@ class Lab:
 
     def _start_slurmdbd(self) -> None:
         self._bootstrap_database()
-        self._spawn("slurmdbd", ["slurmdbd", "-D"])
+        self._spawn("slurmdbd", ["slurmdbd", "-D"], env=self.daemon_env("slurmdbd"))
 
     def _bootstrap_accounting(self) -> None:
         """Cluster, accounts and users in slurmdbd (accounting.shtml). Idempotent."""
@@ -404,7 +440,7 @@ class Lab:
 
     def _start_slurmctld(self) -> None:
         self._bootstrap_accounting()
-        self._spawn("slurmctld", ["slurmctld", "-D"])
+        self._spawn("slurmctld", ["slurmctld", "-D"], env=self.daemon_env("slurmctld"))
 
     def _slurmctld_health(self) -> checks.Result:
         if self.cfg.backup_controller:     # the primary answers, whatever the backup does
@@ -471,6 +507,178 @@ class Lab:
         if removed:
             self.say(f"  removed {', '.join(removed)}")
 
+    # ---- separate hosts (lab up --hosts): namespaces on a bridge, own munged and sshd ----------
+    def check_hosts_network(self) -> None:
+        """The lab's host network must not be on this host already, except on its own bridge."""
+        c = self.cfg
+        ours = ipaddress.ip_network(c.hosts_network)
+        r = proc.run(["ip", "-o", "-4", "addr", "show"])
+        for line in r.stdout.splitlines():
+            parts = line.split()
+            if len(parts) < 4 or parts[2] != "inet":
+                continue
+            dev = parts[1].split("@")[0]
+            try:
+                net = ipaddress.ip_interface(parts[3]).network
+            except ValueError:
+                continue
+            if dev != c.hosts_bridge and net.overlaps(ours):
+                raise LabError(f"{parts[3]} on {dev} overlaps the lab hosts' network {ours} "
+                               f"(pick another --port-base)")
+
+    def ensure_hosts_network(self) -> None:
+        """A bridge with the gateway address (.1/24), and per host a network namespace joined to
+        it by a veth pair (host side enslaved to the bridge, namespace side eth0). Idempotent.
+        No route out, no forwarding, no NAT: the hosts reach the lab host and each other only."""
+        c = self.cfg
+
+        def run(argv: list[str]) -> None:
+            r = proc.run(argv, timeout=15)
+            if r.returncode != 0:
+                raise LabError(f"{' '.join(argv)} failed: {_last_line(r)}")
+
+        if proc.run(["ip", "link", "show", "dev", c.hosts_bridge]).returncode != 0:
+            run(["ip", "link", "add", c.hosts_bridge, "type", "bridge"])
+            run(["ip", "addr", "add", f"{c.hosts_gateway}/24", "dev", c.hosts_bridge])
+        run(["ip", "link", "set", "dev", c.hosts_bridge, "up"])
+        have = proc.run(["ip", "netns", "list"]).stdout.split()
+        for node in c.host_nodes():
+            ns, veth = c.host_netns(node), c.host_veth(node)
+            if ns in have and proc.run(["ip", "link", "show", "dev", veth]).returncode == 0:
+                continue
+            if proc.run(["ip", "link", "show", "dev", veth]).returncode == 0:
+                run(["ip", "link", "del", "dev", veth])
+            if ns not in have:
+                run(["ip", "netns", "add", ns])
+            for argv in (
+                    ["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns],
+                    ["ip", "link", "set", "dev", veth, "master", c.hosts_bridge],
+                    ["ip", "link", "set", "dev", veth, "up"],
+                    ["ip", "-n", ns, "addr", "add", f"{c.node_addr(node)}/24", "dev", "eth0"],
+                    ["ip", "-n", ns, "link", "set", "dev", "eth0", "up"],
+                    ["ip", "-n", ns, "link", "set", "dev", "lo", "up"]):
+                run(argv)
+
+    def hosts_pids(self, nodes: list[str] | None = None) -> list[int]:
+        """Processes inside the lab hosts' network namespaces (``ip netns pids``)."""
+        have = proc.run(["ip", "netns", "list"]).stdout.split()
+        out: list[int] = []
+        for node in self.cfg.host_nodes() if nodes is None else nodes:
+            if self.cfg.host_netns(node) in have:
+                r = proc.run(["ip", "netns", "pids", self.cfg.host_netns(node)], timeout=15)
+                out += [int(p) for p in r.stdout.split() if p.isdigit()]
+        return sorted(out)
+
+    def remove_hosts_network(self) -> None:
+        c = self.cfg
+        removed = []
+        have = proc.run(["ip", "netns", "list"]).stdout.split()
+        for node in c.host_nodes():
+            if proc.run(["ip", "link", "show", "dev", c.host_veth(node)]).returncode == 0:
+                proc.run(["ip", "link", "del", "dev", c.host_veth(node)], timeout=15)
+            if c.host_netns(node) in have:
+                proc.run(["ip", "netns", "del", c.host_netns(node)], timeout=15)
+                removed.append(node)
+        if proc.run(["ip", "link", "show", "dev", c.hosts_bridge]).returncode == 0:
+            proc.run(["ip", "link", "del", "dev", c.hosts_bridge], timeout=15)
+            removed.append(c.hosts_bridge)
+        if removed:
+            self.say(f"  removed host namespaces and bridge: {', '.join(removed)}")
+
+    def render_hosts(self) -> None:
+        """Per host: its own copy of the munge key and its munge dir, an ssh host key; for the
+        lab: root's ssh key pair, authorized_keys, known_hosts, sshd_config and the inventory
+        (slurmops/runbook/inventory.py) that fleet runbooks read. Keys are made once."""
+        c = self.cfg
+        c.ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        ident = c.ssh_dir / "id_ed25519"
+        if not ident.exists():
+            _keygen(ident, f"root@{c.cluster}-lab")
+        known = []
+        for node in c.host_nodes():
+            hd = c.host_dir(node)
+            (hd / "munge").mkdir(parents=True, exist_ok=True)
+            os.chmod(hd, 0o755)
+            os.chmod(hd / "munge", 0o755)
+            key = hd / "munge.key"
+            if not key.exists():
+                shutil.copy2(c.etc / "munge.key", key)       # keeps mode 0400
+            hostkey = hd / "ssh_host_ed25519_key"
+            if not hostkey.exists():
+                _keygen(hostkey, node)
+            kind, blob = hostkey.with_suffix(".pub").read_text().split()[:2]
+            known.append(f"{c.node_addr(node)} {kind} {blob}")
+        _write(c.ssh_dir / "authorized_keys", ident.with_suffix(".pub").read_text(), 0o600)
+        _write(c.ssh_dir / "known_hosts", "\n".join(known) + "\n", 0o644)
+        _write(c.ssh_dir / "sshd_config", _render_env().get_template("sshd_config.j2").render(c=c), 0o644)
+        _write(c.inventory, _render_env().get_template("inventory.toml.j2").render(c=c), 0o644)
+
+    def host_argv(self, node: str, argv: list[str]) -> list[str]:
+        """argv exec'd in host ``node``'s network, UTS (hostname = node) and mount namespace
+        (its own munge dir at run/munge) by nsexec.py."""
+        c = self.cfg
+        return [sys.executable, "-m", "slurmops.lab.nsexec", "--netns", c.host_netns(node),
+                "--hostname", node, "--bind", f"{c.host_dir(node) / 'munge'}:{c.run / 'munge'}",
+                "--", *argv]
+
+    def _start_host_munged(self, node: str) -> None:
+        c = self.cfg
+        self._spawn(f"munged-{node}", self.host_argv(node, [
+            "munged", "-F", f"--key-file={c.host_dir(node) / 'munge.key'}",
+            f"--socket={c.munge_socket}", f"--pid-file={c.run / 'munge' / 'munged.pid'}",
+            f"--log-file={c.log / f'munged-{node}.log'}",
+            f"--seed-file={c.run / 'munge' / 'munged.seed'}", "--num-threads=2"]))
+
+    def _start_host_sshd(self, node: str) -> None:
+        c = self.cfg
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)     # sshd's privilege separation dir
+        self._spawn(f"sshd-{node}", self.host_argv(node, [
+            "/usr/sbin/sshd", "-D", "-e", "-f", str(c.ssh_dir / "sshd_config"),
+            "-h", str(c.host_dir(node) / "ssh_host_ed25519_key"),
+            "-o", f"ListenAddress={c.node_addr(node)}"]))
+
+    def _start_host_slurmd(self, node: str) -> None:
+        self._spawn(f"slurmd-{node}", self.host_argv(node, ["slurmd", "-D", "-N", node]))
+
+    def _start_hosts(self) -> None:
+        self.ensure_hosts_network()
+        for node in self.cfg.host_nodes():
+            self._start_host_munged(node)
+            self._start_host_sshd(node)
+
+    def host_munge_socket(self, node: str) -> Path:
+        return self.cfg.host_dir(node) / "munge" / self.cfg.munge_socket.name
+
+    def _host_health(self, node: str) -> checks.Result:
+        ok, detail = checks.munge_roundtrip(str(self.host_munge_socket(node)))
+        if not ok:
+            return False, f"{node} munged: {detail}"
+        addr = self.cfg.node_addr(node)
+        try:
+            with socket.create_connection((addr, 22), timeout=2) as s:
+                banner = s.recv(64).decode(errors="replace").strip()
+        except OSError as exc:
+            return False, f"{node} sshd {addr}:22: {exc}"
+        return banner.startswith("SSH-"), f"{node} sshd {addr}:22 {banner[:20]}"
+
+    def _hosts_health(self) -> checks.Result:
+        for node in self.cfg.host_nodes():
+            ok, detail = self._host_health(node)
+            if not ok:
+                return False, detail
+        return True, f"{len(self.cfg.host_nodes())} hosts: munged and sshd answer"
+
+    def host_components(self, node: str) -> list[Component]:
+        """What `lab start|stop|restart` means when run on lab host ``node`` (over its ssh)."""
+        c = self.cfg
+        return [
+            Component("munged", lambda: self._start_host_munged(node),
+                      lambda: checks.munge_roundtrip(str(self.host_munge_socket(node))),
+                      lambda: [c.pidfile(f"munged-{node}")], str(c.munge_socket), f"munged-{node}.log"),
+            Component("slurmd", lambda: self._start_host_slurmd(node), self._slurmd_health,
+                      lambda: [c.pidfile(f"slurmd-{node}")], c.node_addr(node), f"slurmd-{node}.log"),
+        ]
+
     def _start_slurmctld_backup(self) -> None:
         """slurmctld -D -f <backup conf>, exec'd inside the namespace with the backup's hostname."""
         c = self.cfg
@@ -492,7 +700,11 @@ class Lab:
 
     def _start_slurmd(self) -> None:
         for node in self.cfg.cpu_node_names:
-            self._spawn(f"slurmd-{node}", ["slurmd", "-D", "-N", node])
+            if node in self.cfg.host_nodes():
+                self._start_host_slurmd(node)       # --hosts: only with the host's own 22.05
+                continue
+            self._spawn(f"slurmd-{node}", ["slurmd", "-D", "-N", node],
+                        env=self.daemon_env(f"slurmd-{node}"))
         self._reset_lost_cloud_nodes()
 
     def _reset_lost_cloud_nodes(self) -> None:
@@ -536,7 +748,8 @@ class Lab:
                 f"127.0.0.1:{self.cfg.port('slurmrestd')}"]
 
     def _start_slurmrestd(self) -> None:
-        self._spawn("slurmrestd", self.slurmrestd_argv(), env=dict(self.env, SLURM_JWT="daemon"))
+        self._spawn("slurmrestd", self.slurmrestd_argv(),
+                    env=dict(self.daemon_env("slurmrestd"), SLURM_JWT="daemon"))
 
     def token(self, user: str = "root", lifespan_s: int = 3600) -> str:
         """A fresh JWT from slurmctld (jwt.shtml: `scontrol token`). Never logged."""
@@ -650,6 +863,86 @@ class Lab:
                  else "host")
         return f"Prometheus {version} ({where})"
 
+    # ---- several generations at once: an upgrade rehearsal (`lab switch`) ----------------------
+    def daemon_env(self, daemon: str) -> dict[str, str]:
+        """The environment a daemon starts with; a switched one finds its generation's binaries
+        first (and stays in that generation's root filesystem, nsroot.py)."""
+        gen = self.cfg.generation_of(daemon)
+        if gen != self.cfg.slurm:
+            self.ensure_generation(gen)
+        return nsroot.daemon_env(self.cfg, self.env, daemon)
+
+    def ensure_generation(self, gen: str) -> None:
+        """A holder for another generation's root filesystem (LABDIR/root-GEN) with its wrappers
+        (LABDIR/rootfs-bin-GEN): started once, kept until `down`. Idempotent."""
+        name = nsroot.holder_name(gen)
+        pid = self.own_pid(name)
+        if pid and os.readlink(f"/proc/{pid}/root") == str(nsroot.root_dir(self.cfg.dir, gen)):
+            return
+        try:
+            # the same cached tree as a lab of that generation (same package list)
+            path = rootfs.ensure(generation(gen).suite, generation(gen).rootfs_packages, log=self.out)
+        except rootfs.RootfsError as exc:
+            raise LabError(str(exc)) from None
+        nsroot.write_wrappers(self.cfg.dir, nsroot.SLURM_COMMANDS, gen)
+        self._spawn(name, nsroot.holder_argv(path, self.cfg.dir, gen))
+
+        def ready() -> checks.Result:
+            p = self.own_pid(name)
+            return bool(p and nsroot.in_root(p, self.cfg.dir)), f"{name} namespace"
+        ok, detail = _wait(ready, 30)
+        if not ok:
+            raise LabError(f"Slurm {gen}'s root filesystem did not come up: {detail} "
+                           f"(log: {self.cfg.log / (name + '.out')})")
+
+    def switch(self, daemon: str, gen: str) -> str:
+        """Record that `daemon` ("slurmdbd", "slurmctld", "slurmrestd", "slurmd-NODE", "clients")
+        runs Slurm `gen` from now on: what installing that generation's package is on a real
+        host. A running daemon keeps its binaries until it is restarted (as after apt). Returns
+        the generation it ran before."""
+        from dataclasses import replace
+        c = self.cfg
+        generation(gen)                        # ValueError: unknown
+        if daemon not in c.switchable():
+            raise LabError(f"cannot switch {daemon!r}; one of {', '.join(c.switchable())}")
+        if not (self.gen.in_rootfs and generation(gen).in_rootfs):
+            raise LabError(f"switching needs a lab and a target from a root filesystem "
+                           f"(24.11 or newer): this lab runs {c.slurm}, asked {gen}")
+        before = c.generation_of(daemon)
+        daemons = {k: v for k, v in c.daemons.items() if k != daemon}
+        if gen != c.slurm:
+            daemons[daemon] = gen
+            self.ensure_generation(gen)
+        self.cfg = replace(c, daemons=daemons)
+        self.env = nsroot.lab_env(self.cfg)
+        _write(self.cfg.state_file, self.cfg.to_json() + "\n", 0o644)
+        if daemon == "clients":
+            nsroot.point_clients(self.cfg)
+        return before
+
+    def restart_slurmd(self, node: str) -> checks.Result:
+        """Stop one node's slurmd (its jobs' slurmstepd keep running) and start it again from the
+        generation recorded for it; wait until that node responds and reports that version."""
+        if node not in self.cfg.cpu_node_names:
+            raise LabError(f"no cpu node {node!r}; one of {', '.join(self.cfg.cpu_node_names)}")
+        name = f"slurmd-{node}"
+        pid = self.own_pid(name)
+        if pid:
+            proc.terminate([pid], timeout=20)
+        self._spawn(name, ["slurmd", "-D", "-N", node], env=self.daemon_env(name))
+        want = self.cfg.generation_of(name)
+
+        def node_ok() -> checks.Result:
+            r = proc.run(["sinfo", "-h", "-N", "-n", node, "-o", "%t %v"], env=self.env, timeout=10)
+            parts = r.stdout.split()
+            ok = len(parts) == 2 and _usable_state(parts[0]) and parts[1].startswith(want + ".")
+            return ok, f"{node} {' '.join(parts) or 'not in sinfo'}"
+        ok, detail = _wait(node_ok, 60)
+        if not ok:
+            raise LabError(f"slurmd on {node} did not come back as {want}: {detail} "
+                           f"(log: {self.cfg.log / f'slurmd-{node}.log'})")
+        return ok, detail
+
     # ---- verbs -------------------------------------------------------------------------------
     def up(self, extra_packages: list[str] | None = None) -> list[Status]:
         t0 = time.monotonic()
@@ -662,10 +955,12 @@ class Lab:
         self.render()
         if self.cfg.backup_controller:
             self.ensure_network()   # slurmdbd, slurmctld and slurmd are reached on its address
+        if self.cfg.hosts:
+            self.ensure_hosts_network()     # the same: the hosts reach them on the bridge's address
         width = max([14] + [len(comp.name) for comp in self.components()])
         try:
             for comp in self.components():
-                was_running = any(proc.owned_pid(p, self.cfg.dir) for p in comp.pidfiles())
+                was_running = any(self.owned(p) for p in comp.pidfiles())
                 comp.start()
                 ok, detail = _wait(comp.health, comp.wait_s)
                 if not ok:
@@ -715,6 +1010,12 @@ class Lab:
             proc.terminate(pids)
 
     def component(self, name: str) -> Component:
+        if self.on_host:
+            for comp in self.host_components(self.on_host):
+                if comp.name == name:
+                    return comp
+            names = ", ".join(c.name for c in self.host_components(self.on_host))
+            raise LabError(f"lab host {self.on_host} runs {names} only (not {name})")
         for comp in self.components():
             if comp.name == name:
                 return comp
@@ -724,7 +1025,7 @@ class Lab:
     def stop_component(self, name: str) -> list[int]:
         """Stop one component (SIGTERM, then SIGKILL): what a runbook or a fault test does."""
         comp = self.component(name)
-        pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+        pids = [p for p in (self.owned(f) for f in comp.pidfiles()) if p]
         proc.terminate(pids, timeout=20)
         return pids
 
@@ -740,7 +1041,7 @@ class Lab:
     def status(self) -> list[Status]:
         out = []
         for comp in self.components():
-            pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+            pids = [p for p in (self.owned(f) for f in comp.pidfiles()) if p]
             if pids:
                 ok, detail = comp.health()
             else:
@@ -768,7 +1069,7 @@ class Lab:
         if self.cfg.dir.exists():
             self.cancel_jobs()
             for comp in reversed(self.components()):
-                pids = [p for p in (proc.owned_pid(f, self.cfg.dir) for f in comp.pidfiles()) if p]
+                pids = [p for p in (self.owned(f) for f in comp.pidfiles()) if p]
                 if comp.name in self.in_rootfs:
                     # Only a process whose root is this lab's root filesystem is one of ours.
                     anchor = self.own_pid("rootfs-host")       # the one host-side process
@@ -780,12 +1081,21 @@ class Lab:
                 if pids:
                     proc.terminate(pids, timeout=20)
                     self.say(f"  stopped {comp.name} ({' '.join(map(str, pids))})")
+        if self.cfg.hosts:
+            # sshd rewrites its environment (its process title), so it carries no lab marker:
+            # everything inside a lab host's own network namespace is the lab's.
+            inside = self.hosts_pids()
+            if inside:
+                self.say(f"  stopping {len(inside)} processes in the lab hosts' namespaces")
+                proc.terminate(inside, timeout=10)
         leftovers = proc.lab_processes(self.cfg.dir)
         if leftovers:
             self.say(f"  stopping {len(leftovers)} leftover lab processes")
         survivors = proc.terminate(leftovers, timeout=10)
         if self.cfg.backup_controller and not survivors:
             self.remove_network()
+        if self.cfg.hosts and not survivors:
+            self.remove_hosts_network()
         if purge:
             _remove_job_cgroups(self.cfg.node_names)
             if self.cfg.dir.is_dir():
@@ -797,7 +1107,7 @@ class Lab:
         c = self.cfg
         return [
             f"export SLURM_CONF={c.slurm_conf}",
-            *([f"export PATH={nsroot.bin_dir(c.dir)}:$PATH"
+            *([f"export PATH={nsroot.clients_dir(c.dir)}:{nsroot.bin_dir(c.dir)}:$PATH"
                f"   # Slurm {c.slurm}'s commands, run inside its root filesystem"]
               if self.gen.in_rootfs else []),
             f"export SLURMOPS_LAB_DIR={c.dir}",
@@ -827,6 +1137,13 @@ def _write(path: Path, text: str, mode: int) -> None:
     tmp.write_text(text)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+def _keygen(path: Path, comment: str) -> None:
+    r = proc.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+                 timeout=30)
+    if r.returncode != 0:
+        raise LabError(f"ssh-keygen {path}: {_last_line(r)}")
 
 
 def _dpkg_installed(pkg: str) -> bool:

@@ -92,10 +92,16 @@ class Context:
     def say(self, msg: str) -> None:
         print(self.redact(msg), file=self.out, flush=True)
 
+    def host_values(self, host: str) -> dict[str, str]:
+        """Placeholder values on an inventory host: the target's, overridden by the host's vars."""
+        from .fleet import host_values
+        return host_values(self, host)
+
     def run(self, argv: list[str], *, timeout: float = 60, input: str | None = None,
-            secret_output: bool = False, why: str = "") -> Outcome:
-        """Run one command through the target's transport and audit it: argv (redacted), exit
-        code, duration, sha256 of the output and, unless the output is secret, its tail."""
+            secret_output: bool = False, why: str = "", host: str = "") -> Outcome:
+        """Run one command through the target's transport (or, with ``host``, that inventory
+        host's: fleet.py) and audit it: argv (redacted), exit code, duration, sha256 of the
+        output and, unless the output is secret, its tail."""
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
             if left <= 0:
@@ -103,11 +109,15 @@ class Context:
                 self._audit_cmd(out, secret_output, why)
                 return out
             timeout = min(timeout, left)
-        out = self.target.transport.run(argv, env=self.target.env, timeout=timeout, input=input)
-        self._audit_cmd(out, secret_output, why)
+        transport = self.target.transport
+        if host:
+            from .fleet import transport_of
+            transport = transport_of(self, host)
+        out = transport.run(argv, env=self.target.env, timeout=timeout, input=input)
+        self._audit_cmd(out, secret_output, why, host)
         return out
 
-    def _audit_cmd(self, out: Outcome, secret_output: bool, why: str) -> None:
+    def _audit_cmd(self, out: Outcome, secret_output: bool, why: str, host: str = "") -> None:
         if not self.audit:
             return
         rec: dict[str, Any] = {
@@ -118,6 +128,8 @@ class Context:
         }
         if why:
             rec["why"] = why
+        if host:
+            rec["host"] = host
         if out.timed_out:
             rec["timed_out"] = True
         if not secret_output:
@@ -177,7 +189,7 @@ def run_op(ctx: Context, op: Op) -> tuple[bool, str]:
                 argv = op.render(ctx)
                 timeout = op.timeout_s
                 out = ctx.run(argv, timeout=timeout, secret_output=getattr(op, "secret_output", False),
-                              why=op.why)
+                              why=op.why, host=op.host)
                 if isinstance(op, Service):
                     ok, detail = out.rc == 0, _last(out) if out.rc == 0 else f"exit {out.rc}: {_last(out)}"
                 else:
@@ -225,7 +237,7 @@ def op_text(ctx: Context | None, op: Op) -> str:
     if isinstance(op, Check):
         return f"check: {op.name}" + (f" (retry {op.retry_s:.0f} s)" if op.retry_s else "")
     argv = op.render(ctx) if ctx is not None else list(getattr(op, "argv", [])) or [op.describe()]
-    text = "$ " + shlex.join(argv)
+    text = (f"[{op.host}] " if op.host else "") + "$ " + shlex.join(argv)
     extra = op.conditions(PLAN_WORDS) if isinstance(op, Cmd) else []
     return text + (f"   [{'; '.join(extra)}]" if extra else "")
 

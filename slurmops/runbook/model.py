@@ -52,6 +52,7 @@ class Cmd:
     retry_s: float = 0
     secret_output: bool = False    # output is never kept, not even a tail (tokens, credentials)
     capture: str | None = None     # keep stdout in memory under this name for later ops
+    host: str = ""                 # an inventory host (fleet.py); "" = the target's own transport
 
     def __post_init__(self):
         if isinstance(self.argv, str):
@@ -59,10 +60,11 @@ class Cmd:
         object.__setattr__(self, "argv", tuple(self.argv))
 
     def render(self, ctx) -> list[str]:
-        return [fill(a, ctx.values) for a in self.argv]
+        values = ctx.host_values(self.host) if self.host else ctx.values
+        return [fill(a, values) for a in self.argv]
 
     def describe(self) -> str:
-        return " ".join(self.argv)
+        return " ".join(self.argv) + (f" (on {self.host})" if self.host else "")
 
     def conditions(self, words: dict[str, str], rc_join: str = ",") -> list[str]:
         """What besides exit 0 decides the outcome (expect, reject, ok_rc, retry_s), each through
@@ -86,6 +88,7 @@ class Service:
     component: str
     why: str = ""
     timeout_s: float = 120
+    host: str = ""                 # an inventory host (fleet.py); "" = the target's own transport
     ACTIONS = ("start", "stop", "restart")
 
     def __post_init__(self):
@@ -96,7 +99,7 @@ class Service:
         return ctx.services.argv(self.action, fill(self.component, ctx.values))
 
     def describe(self) -> str:
-        return f"{self.action} {self.component} (service manager)"
+        return f"{self.action} {self.component} (service manager{', on ' + self.host if self.host else ''})"
 
 
 CheckFn = Callable[[Any], "tuple[bool, str]"]

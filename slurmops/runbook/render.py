@@ -129,9 +129,12 @@ def op_line(op) -> str:
         return f"check **{op.name}**{grade}" + (f": {op.why}" if op.why else "") + \
             (f" (retried for {op.retry_s:.0f} s)" if op.retry_s else "") + force
     if isinstance(op, Service):
-        return (f"{op.action} `{op.component}` through the service manager "
+        return (("on each HOST: " if op.host else "") +
+                f"{op.action} `{op.component}` through the service manager "
                 f"(systemd: `systemctl {op.action} <unit>`; lab: `slurmops lab {op.action} {op.component}`)")
     text = f"`{_display(op.argv)}`"
+    if getattr(op, "host", ""):
+        text = f"on each {op.host}: {text}"
     extra = op.conditions(DOC_WORDS, rc_join=" or ")
     if op.why:
         text += f" — {op.why}"

@@ -46,6 +46,20 @@ def restore_file(backup: str, dest: str) -> list[Cmd]:
             Cmd(("mv", "-f", "--", tmp, dest), why="atomic replace")]
 
 
+def free_bytes(ctx, path: str) -> tuple[int | None, str, str]:
+    """(free bytes, where, error) of the file system that will hold `path`: df of the nearest
+    directory that exists yet (a backup dir is often made by the step that fills it)."""
+    where = path
+    while where not in ("", "/") and ctx.run(["test", "-d", where], timeout=10).rc != 0:
+        where = where.rsplit("/", 1)[0] or "/"
+    where = where or "/"
+    df = ctx.run(["df", "-P", "-B1", "--", where], timeout=15)
+    try:
+        return int(df.stdout.strip().splitlines()[-1].split()[3]), where, ""
+    except (IndexError, ValueError):
+        return None, where, f"df {where}: {df.stderr.strip()[:200]}"
+
+
 def file_mode_check(path_key: str, mode: str, owner_key: str) -> Check:
     """The file has the owner and mode the daemon demands (munged refuses a group-readable key)."""
     def fn(ctx):

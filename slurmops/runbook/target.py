@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from .inventory import Inventory, load as load_inventory
 from .model import RunbookError
 from .transport import LocalTransport, SshTransport, Transport
 
@@ -81,6 +82,9 @@ class Target:
     transport: Transport
     services: ServiceManager
     spec: dict
+    # The fleet (inventory.py): lab:DIR reads DIR/inventory.toml when the lab has hosts (lab up
+    # --hosts); any target takes --set inventory=FILE. None: one host, this target itself.
+    inventory: Inventory | None = None
 
     @property
     def slug(self) -> str:
@@ -135,6 +139,8 @@ def make_target(spec: str, ssh: str | None = None, sets: dict[str, str] | None =
             "test_partition": "cpu",
             "lab_dir": str(lab_dir),
         }
+        # lab up --hosts wrote an inventory of the lab's hosts: fleet runbooks act across them
+        lab_inventory = str(cfg.inventory) if cfg.hosts and cfg.inventory.is_file() else ""
         services: ServiceManager = LabServices(lab_dir)
         label = f"lab:{lab_dir}"
     elif kind == "systemd":
@@ -154,6 +160,9 @@ def make_target(spec: str, ssh: str | None = None, sets: dict[str, str] | None =
     env = {"SLURM_CONF": values["slurm_conf"]}
     if kind == "lab":
         env["PATH"] = lab_path
+        if "inventory" not in sets and lab_inventory:
+            values["inventory"] = lab_inventory
+    inventory = load_inventory(values["inventory"]) if values.get("inventory") else None
     return Target(kind=kind, label=label, values=values, env=env,
                   transport=transport, services=services,
-                  spec={"target": spec, "ssh": ssh, "set": sets})
+                  spec={"target": spec, "ssh": ssh, "set": sets}, inventory=inventory)

@@ -128,3 +128,29 @@ def test_native_metrics_only_where_the_generation_has_them(tmp_path, slurm, prom
     assert {t["labels"]["endpoint"] for t in targets} == set(NATIVE_ENDPOINTS)
     assert all(t["targets"] == [f"127.0.0.1:{cfg.port('slurmctld')}"] for t in targets)
     assert all("cluster" not in t["labels"] for t in targets)   # our dashboards select by cluster
+
+
+def test_upgrade_24_11_to_26_05_keeps_the_configs(tmp_path):
+    """slurm-upgrade on the lab keeps etc/ as 24.11 rendered it: that is only right while a fresh
+    26.05 lab renders the same files (comments aside), but for 26.05's optional native /metrics
+    (MetricsType/MetricsParameters, which an upgraded site turns on when it wants them:
+    docs/native-metrics.md). If a template starts to differ otherwise, the upgrade
+    (docs/runbooks.md) must render the new config as a step of its own."""
+    _, old = render(tmp_path / "a", slurm="24.11")
+    _, new = render(tmp_path / "b", slurm="26.05")
+    assert old.keys() == new.keys()
+    for name in old:
+        a = [ln for ln in conf_lines(old[name]) if not ln.startswith("StoragePass=")]  # per-lab secret
+        b = [ln for ln in conf_lines(new[name]) if not ln.startswith(("StoragePass=", "MetricsType=",
+                                                                        "MetricsParameters="))]
+        assert [ln.replace(str(tmp_path / "a"), "D") for ln in a] == \
+               [ln.replace(str(tmp_path / "b"), "D") for ln in b], name
+
+
+def test_a_switched_daemon_is_recorded_and_survives_json(tmp_path):
+    cfg = LabConfig(dir=tmp_path, slurm="24.11", daemons={"slurmdbd": "26.05", "clients": "26.05"})
+    again = LabConfig.from_json(cfg.to_json())
+    assert again == cfg
+    assert again.generation_of("slurmdbd") == "26.05" and again.generation_of("slurmctld") == "24.11"
+    assert again.extra_generations == ["26.05"]
+    assert "slurmd-n1" in again.switchable() and "slurmd-c1" not in again.switchable()

@@ -85,7 +85,8 @@ def test_munge_rotation_new_key_and_no_leak(runbook, state_dir, rb_lab, healthy)
     after = key.read_bytes()
     assert after != before and len(after) == 1024
     assert key.stat().st_mode & 0o777 == 0o400 and key.stat().st_uid == 0
-    backup = next((rb_lab / "backups").glob(f"munge.key.{end(records(state_dir))['run_id']}"))
+    # a target without an inventory is a fleet of one host, "localhost" (runbook/fleet.py)
+    backup = next((rb_lab / "backups").glob(f"munge.key.localhost.{end(records(state_dir))['run_id']}"))
     assert backup.read_bytes() == before
     assert_no_secret([before, after], r, state_dir)
     healthy()
@@ -119,8 +120,9 @@ def assert_no_secret(keys: list[bytes], r: subprocess.CompletedProcess, state_di
 
 
 def test_munge_bad_key_rolls_back(runbook, state_dir, rb_lab, healthy, tmp_path):
-    """Fault: a distributed key munged refuses (4 bytes). Restarting munged fails; the old key is
-    restored, munged and the Slurm daemons restarted, the cluster is healthy, every step audited."""
+    """Fault: a distributed key munged refuses (4 bytes). The verification munged on the new key
+    (step 4) does not start, so no live munged is touched: the staged copies are removed, the
+    live key never changed, the cluster is healthy, every step audited."""
     key = rb_lab / "etc" / "munge.key"
     before = md5(key)
     bad = tmp_path / "bad.key"
@@ -134,9 +136,9 @@ def test_munge_bad_key_rolls_back(runbook, state_dir, rb_lab, healthy, tmp_path)
     assert failed and failed[0]["step"] == 4 and failed[0]["phase"] == "action"
     rb_steps = [x["step"] for x in recs if x["event"] == "rollback_step_done"]
     assert rb_steps == [4, 3, 2, 1] and all(x["ok"] for x in recs if x["event"] == "rollback_step_done")
-    rollback_cmds = [" ".join(x["argv"]) for x in recs if x["event"] == "cmd" and x["phase"] == "rollback"]
-    assert any("lab restart munged" in c for c in rollback_cmds)
-    assert any("lab restart slurmctld" in c for c in rollback_cmds)
+    all_cmds = [" ".join(x["argv"]) for x in recs if x["event"] == "cmd"]
+    assert not any("lab restart" in c for c in all_cmds)      # no live daemon was touched
+    assert not list(rb_lab.glob("etc/munge.key.slurmops-*"))
     healthy()
 
 
@@ -241,7 +243,7 @@ def _start_and_kill(state_dir: Path, rb_lab: Path, name: str, at_step: int, *arg
 
 
 def test_kill9_then_resume_finishes(runbook, state_dir, rb_lab, healthy):
-    run_id = _start_and_kill(state_dir, rb_lab, "munge-key-rotation", 5)
+    run_id = _start_and_kill(state_dir, rb_lab, "munge-key-rotation", 6)
     time.sleep(3)   # a lab restart the killed run had started may still be finishing
     lines = (state_dir / "runs" / run_id / "audit.jsonl").read_text().splitlines()
     parsed = [json.loads(ln) for ln in lines[:-1]]     # all but a possibly torn last line are whole
@@ -254,7 +256,7 @@ def test_kill9_then_resume_finishes(runbook, state_dir, rb_lab, healthy):
     recs = records(state_dir, run_id)
     assert end(recs)["status"] == "succeeded"
     assert any(x["event"] == "resume" for x in recs)
-    assert {x["step"] for x in recs if x["event"] == "step_done"} >= {1, 2, 3, 4, 5, 6}
+    assert {x["step"] for x in recs if x["event"] == "step_done"} >= {1, 2, 3, 4, 5, 6, 7, 8}
     # a finished run cannot be resumed again
     again = runbook("resume", run_id, "--yes")
     assert again.returncode == 2 and "already ended" in again.stderr
@@ -264,14 +266,14 @@ def test_kill9_then_resume_finishes(runbook, state_dir, rb_lab, healthy):
 def test_kill9_then_resume_rollback_restores_key(runbook, state_dir, rb_lab, healthy):
     key = rb_lab / "etc" / "munge.key"
     before = md5(key)
-    run_id = _start_and_kill(state_dir, rb_lab, "munge-key-rotation", 4)
+    run_id = _start_and_kill(state_dir, rb_lab, "munge-key-rotation", 5)
     time.sleep(3)
     r = runbook("resume", run_id, "--rollback")
     assert r.returncode == 1, r.stdout + r.stderr
     recs = records(state_dir, run_id)
     assert end(recs)["status"] == "rolled-back"
     assert md5(key) == before
-    assert [x["step"] for x in recs if x["event"] == "rollback_step_done"][:2] in ([4, 3], [3, 2])
+    assert [x["step"] for x in recs if x["event"] == "rollback_step_done"][:2] in ([5, 4], [4, 3])
     healthy()
 
 
@@ -280,7 +282,8 @@ def test_plan_reads_state_and_changes_nothing(runbook, rb_lab):
     before = md5(key)
     r = runbook("plan", "munge-key-rotation")
     assert r.returncode == 0, r.stderr
-    assert f"$ dd if=/dev/urandom of={key}.slurmops-new bs=1024 count=1 status=none" in r.stdout
+    assert f"$ dd if=/dev/urandom of={rb_lab}/backups/munge.key.new." in r.stdout
+    assert f"[localhost] $ cp -p -- {key}.slurmops-new {key}.slurmops-tmp" in r.stdout
     assert "lab restart munged --dir" in r.stdout and "now: ok" in r.stdout
     assert md5(key) == before
     r = runbook("plan", "statesave-backup")
@@ -352,6 +355,11 @@ def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir
     finally:
         subprocess.run(["scancel", job], env=env)
         subprocess.run(["scontrol", "update", f"NodeName={NODE}2", "State=RESUME"], env=env)
+    # On a loaded 2-core CI machine a ping of the just-resumed rn2 once went unanswered (idle*);
+    # it answers the next one: wait for that before the strict health check.
+    wait_until(f"{NODE}2 and {NODE}3 to respond", lambda: "*" not in subprocess.run(
+        ["sinfo", "-h", "-N", "-n", f"{NODE}[2-3]", "-o", "%t"], env=env, capture_output=True, text=True).stdout,
+        timeout=60)
     healthy()
 
 

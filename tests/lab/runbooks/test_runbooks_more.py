@@ -128,6 +128,27 @@ def test_read_only_checks(runbook, state_dir, rb_lab, healthy):
     healthy()
 
 
+@pytest.mark.skipif(GENERATION not in ("", "22.05"), reason="an upgrade from the host's 22.05 (to 24.11, "
+                    "beyond its window); on a newer lab test_read_only_checks refuses a target beyond it")
+def test_upgrade_outside_the_window_is_refused(runbook, state_dir, rb_lab):
+    """22.05 -> 24.11 is four major releases; 24.11 accepts three (upgrades.shtml, Compatibility
+    Window): both upgrade runbooks refuse with the reason and the path in steps, and slurm-upgrade
+    stops before its first change (slurmdbd still answers, still 22.05)."""
+    r = runbook("run", "slurmdbd-upgrade-check", "--yes", "-p", "target_version=24.11")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "22.05 -> 24.11 is 4 releases, beyond 24.11's window of 3: upgrade in steps " \
+           "22.05 -> 23.11 -> 24.11" in r.stdout
+    r = runbook("run", "slurm-upgrade", "--yes", "-p", "to=24.11")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "slurmctld 22.05 -> 24.11 is 4 major releases, outside 24.11's compatibility window of 3 " \
+           "earlier releases (upgrades.shtml): upgrade in steps 22.05 -> 23.11 -> 24.11" in r.stdout
+    recs = records(state_dir)
+    assert [x["step"] for x in recs if x["event"] == "step_failed"] == [2]
+    assert not any(x["event"] == "step_start" and x["step"] > 2 for x in recs)
+    out = sh(rb_lab, "sacctmgr", "show", "config")
+    assert out.returncode == 0 and "SLURMDBD_VERSION       = 22.05" in out.stdout
+
+
 def test_database_restore_round_trip(runbook, state_dir, rb_lab, healthy):
     healthy()      # a job in the accounting db
     job = sh(rb_lab, "sacct", "-n", "-X", "-P", "-a", "-S", "2000-01-01", "-o", "JobID").stdout.split()[-1]

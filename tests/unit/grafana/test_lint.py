@@ -127,11 +127,40 @@ def test_every_expression_and_variable_parses_with_promtool(models, promtool_bin
     assert lint.promtool_check(models, promtool_bin) == []
 
 
+def _alert_runbooks() -> dict[str, str]:
+    """alert name -> the runbook its runbook_url names, from the rule files themselves."""
+    import yaml
+    out = {}
+    for path in sorted((REPO / "alerts").glob("*.rules.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    out[rule["alert"]] = rule["annotations"]["runbook_url"].rsplit("/", 1)[-1][:-3]
+    return out
+
+
+def test_a_panel_that_shows_an_alerts_condition_links_that_alerts_runbook(models):
+    """A panel whose description names the alert it counts ("... (SlurmNodeDown)") sends the
+    on-call engineer to the same runbook as the alert does (the one that works in that condition),
+    and the overview's health row says which alert each stat counts."""
+    alerts = _alert_runbooks()
+    checked = 0
+    for d in models.values():
+        for p in m.panels(d):
+            named = [a for a in re.findall(r"\((\w+)\)", p.get("description", "")) if a in alerts]
+            links = [ln["url"].rsplit("/", 1)[-1][:-3] for ln in p.get("links", [])
+                     if ln["title"].startswith("Runbook: ")]
+            if named and links:
+                assert links == [alerts[named[0]]], (d["title"], p["title"], named, links)
+                checked += 1
+    assert checked >= 5
+
+
 def test_runbook_and_drilldown_links(models):
     runbooks = {link["url"].rsplit("/", 1)[-1][:-3]
                 for d in models.values() for p in m.panels(d) for link in p.get("links", [])
                 if link["title"].startswith("Runbook: ")}
-    assert {"cluster-health", "slurmctld-restart", "slurmdbd-restart",
+    assert {"cluster-health", "slurmctld-down", "slurmdbd-down", "dbd-agent-queue", "node-not-responding",
             "node-drain"} <= runbooks
     docs = REPO / "runbooks" / "docs"
     if docs.is_dir():
