@@ -184,6 +184,11 @@ def db_settings(ctx):
         warns.append(f"innodb_lock_wait_timeout {lockw} < 900")
     if packet < 16 * mib:
         warns.append(f"max_allowed_packet {packet // mib}M < 16M")
+    # MariaDB 11.8 defaults it on; slurmdbd 26.05 logs that it will fatal on a write conflict then
+    # (observed in the lab). Older servers lack the variable: the query fails, nothing to say.
+    snap = ctx.run(sql(ctx, "--execute=SELECT @@innodb_snapshot_isolation"), timeout=30)
+    if snap.rc == 0 and snap.stdout.strip() == "1":
+        warns.append("innodb_snapshot_isolation is ON: slurmdbd (26.05) fatals on a write conflict; set it OFF")
     text = (f"{' '.join(vals[4:])}: buffer pool {pool // mib}M, log file {logf // mib}M, lock wait {lockw} s, "
             f"max_allowed_packet {packet // mib}M")
     return ("WARN", "; ".join(warns) + f" [{text}]") if warns else ("PASS", text)
