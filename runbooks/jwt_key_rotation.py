@@ -33,7 +33,9 @@ def new_works_old_rejected(ctx):
     if old is None:
         return True, f"new token ok ({detail}); old token not available after resume: not checked"
     status = rest_diag(ctx, old)
-    return status != 200, f"new token ok; old token -> {status} (must not be 200)"
+    # Rejected means slurmrestd answered and refused it: HTTP 500 on 22.05, 511 from 24.11 on
+    # (observed in the lab, docs/runbooks.md). No answer at all (0) proves nothing.
+    return status >= 400, f"new token ok; old token -> {status} (must be refused: 4xx/5xx)"
 
 
 RUNBOOK = Runbook(
@@ -70,6 +72,7 @@ RUNBOOK = Runbook(
         "SchedMD, REST API (rest.shtml): slurmrestd with rest_auth/jwt",
     ],
     notes="slurmrestd does not check tokens itself: it passes them to slurmctld, which refuses a token "
-          "signed with the old key (observed on 22.05: HTTP 500 with errors[]). The key bytes never "
-          "pass through slurmops; tokens are registered as secrets and redacted everywhere.",
+          "signed with the old key (observed: HTTP 500 with errors[] on 22.05, HTTP 511 on 24.11 and "
+          "26.05). The key bytes never pass through slurmops; tokens are registered as secrets and "
+          "redacted everywhere.",
 )

@@ -35,8 +35,11 @@ RUNBOOK = Runbook(
             "`scontrol reconfigure`, after Slurm's own parser accepted the candidate; on failure the "
             "previous file is restored and applied again.",
     when="Any slurm.conf change that reconfigure can apply (partitions, limits, scheduler parameters). "
-         "Changes that need a restart (SchedulerType, AuthType, ports, node addresses) are refused by "
-         "slurmctld; this runbook then rolls back, use slurmctld-restart after installing the file.",
+         "On 22.05 changes that need a restart (SchedulerType, AuthType, ports, node addresses) are "
+         "refused by slurmctld; this runbook then rolls back, use slurmctld-restart after installing "
+         "the file. From 23.11 reconfigure restarts the daemons and applies those too (not ports or "
+         "authentication); a file slurmctld cannot start with ends it, and the rollback brings it "
+         "back on the previous file.",
     params=[Param("new_config", "absolute path of the candidate slurm.conf on the target",
                   type="path", required=True)],
     steps=[
@@ -62,20 +65,29 @@ RUNBOOK = Runbook(
                        Service("start", "slurmctld", why="in case the controller died"),
                        Check("slurmctld answers", slurmctld_up, "", retry_s=60)],
              destructive=True),
-        Step("scontrol reconfigure", "slurmctld and every slurmd re-read slurm.conf",
+        Step("scontrol reconfigure", "slurmctld and every slurmd re-read slurm.conf (from 23.11: "
+             "restart in place, so slurmctld does not answer for a moment)",
              action=[Cmd(("scontrol", "reconfigure"), timeout_s=60)],
-             verify=[Check("slurmctld answers", slurmctld_up, "scontrol ping says UP", retry_s=30)],
+             verify=[Check("slurmctld answers", slurmctld_up, "scontrol ping says UP (polled: "
+                           "a restarted slurmctld answers again within seconds)", retry_s=30)],
              destructive=True),
         postflight(),
     ],
     references=[
         "SchedMD, Quick Start Administrator Guide (quickstart_admin.shtml): `scontrol reconfig`",
         "slurm.conf(5) and scontrol(1), 22.05.8 man pages: reconfigure, parameters that need a restart",
+        "scontrol(1), 25.05.5 man page: from 23.11 reconfigure creates new daemon processes with the "
+        "new file; it cannot change listening ports or the authentication mechanism",
     ],
     notes="Validation runs `scontrol show hostnames` with SLURM_CONF pointing at the candidate: every "
           "Slurm client parses the whole file first and exits with `fatal: Unable to process "
           "configuration file` on a syntax error or unknown key. It cannot catch values slurmctld "
-          "refuses at reconfigure time (a plugin that needs a restart); those fail the reconfigure "
-          "step and roll back. The rollback of 'Install' restores the file and reconfigures again, so "
-          "the reconfigure step itself has no rollback of its own.",
+          "refuses at reconfigure time (a plugin that needs a restart); those fail the reconfigure step "
+          "and roll back. From 23.11 reconfigure restarts the daemons (scontrol(1)); observed on 24.11 "
+          "and 26.05 in the lab (slurmctld -D): a changed SchedulerType is applied, and a plugin that "
+          "does not load is fatal to slurmctld while scontrol still exits 0, so the verify finds "
+          "slurmctld down and the run rolls back (restore, start slurmctld). A slurmctld that forks its "
+          "successor instead keeps running on the old file (scontrol(1)): check `scontrol show config` "
+          "for the change. The rollback of 'Install' restores the file, reconfigures again and starts "
+          "slurmctld if it is down, so the reconfigure step itself has no rollback of its own.",
 )

@@ -65,6 +65,19 @@ def upgrade_path(old: str, new: str) -> list[str]:
     return path
 
 
+def _conf_storage_user(ctx, dbd_conf: str) -> str:
+    """StorageUser from slurmdbd.conf itself, where `sacctmgr show config` leaves it empty (observed
+    on 26.05.5). The file holds StoragePass: read as secret output, only StorageUser is kept."""
+    if not dbd_conf:
+        return ""
+    out = ctx.run(["cat", "--", dbd_conf], timeout=10, secret_output=True)
+    for ln in out.stdout.splitlines():
+        k, sep, v = ln.split("#", 1)[0].partition("=")
+        if sep and k.strip().lower() == "storageuser" and re.fullmatch(r"[A-Za-z0-9_.\-]+", v.strip()):
+            return v.strip()
+    return ""
+
+
 def derive(ctx):
     dbd = ctx.run(["sacctmgr", "show", "config"], timeout=30)
     conf = _kv(dbd.stdout.split("SlurmDBD configuration:", 1)[-1])
@@ -73,7 +86,7 @@ def derive(ctx):
     db = conf.get("StorageLoc") or ctx.values["db_name"]
     if not re.fullmatch(r"[A-Za-z0-9_]+", db):
         raise RunbookError(f"StorageLoc {db!r}: letters, digits and _ only")
-    user = conf.get("StorageUser", "slurm")
+    user = conf.get("StorageUser") or _conf_storage_user(ctx, conf.get("SLURMDBD_CONF", "")) or "slurm"
     scratch_db = f"{db}_upgchk_{re.sub(r'[^0-9a-f]', '', ctx.values['run_id'].rsplit('-', 1)[-1])}"
     my_cnf = ctx.params.get("defaults_file") or ctx.values["my_cnf"]
     hosts = ctx.run(["mysql", f"--defaults-file={my_cnf}", "--batch", "--skip-column-names",
@@ -171,6 +184,11 @@ def db_settings(ctx):
         warns.append(f"innodb_lock_wait_timeout {lockw} < 900")
     if packet < 16 * mib:
         warns.append(f"max_allowed_packet {packet // mib}M < 16M")
+    # MariaDB 11.8 defaults it on; slurmdbd 26.05 logs that it will fatal on a write conflict then
+    # (observed in the lab). Older servers lack the variable: the query fails, nothing to say.
+    snap = ctx.run(sql(ctx, "--execute=SELECT @@innodb_snapshot_isolation"), timeout=30)
+    if snap.rc == 0 and snap.stdout.strip() == "1":
+        warns.append("innodb_snapshot_isolation is ON: slurmdbd (26.05) fatals on a write conflict; set it OFF")
     text = (f"{' '.join(vals[4:])}: buffer pool {pool // mib}M, log file {logf // mib}M, lock wait {lockw} s, "
             f"max_allowed_packet {packet // mib}M")
     return ("WARN", "; ".join(warns) + f" [{text}]") if warns else ("PASS", text)

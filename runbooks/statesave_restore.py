@@ -25,7 +25,8 @@ def derive(ctx):
     if not cluster:
         raise RunbookError("cannot read ClusterName; pass -p cluster=NAME")
     return {"state_save": loc, "state_save_parent": os.path.dirname(loc) or "/",
-            "state_save_name": os.path.basename(loc), "cluster": cluster}
+            "state_save_name": os.path.basename(loc), "cluster": cluster,
+            "slurm_version": conf.get("SLURM_VERSION", "")}
 
 
 def _members(ctx) -> tuple[int, list[str]]:
@@ -57,20 +58,51 @@ def archive_layout(ctx):
     return True, f"{len(members)} members under {name}/; batch jobs in it: {', '.join(jobs) or 'none'}"
 
 
+def _name_and_id(text: str) -> tuple[str, str]:
+    """StateSaveLocation's `clustername` file: the name alone (22.05), or `name|cluster id` (24.11
+    and 26.05, observed: `rbmore|2939`, the id slurmdbd gave the cluster)."""
+    name, _, cid = text.strip().partition("|")
+    return name, cid
+
+
 def archive_cluster(ctx):
-    """The archive's `clustername` is this cluster: slurmctld refuses another cluster's state."""
+    """The archive's `clustername` is this cluster: slurmctld refuses another cluster's state. Where
+    both the archive and the live StateSaveLocation carry a cluster id, the ids must agree too."""
     out = ctx.run(["tar", "-xOzf", ctx.values["archive"], f"{ctx.values['state_save_name']}/clustername"],
                   timeout=120)
     if out.rc != 0:
         return True, "no clustername file in the archive (older Slurm): not checked"
     got = out.stdout.strip()
-    return got == ctx.values["cluster"], f"archive is of cluster {got!r} (running: {ctx.values['cluster']!r})"
+    name, cid = _name_and_id(got)
+    live = ctx.run(["cat", "--", f"{ctx.values['state_save']}/clustername"], timeout=10)
+    _, live_id = _name_and_id(live.stdout) if live.rc == 0 else ("", "")
+    if name != ctx.values["cluster"]:
+        return False, f"archive is of cluster {got!r} (running: {ctx.values['cluster']!r})"
+    if cid and live_id and cid != live_id:
+        return False, f"archive is of cluster {got!r}: cluster id {cid}, the running one has {live_id}"
+    return True, f"archive is of cluster {got!r} (running: {ctx.values['cluster']!r})"
+
+
+def archive_usage(ctx):
+    """slurmctld 26.05 will not start from job state without the association usage file
+    (observed: `fatal: No Assoc usage file (.../assoc_usage) to recover`; 22.05 starts, usage from
+    zero). slurmctld writes it at its periodic state save and at shutdown, so a backup of a
+    controller only minutes old can lack it: refused here, before slurmctld is stopped."""
+    _, members = _members(ctx)
+    name = ctx.values["state_save_name"]
+    if f"{name}/job_state" not in members or f"{name}/assoc_usage" in members:
+        return True, "association usage (assoc_usage) present, or no job state"
+    version = ctx.values.get("slurm_version", "")
+    if version[:5] >= "26.05":
+        return False, (f"archive has job state but no assoc_usage: slurmctld {version} does not start "
+                       "from it; back up again after slurmctld's periodic state save or a restart")
+    return True, f"no assoc_usage in the archive: slurmctld {version or '?'} starts, usage from zero"
 
 
 def restored_cluster(ctx):
     out = ctx.run(["cat", "--", f"{ctx.values['state_save']}/clustername"], timeout=10)
     got = out.stdout.strip()
-    return out.rc != 0 or got == ctx.values["cluster"], f"clustername {got or '(none)'}"
+    return out.rc != 0 or _name_and_id(got)[0] == ctx.values["cluster"], f"clustername {got or '(none)'}"
 
 
 def slurmctld_down(ctx):
@@ -149,6 +181,8 @@ RUNBOOK = Runbook(
                     Cmd(("test", "-d", "{state_save}"), why="StateSaveLocation is a directory"),
                     Check("archive layout", archive_layout, "tar -tzf: members, job_state, node_state"),
                     Check("archive is of this cluster", archive_cluster, "its clustername file"),
+                    Check("archive has association usage", archive_usage, "assoc_usage beside job_state "
+                          "(26.05 requires it)"),
                     Cmd(("sha256sum", "--", "{archive}"), why="checksum (in the audit log)")],
              timeout_s=600),
         Step("Stop slurmctld", "it saves its state on shutdown and must not run while it is replaced; "

@@ -8,7 +8,8 @@ mounts, in that private namespace only,
 * an overlay at ``LABDIR/root``: the cached root filesystem read-only below, the lab's changes in
   ``LABDIR/rootfs/upper`` (the cache is shared by every lab and never written);
 * ``/proc``, ``/sys`` (rbind: the host's cgroup v1 hierarchy is shared, so job cgroups are where
-  the job exporter reads them), ``/dev`` (rbind), a tmpfs ``/run``;
+  the job exporter reads them), ``/dev`` (rbind), a tmpfs ``/run``, the host's ``/tmp`` (rbind,
+  rslave: a path under /tmp names the same file inside and out, as runbook parameters expect);
 * the lab directory at its own path (every path in the configs stays the same) and the host's
   ``/etc/passwd``, ``/etc/group`` and ``/etc/hosts`` (uids of mysql, slurmrestd, slurmlab agree);
 
@@ -180,6 +181,12 @@ def hold(rootfs: Path, lab_dir: Path, gen: str | None = None) -> None:
         (root / sub).mkdir(exist_ok=True)
         _mount("--rbind", f"/{sub}", str(root / sub))
     _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", str(root / "run"))
+    # The host's /tmp, so a file an operator or a test names there (a candidate slurm.conf, a key
+    # to install) is the same file for the generation's commands as on a host that runs that Slurm
+    # directly; rslave: a mount made under /tmp on the host later shows inside too.
+    (root / "tmp").mkdir(exist_ok=True)
+    _mount("--rbind", "/tmp", str(root / "tmp"))
+    _mount("--make-rslave", str(root / "tmp"))
     inner = root / str(lab_dir).lstrip("/")
     inner.mkdir(parents=True, exist_ok=True)
     _mount("--bind", str(lab_dir), str(inner))

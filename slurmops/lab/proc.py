@@ -36,12 +36,26 @@ def process_marker(pid: int) -> str | None:
     return None
 
 
-def is_zombie(pid: int) -> bool:
+def _state(stat_path: Path) -> str:
+    """The state letter of a /proc .../stat file (proc(5) field 3); "X" when it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat_path.read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "X"
+
+
+def is_zombie(pid: int) -> bool:
+    """Gone, or a zombie with no thread left. A thread-group leader whose main thread has exited
+    shows "Z" while its other threads still run and hold its sockets (seen with slurmrestd 24.11
+    on SIGTERM: a restart that trusted the leader's "Z" failed to bind the port, "Address already
+    in use"), so every thread in /proc/PID/task must be dead too (proc(5))."""
+    if _state(Path(f"/proc/{pid}/stat")) not in ("Z", "X"):
+        return False
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    return all(_state(t / "stat") in ("Z", "X") for t in tasks)
 
 
 def owned_pid(pidfile: Path, lab_dir: Path) -> int | None:

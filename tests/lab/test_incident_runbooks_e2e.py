@@ -32,8 +32,13 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
-PLAIN = dict(dir=Path("/var/tmp/slurmops-incident-lab"), port=23800, cluster="inclab", prefix="ka")
-HA = dict(dir=Path("/var/tmp/slurmops-incident-ha-lab"), port=25800, cluster="inchalab", prefix="kb")
+# Dirs, port bases and node prefixes fixed for CI; the environment moves them (a helper running beside CI).
+PLAIN = dict(dir=Path(os.environ.get("SLURMOPS_INC_LAB_DIR", "/var/tmp/slurmops-incident-lab")),
+             port=int(os.environ.get("SLURMOPS_INC_PORT_BASE", "23800")), cluster="inclab",
+             prefix=os.environ.get("SLURMOPS_INC_NODE_PREFIX", "ka"))
+HA = dict(dir=Path(os.environ.get("SLURMOPS_INC_HA_LAB_DIR", "/var/tmp/slurmops-incident-ha-lab")),
+          port=int(os.environ.get("SLURMOPS_INC_HA_PORT_BASE", "25800")), cluster="inchalab",
+          prefix=os.environ.get("SLURMOPS_INC_HA_NODE_PREFIX", "kb"))
 # MaxDBDMsgs as the rules assume it (40: a 30-task array fills the queue) and a 30 s window for
 # "the queue never went down" (the default 10 minutes would make the test wait that long).
 SITE = {"max_dbd_msgs": 40, "alerts": {"SlurmdbdUnreachable": {"window": "30s"}}}

@@ -13,7 +13,11 @@ from labtools import private_lab
 
 REPO = Path(__file__).resolve().parents[3]
 LAB_DIR = Path(os.environ.get("SLURMOPS_RB_LAB_DIR", "/var/tmp/slurmops-rb-lab"))
-LAB_ARGS = ["--port-base", "20800", "--cluster", "rblab", "--node-prefix", "r", "--cloud-nodes", "0"]
+# Port base and node names fixed for CI; SLURMOPS_RB_PORT_BASE and SLURMOPS_RB_NODE_PREFIX move them
+# (a helper running beside CI: node names must be unique per lab on the host, cgroup dirs).
+NODE_PREFIX = os.environ.get("SLURMOPS_RB_NODE_PREFIX", "r")
+LAB_ARGS = ["--port-base", os.environ.get("SLURMOPS_RB_PORT_BASE", "20800"), "--cluster", "rblab",
+            "--node-prefix", NODE_PREFIX, "--cloud-nodes", "0"]
 SLURMOPS = [sys.executable, "-m", "slurmops"]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
 

@@ -14,12 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from labtools import lab_env, wait_until
+from labtools import GENERATION, lab_env, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+NODE = os.environ.get("SLURMOPS_RB_NODE_PREFIX", "r") + "n"     # the lab's nodes (conftest.LAB_ARGS)
+
+# slurmrestd's answer to a token signed with a rotated-out JWT key, per generation (observed in the
+# lab: 22.05 maps slurmctld's refusal to 500, 24.11 and 26.05 to 511; docs/runbooks.md).
+OLD_TOKEN_STATUS = {"": 500, "22.05": 500, "24.11": 511, "26.05": 511}[GENERATION]
+# "Starting in 23.11, [scontrol reconfigure] operates by creating new processes for the daemons"
+# (scontrol(1), shared/reference/slurm/25.05.5/man/scontrol.1): a change that 22.05 refuses as
+# needing a restart (SchedulerType) is applied, and a file slurmctld cannot start with ends it.
+RECONFIGURE_RESTARTS = GENERATION not in ("", "22.05")
 
 
 def records(state_dir: Path, run_id: str | None = None) -> list[dict]:
@@ -90,7 +100,7 @@ def test_jwt_rotation_old_token_rejected_and_no_leak(runbook, state_dir, rb_lab,
     assert key.read_bytes() != before and key.stat().st_mode & 0o777 == 0o600
     checks = [x for x in records(state_dir) if x["event"] == "check"
               and x["name"] == "new token accepted, old rejected"]
-    assert checks and checks[-1]["ok"] and "old token -> 500" in checks[-1]["detail"]
+    assert checks and checks[-1]["ok"] and f"old token -> {OLD_TOKEN_STATUS}" in checks[-1]["detail"]
     assert_no_secret([before, key.read_bytes()], r, state_dir)
     # tokens are redacted too: nothing that looks like a JWT in the audit log
     for path in state_dir.rglob("*"):
@@ -150,19 +160,39 @@ def test_reconfigure_good_garbage_and_restart_needed(runbook, state_dir, rb_lab,
         assert r.returncode == 1 and conf.read_text() == current
         assert end(records(state_dir))["status"] == "failed"    # refused before any change
 
-        # Passes the parser, refused by slurmctld at reconfigure: installed, then rolled back.
         needs_restart = tmp_path / "restart.conf"
         needs_restart.write_text(current.replace("SchedulerType=sched/backfill", "SchedulerType=sched/builtin"))
         r = runbook("run", "slurmctld-reconfigure", "--yes", "-p", f"new_config={needs_restart}")
+        if RECONFIGURE_RESTARTS:
+            # Applied by the restart that reconfigure is now: the running controller says so.
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert scheduler_type(rb_lab) == "sched/builtin"
+            current = conf.read_text()
+            # Passes the parser, but slurmctld cannot start with it: the reconfigure ends the
+            # controller; the rollback restores the file and starts it again.
+            broken = tmp_path / "broken.conf"
+            broken.write_text(current.replace("SchedulerType=sched/builtin", "SchedulerType=sched/nosuch"))
+            r = runbook("run", "slurmctld-reconfigure", "--yes", "-p", f"new_config={broken}")
+        # Passes the parser, refused by slurmctld at reconfigure: installed, then rolled back.
         assert r.returncode == 1, r.stdout
         recs = records(state_dir)
         assert end(recs)["status"] == "rolled-back"
         assert [x["step"] for x in recs if x["event"] == "rollback_step_done"] == [4, 3, 2, 1]
         assert conf.read_text() == current
+        assert scheduler_type(rb_lab) == ("sched/builtin" if RECONFIGURE_RESTARTS else "sched/backfill")
     finally:
         conf.write_text(original)
         subprocess.run(["scontrol", "reconfigure"], env=slurm_env(rb_lab), capture_output=True)
+        wait_until("slurmctld back on the original slurm.conf", lambda: scheduler_type(rb_lab) == "sched/backfill",
+                   timeout=60)
     healthy()
+
+
+def scheduler_type(lab: Path) -> str | None:
+    """SchedulerType of the running slurmctld (`scontrol show config`), None when it does not answer."""
+    out = subprocess.run(["scontrol", "show", "config"], env=slurm_env(lab), capture_output=True, text=True)
+    return next((ln.split("=", 1)[1].strip() for ln in out.stdout.splitlines()
+                 if ln.startswith("SchedulerType ")), None)
 
 
 def test_refuses_without_yes_and_without_terminal(runbook, state_dir):
@@ -176,17 +206,17 @@ def test_refuses_without_yes_and_without_terminal(runbook, state_dir):
 def test_node_drain_reason_is_literal(runbook, rb_lab, healthy, tmp_path):
     marker = tmp_path / "pwned"
     reason = f"disk; touch {marker} $(touch {marker}) `touch {marker}` | rm -rf / & \"q\" 's'"
-    r = runbook("run", "node-drain", "--yes", "-p", "nodes=rn3", "-p", f"reason={reason}",
+    r = runbook("run", "node-drain", "--yes", "-p", f"nodes={NODE}3", "-p", f"reason={reason}",
                 "-p", "reservation=maint_t")
     try:
         assert r.returncode == 0, r.stdout + r.stderr
         assert not marker.exists()
-        show = subprocess.run(["scontrol", "show", "node", "rn3"], env=slurm_env(rb_lab),
+        show = subprocess.run(["scontrol", "show", "node", f"{NODE}3"], env=slurm_env(rb_lab),
                               capture_output=True, text=True).stdout
         assert f"Reason={reason} [" in show
         assert "DRAIN" in show
     finally:
-        r2 = runbook("run", "node-resume", "--yes", "-p", "nodes=rn3", "-p", "reservation=maint_t")
+        r2 = runbook("run", "node-resume", "--yes", "-p", f"nodes={NODE}3", "-p", "reservation=maint_t")
     assert r2.returncode == 0, r2.stdout + r2.stderr
     healthy()
 
@@ -297,9 +327,9 @@ def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir
     """rn2 is drained for ECC errors before; node-drain of rn[2-3] waits for a job on rn3 with
     wait_minutes=1, gives up, rolls back: rn3 is resumed, rn2 keeps its drain and its reason."""
     env = slurm_env(rb_lab)
-    subprocess.run(["scontrol", "update", "NodeName=rn2", "State=DRAIN", "Reason=ECC errors DIMM B2"],
+    subprocess.run(["scontrol", "update", f"NodeName={NODE}2", "State=DRAIN", "Reason=ECC errors DIMM B2"],
                    env=env, check=True)
-    job = subprocess.run(["sbatch", "-p", "cpu", "-o", "/dev/null", "-w", "rn3", "--wrap", "sleep 600"], env=env,
+    job = subprocess.run(["sbatch", "-p", "cpu", "-o", "/dev/null", "-w", f"{NODE}3", "--wrap", "sleep 600"], env=env,
                          capture_output=True, text=True).stdout.split()[-1]
     try:
         def running():
@@ -309,12 +339,12 @@ def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir
         while not running() and time.monotonic() < deadline:
             time.sleep(1)
         assert running()
-        r = runbook("run", "node-drain", "--yes", "-p", "nodes=rn[2-3]", "-p", "reason=kernel update",
+        r = runbook("run", "node-drain", "--yes", "-p", f"nodes={NODE}[2-3]", "-p", "reason=kernel update",
                     "-p", "reservation=maint_hw", "-p", "wait_minutes=1")
         assert r.returncode == 1, r.stdout + r.stderr                 # gave up waiting, rolled back
         assert "waiting 1 min for 1 running jobs" in r.stdout           # progress while it waited
         assert end(records(state_dir))["status"] == "rolled-back"
-        show = subprocess.run(["scontrol", "show", "node", "rn[2-3]"], env=env, capture_output=True,
+        show = subprocess.run(["scontrol", "show", "node", f"{NODE}[2-3]"], env=env, capture_output=True,
                               text=True).stdout
         rn2, rn3 = [b for b in show.split("\n\n") if "NodeName=" in b]
         assert "DRAIN" in rn2 and "Reason=ECC errors DIMM B2 [" in rn2
@@ -324,11 +354,11 @@ def test_node_drain_never_resumes_a_node_drained_for_hardware(runbook, state_dir
         assert "ReservationName=maint_hw" not in resv.stdout
     finally:
         subprocess.run(["scancel", job], env=env)
-        subprocess.run(["scontrol", "update", "NodeName=rn2", "State=RESUME"], env=env)
+        subprocess.run(["scontrol", "update", f"NodeName={NODE}2", "State=RESUME"], env=env)
     # On a loaded 2-core CI machine a ping of the just-resumed rn2 once went unanswered (idle*);
     # it answers the next one: wait for that before the strict health check.
-    wait_until("rn2 and rn3 to respond", lambda: "*" not in subprocess.run(
-        ["sinfo", "-h", "-N", "-n", "rn[2-3]", "-o", "%t"], env=env, capture_output=True, text=True).stdout,
+    wait_until(f"{NODE}2 and {NODE}3 to respond", lambda: "*" not in subprocess.run(
+        ["sinfo", "-h", "-N", "-n", f"{NODE}[2-3]", "-o", "%t"], env=env, capture_output=True, text=True).stdout,
         timeout=60)
     healthy()
 
