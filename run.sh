@@ -51,22 +51,20 @@ MATRIX_DESELECT=(--deselect tests/lab/test_dashboards_lab.py::test_preview_rende
 SUMMARY_FILE=$(mktemp /tmp/slurmops-summary.XXXXXX)
 trap 'rm -f "$SUMMARY_FILE"' EXIT
 
-# The side lane's 22.05 tests: each starts private labs of its own (own dirs, ports, node names).
+# Lane 2's 22.05 tests: each starts private labs of its own (own dirs, ports, node names).
 SIDE_TESTS=(tests/lab/test_incident_runbooks_e2e.py tests/lab/test_fleet.py tests/lab/runbooks/test_slurm_upgrade.py)
+# Per generation, after MATRIX_TESTS: every runbook end to end on private labs of that generation
+# (SLURMOPS_LAB_SLURM), on port bases, dirs and node names of their own (below 32768: the kernel's
+# ephemeral ports start there).
+GEN_RUNBOOK_TESTS=(tests/lab/runbooks/test_runbooks_lab.py tests/lab/runbooks/test_runbooks_more.py)
 
-side() {   # $1: run SIDE_TESTS (1/0); $2: run the generation matrix (1/0)
-  local rc=0 prc=0 t0=$SECONDS
-  if [ "$1" = 1 ]; then
-    echo "== Slurm 22.05 (host): ${SIDE_TESTS[*]}"
-    SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest -p no:cacheprovider --durations=10 "${SIDE_TESTS[@]}" \
-      || prc=$?
-    echo "Slurm 22.05 (host): ${SIDE_TESTS[*]##*/} pytest exit $prc, in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
-    rc=$prc
-  fi
-  if [ "$2" = 1 ]; then
-    matrix || rc=$(( rc ? rc : 1 ))
-  fi
-  return "$rc"
+side_tests() {
+  local prc=0 t0=$SECONDS
+  echo "== Slurm 22.05 (host): ${SIDE_TESTS[*]}"
+  SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest -p no:cacheprovider --durations=10 "${SIDE_TESTS[@]}" \
+    || prc=$?
+  echo "Slurm 22.05 (host): ${SIDE_TESTS[*]##*/} pytest exit $prc, in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
+  return "$prc"
 }
 
 matrix() {
@@ -90,6 +88,19 @@ matrix() {
     fi
     .venv/bin/slurmops lab down --purge --dir "$dir" >/dev/null 2>&1 || { res="$res; lab down FAILED"; rc=1; }
     echo "Slurm $gen (root filesystem): ${MATRIX_TESTS[*]##*/} $res in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
+    t0=$SECONDS
+    echo "== Slurm $gen: the runbooks end to end (${GEN_RUNBOOK_TESTS[*]##*/}) on private $gen labs"
+    if SLURMOPS_LAB_SLURM="$gen" SLURMOPS_REQUIRE_LAB=1 \
+         SLURMOPS_RB_LAB_DIR="/var/tmp/slurmops-rb-lab-$tag" SLURMOPS_RB_PORT_BASE=$((10800 + 2000 * i)) \
+         SLURMOPS_RB_NODE_PREFIX="r$tag" \
+         SLURMOPS_RB_MORE_LAB_DIR="/var/tmp/slurmops-rb-more-lab-$tag" SLURMOPS_RB_MORE_PORT_BASE=$((11800 + 2000 * i)) \
+         SLURMOPS_RB_MORE_NODE_PREFIX="m$tag" \
+         .venv/bin/python -m pytest -q -p no:cacheprovider "${GEN_RUNBOOK_TESTS[@]}"; then
+      res="passed"
+    else
+      res="FAILED"; rc=1
+    fi
+    echo "Slurm $gen (root filesystem): ${GEN_RUNBOOK_TESTS[*]##*/} $res in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
     i=$((i + 1))
   done
   return $rc
@@ -106,38 +117,42 @@ case "$cmd" in
   test)
     setup
     .venv/bin/slurmops lab up >/dev/null || { .venv/bin/slurmops lab status; die "the lab did not come up"; }
-    rc=0 src=0 spid=""
-    # Two lanes. With the whole suite (no pytest arguments), the side lane runs the 22.05 tests that
-    # bring up private labs of their own (SIDE_TESTS) and then the generation matrix, beside the main
-    # lane (everything else): their labs have their own dirs, ports, clusters and node names, and both
-    # lanes spend most of their time waiting on daemons, so on 2 cores they take little more than the
-    # longer one. `./run.sh test ARGS` runs only pytest ARGS, in one lane (and the matrix when
-    # SLURMOPS_GENERATIONS is set). The side lane's output is printed after the main lane's.
-    side_tests=0 side_matrix=0 ignore=()
+    rc=0 rc2=0 rc3=0 pid2="" pid3=""
+    # Three lanes. With the whole suite (no pytest arguments), lane 2 runs the 22.05 tests that bring
+    # up private labs of their own (SIDE_TESTS) and lane 3 the generation matrix, beside lane 1 (the
+    # rest of the suite): their labs have their own dirs, ports, clusters and node names, and every
+    # lane spends most of its time waiting on daemons, so on 2 cores they take little more than the
+    # longest one. `./run.sh test ARGS` runs only pytest ARGS, in one lane (and the matrix when
+    # SLURMOPS_GENERATIONS is set). Lanes 2 and 3 print their output after lane 1's.
+    ignore=() run_side=0 run_matrix=0
     if [ $# -eq 0 ]; then
-      side_tests=1 side_matrix=1
+      run_side=1 run_matrix=1
       for f in "${SIDE_TESTS[@]}"; do ignore+=(--ignore "$f"); done
     fi
-    [ -n "${SLURMOPS_GENERATIONS+x}" ] && side_matrix=1
-    if [ "$side_tests" = 1 ] || [ "$side_matrix" = 1 ]; then
-      side_log=$(mktemp /tmp/slurmops-side.XXXXXX)
-      side "$side_tests" "$side_matrix" > "$side_log" 2>&1 &
-      spid=$!
-    fi
+    [ -n "${SLURMOPS_GENERATIONS+x}" ] && run_matrix=1
+    log2=$(mktemp /tmp/slurmops-lane2.XXXXXX) log3=$(mktemp /tmp/slurmops-lane3.XXXXXX)
+    if [ "$run_side" = 1 ]; then side_tests > "$log2" 2>&1 & pid2=$!; fi
+    if [ "$run_matrix" = 1 ]; then matrix > "$log3" 2>&1 & pid3=$!; fi
     t0=$SECONDS
     SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest --durations=25 "${ignore[@]}" "$@" || rc=$?
     what="the suite"
-    [ "$side_tests" = 1 ] && what="the suite but the side lane's files"
+    [ "$run_side" = 1 ] && what="the suite but lane 2's files"
     echo "Slurm 22.05 (host): $what, pytest exit $rc, in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
-    if [ -n "$spid" ]; then
-      wait "$spid" || src=$?
-      echo "==== side lane (ran beside the suite): private-lab tests, then the generation matrix"
-      cat "$side_log"
-      rm -f "$side_log"
+    if [ -n "$pid2" ]; then
+      wait "$pid2" || rc2=$?
+      echo "==== lane 2 (ran beside the suite): the 22.05 tests with private labs of their own"
+      cat "$log2"
     fi
+    if [ -n "$pid3" ]; then
+      wait "$pid3" || rc3=$?
+      echo "==== lane 3 (ran beside the suite): the generation matrix"
+      cat "$log3"
+    fi
+    rm -f "$log2" "$log3"
     cat "$SUMMARY_FILE"
     [ "$rc" -ne 0 ] && exit "$rc"
-    exit "$src"
+    [ "$rc2" -ne 0 ] && exit "$rc2"
+    exit "$rc3"
     ;;
   matrix)
     # Only the generation matrix (the default lab is not touched).
