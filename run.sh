@@ -58,12 +58,52 @@ SIDE_TESTS=(tests/lab/test_incident_runbooks_e2e.py tests/lab/test_fleet.py test
 # ephemeral ports start there).
 GEN_RUNBOOK_TESTS=(tests/lab/runbooks/test_runbooks_lab.py tests/lab/runbooks/test_runbooks_more.py)
 
+# Per generation, on private labs of that generation: the incident runbooks end to end (alert fires
+# → the runbook its runbook_url names → resolved; lane 4) and the HA drills (kill -9 of the primary,
+# the takeover runbook; lane 2, after its 22.05 tests). Port bases below 32768, own dirs and nodes.
+GEN_INCIDENT_TESTS=(tests/lab/test_incident_runbooks_e2e.py)
+GEN_HA_TESTS=(tests/lab/test_backup_controller.py)
+
+gen_tests() {   # gen_tests incident|ha: those tests on each generation
+  local rc=0 i=0 gen tag res t0 base tests
+  if [ "$1" = incident ]; then tests=("${GEN_INCIDENT_TESTS[@]}"); else tests=("${GEN_HA_TESTS[@]}"); fi
+  for gen in "${GENERATIONS[@]}"; do
+    tag=${gen//./} t0=$SECONDS base=$((3800 + 3000 * i))
+    echo "== Slurm $gen: ${tests[*]##*/} on private $gen labs"
+    if SLURMOPS_LAB_SLURM="$gen" SLURMOPS_REQUIRE_LAB=1 \
+         SLURMOPS_INC_LAB_DIR="/var/tmp/slurmops-incident-lab-$tag" SLURMOPS_INC_PORT_BASE=$base \
+         SLURMOPS_INC_NODE_PREFIX="ka$tag" \
+         SLURMOPS_INC_HA_LAB_DIR="/var/tmp/slurmops-incident-ha-lab-$tag" SLURMOPS_INC_HA_PORT_BASE=$((base + 1000)) \
+         SLURMOPS_INC_HA_NODE_PREFIX="kb$tag" \
+         SLURMOPS_HA_LAB_DIR="/var/tmp/slurmops-ha-lab-$tag" SLURMOPS_HA_PORT_BASE=$((base + 2000)) \
+         SLURMOPS_HA_NODE_PREFIX="h$tag" \
+         .venv/bin/python -m pytest -q -p no:cacheprovider "${tests[@]}"; then
+      res="passed"
+    else
+      res="FAILED"; rc=1
+    fi
+    echo "Slurm $gen (root filesystem): ${tests[*]##*/} $res in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
+    i=$((i + 1))
+  done
+  return $rc
+}
+
+drills() {
+  # 90 s after the matrix's first lab: two newer-generation labs starting in the same moment once
+  # failed in mysql_install_db (not understood yet); 90 s apart they always came up.
+  sleep 90
+  gen_tests incident
+}
+
 side_tests() {
   local prc=0 t0=$SECONDS
   echo "== Slurm 22.05 (host): ${SIDE_TESTS[*]}"
   SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest -p no:cacheprovider --durations=10 "${SIDE_TESTS[@]}" \
     || prc=$?
   echo "Slurm 22.05 (host): ${SIDE_TESTS[*]##*/} pytest exit $prc, in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
+  if [ ${#GENERATIONS[@]} -gt 0 ]; then
+    gen_tests ha || prc=$(( prc ? prc : 1 ))
+  fi
   return "$prc"
 }
 
@@ -117,13 +157,14 @@ case "$cmd" in
   test)
     setup
     .venv/bin/slurmops lab up >/dev/null || { .venv/bin/slurmops lab status; die "the lab did not come up"; }
-    rc=0 rc2=0 rc3=0 pid2="" pid3=""
-    # Three lanes. With the whole suite (no pytest arguments), lane 2 runs the 22.05 tests that bring
-    # up private labs of their own (SIDE_TESTS) and lane 3 the generation matrix, beside lane 1 (the
-    # rest of the suite): their labs have their own dirs, ports, clusters and node names, and every
-    # lane spends most of its time waiting on daemons, so on 2 cores they take little more than the
-    # longest one. `./run.sh test ARGS` runs only pytest ARGS, in one lane (and the matrix when
-    # SLURMOPS_GENERATIONS is set). Lanes 2 and 3 print their output after lane 1's.
+    rc=0 rc2=0 rc3=0 rc4=0 pid2="" pid3="" pid4=""
+    # Four lanes. With the whole suite (no pytest arguments), lane 2 runs the 22.05 tests that bring
+    # up private labs of their own (SIDE_TESTS) and the generations' HA drills, lane 3 the generation
+    # matrix and lane 4 the generations' incident runbooks end to end, beside lane 1 (the rest of the suite): their labs have
+    # their own dirs, ports, clusters and node names, and every lane spends most of its time waiting
+    # on daemons, so on 2 cores they take little more than the longest one. `./run.sh test ARGS`
+    # runs only pytest ARGS, in one lane (and lanes 3 and 4 when SLURMOPS_GENERATIONS is set).
+    # Lanes 2-4 print their output after lane 1's.
     ignore=() run_side=0 run_matrix=0
     if [ $# -eq 0 ]; then
       run_side=1 run_matrix=1
@@ -131,8 +172,12 @@ case "$cmd" in
     fi
     [ -n "${SLURMOPS_GENERATIONS+x}" ] && run_matrix=1
     log2=$(mktemp /tmp/slurmops-lane2.XXXXXX) log3=$(mktemp /tmp/slurmops-lane3.XXXXXX)
+    log4=$(mktemp /tmp/slurmops-lane4.XXXXXX)
     if [ "$run_side" = 1 ]; then side_tests > "$log2" 2>&1 & pid2=$!; fi
-    if [ "$run_matrix" = 1 ]; then matrix > "$log3" 2>&1 & pid3=$!; fi
+    if [ "$run_matrix" = 1 ]; then
+      matrix > "$log3" 2>&1 & pid3=$!
+      drills > "$log4" 2>&1 & pid4=$!
+    fi
     t0=$SECONDS
     SLURMOPS_REQUIRE_LAB=1 .venv/bin/python -m pytest --durations=25 "${ignore[@]}" "$@" || rc=$?
     what="the suite"
@@ -140,7 +185,7 @@ case "$cmd" in
     echo "Slurm 22.05 (host): $what, pytest exit $rc, in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
     if [ -n "$pid2" ]; then
       wait "$pid2" || rc2=$?
-      echo "==== lane 2 (ran beside the suite): the 22.05 tests with private labs of their own"
+      echo "==== lane 2 (ran beside the suite): the 22.05 tests with private labs of their own, the generations' HA drills"
       cat "$log2"
     fi
     if [ -n "$pid3" ]; then
@@ -148,17 +193,25 @@ case "$cmd" in
       echo "==== lane 3 (ran beside the suite): the generation matrix"
       cat "$log3"
     fi
-    rm -f "$log2" "$log3"
+    if [ -n "$pid4" ]; then
+      wait "$pid4" || rc4=$?
+      echo "==== lane 4 (ran beside the suite): the generations' incident runbooks end to end"
+      cat "$log4"
+    fi
+    rm -f "$log2" "$log3" "$log4"
     cat "$SUMMARY_FILE"
     [ "$rc" -ne 0 ] && exit "$rc"
     [ "$rc2" -ne 0 ] && exit "$rc2"
-    exit "$rc3"
+    [ "$rc3" -ne 0 ] && exit "$rc3"
+    exit "$rc4"
     ;;
   matrix)
     # Only the generation matrix (the default lab is not touched).
     setup
     mrc=0
     matrix || mrc=$?
+    gen_tests incident || mrc=1
+    gen_tests ha || mrc=1
     cat "$SUMMARY_FILE"
     exit "$mrc"
     ;;
