@@ -283,7 +283,9 @@ class Lab:
                          "rootfs.out")] if self.gen.in_rootfs else []),
             Component("munged", self._start_munged,
                       lambda: checks.munge_roundtrip(str(c.munge_socket)),
-                      lambda: [c.pidfile("munged")], str(c.munge_socket), "munged.out"),
+                      lambda: [c.pidfile("munged")], str(c.munge_socket), "munged.out",
+                      # a restart on a loaded 2-core CI machine once took longer than 30 s (26.05)
+                      wait_s=60),
             Component("mariadb", self._start_mariadb, self._mariadb_health,
                       lambda: [c.pidfile("mariadb")], f"127.0.0.1:{c.port('mariadb')}", "mariadb.log"),
             Component("slurmdbd", self._start_slurmdbd, lambda: checks.sacctmgr_ping(self.env),
@@ -1035,7 +1037,8 @@ class Lab:
         comp.start()
         ok, detail = _wait(comp.health, comp.wait_s)
         if not ok:
-            raise LabError(f"{name} did not become healthy: {detail} (log: {self.cfg.log / comp.log})")
+            raise LabError(f"{name} did not become healthy: {detail} (log: {self.cfg.log / comp.log}"
+                           f"{_log_tail(self.cfg.log / comp.log)})")
         return ok, detail
 
     def status(self) -> list[Status]:
@@ -1149,6 +1152,16 @@ def _keygen(path: Path, comment: str) -> None:
 def _dpkg_installed(pkg: str) -> bool:
     r = proc.run(["dpkg-query", "-W", "-f", "${Status}", pkg])
     return r.returncode == 0 and r.stdout.strip().endswith(" installed")
+
+
+def _log_tail(path: Path, lines: int = 3) -> str:
+    """The last lines of a daemon's log, for an error that says why it did not come up."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    tail = [ln.strip() for ln in text.splitlines() if ln.strip()][-lines:]
+    return (": " + " | ".join(tail)) if tail else ""
 
 
 def _last_line(r) -> str:
