@@ -457,20 +457,8 @@ class Lab:
     def check_network(self) -> None:
         """The lab's /30 must not be on this host already, except on this lab's own veth."""
         c = self.cfg
-        ours = ipaddress.ip_network(f"{c.veth_host_addr}/30", strict=False)
-        r = proc.run(["ip", "-o", "-4", "addr", "show"])
-        for line in r.stdout.splitlines():
-            parts = line.split()
-            if len(parts) < 4 or parts[2] != "inet":
-                continue
-            dev = parts[1].split("@")[0]
-            try:
-                net = ipaddress.ip_interface(parts[3]).network
-            except ValueError:
-                continue
-            if dev != c.veth_host and net.overlaps(ours):
-                raise LabError(f"{parts[3]} on {dev} overlaps the backup controller's network "
-                               f"{ours} (pick another --port-base)")
+        _check_network_free(ipaddress.ip_network(f"{c.veth_host_addr}/30", strict=False),
+                            c.veth_host, "the backup controller's network")
 
     def ensure_network(self) -> None:
         """Network namespace + veth pair (host side .1/30, namespace side .2/30). Idempotent.
@@ -513,20 +501,8 @@ class Lab:
     def check_hosts_network(self) -> None:
         """The lab's host network must not be on this host already, except on its own bridge."""
         c = self.cfg
-        ours = ipaddress.ip_network(c.hosts_network)
-        r = proc.run(["ip", "-o", "-4", "addr", "show"])
-        for line in r.stdout.splitlines():
-            parts = line.split()
-            if len(parts) < 4 or parts[2] != "inet":
-                continue
-            dev = parts[1].split("@")[0]
-            try:
-                net = ipaddress.ip_interface(parts[3]).network
-            except ValueError:
-                continue
-            if dev != c.hosts_bridge and net.overlaps(ours):
-                raise LabError(f"{parts[3]} on {dev} overlaps the lab hosts' network {ours} "
-                               f"(pick another --port-base)")
+        _check_network_free(ipaddress.ip_network(c.hosts_network), c.hosts_bridge,
+                            "the lab hosts' network")
 
     def ensure_hosts_network(self) -> None:
         """A bridge with the gateway address (.1/24), and per host a network namespace joined to
@@ -1152,6 +1128,22 @@ def _keygen(path: Path, comment: str) -> None:
 def _dpkg_installed(pkg: str) -> bool:
     r = proc.run(["dpkg-query", "-W", "-f", "${Status}", pkg])
     return r.returncode == 0 and r.stdout.strip().endswith(" installed")
+
+
+def _check_network_free(ours: ipaddress.IPv4Network | ipaddress.IPv6Network, own_dev: str, what: str) -> None:
+    """No address on this host overlaps ``ours``, except on the lab's own device ``own_dev``."""
+    r = proc.run(["ip", "-o", "-4", "addr", "show"])
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) < 4 or parts[2] != "inet":
+            continue
+        dev = parts[1].split("@")[0]
+        try:
+            net = ipaddress.ip_interface(parts[3]).network
+        except ValueError:
+            continue
+        if dev != own_dev and net.overlaps(ours):
+            raise LabError(f"{parts[3]} on {dev} overlaps {what} {ours} (pick another --port-base)")
 
 
 def _log_tail(path: Path, lines: int = 3) -> str:

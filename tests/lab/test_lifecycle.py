@@ -132,14 +132,19 @@ def test_dir_not_reachable_by_daemon_users_is_one_clear_error(tmp_path):
     assert len(error_lines(r)) == 1 and "is not searchable by other users" in r.stderr
 
 
-def test_port_taken_is_one_clear_error_and_nothing_left_running(lab_parent):
-    base = PORT_BASE + 1000
+def up_with_slurmctld_port_taken(lab_parent: Path, base: int) -> tuple[LabConfig, subprocess.CompletedProcess]:
+    """`lab up` while another socket listens on the lab's slurmctld port."""
     cfg = LabConfig(dir=lab_parent / "lab", port_base=base)
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", cfg.port("slurmctld")))
         s.listen()
-        r = cli("up", "--dir", str(cfg.dir), "--port-base", str(base), "--node-prefix", "p")
+        return cfg, cli("up", "--dir", str(cfg.dir), "--port-base", str(base), "--node-prefix", "p")
+
+
+def test_port_taken_is_one_clear_error_and_nothing_left_running(lab_parent):
+    base = PORT_BASE + 1000
+    cfg, r = up_with_slurmctld_port_taken(lab_parent, base)
     assert r.returncode == 1
     assert error_lines(r) == [f"error: port {cfg.port('slurmctld')} for slurmctld is already in use "
                               "on this host (another lab? pick one with --port-base)"]
@@ -154,12 +159,7 @@ def test_port_taken_in_the_ephemeral_range_says_so(lab_parent):
     # error must tell the operator that, not only "another lab?".
     low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     base = low + 1000
-    cfg = LabConfig(dir=lab_parent / "lab", port_base=base)
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", cfg.port("slurmctld")))
-        s.listen()
-        r = cli("up", "--dir", str(cfg.dir), "--port-base", str(base), "--node-prefix", "p")
+    cfg, r = up_with_slurmctld_port_taken(lab_parent, base)
     assert r.returncode == 1
     port = cfg.port("slurmctld")
     assert error_lines(r) == [f"error: port {port} for slurmctld is already in use on this host (another lab, "
