@@ -66,8 +66,9 @@ def lab() -> None:
 @click.option("--backup-controller", is_flag=True, default=False,
               help="Also run a backup slurmctld in its own network namespace (takeover drills).")
 @click.option("--hosts", is_flag=True, default=False,
-              help="Every cpu node a host of its own: network + UTS + mount namespace on a lab "
-                   "bridge, with its own munged and an sshd; writes DIR/inventory.toml.")
+              help="The controller (slurmctld) and every cpu node a host of its own: network + UTS "
+                   "+ mount namespace on a lab bridge, with its own munged and an sshd; slurmdbd "
+                   "stays on this host; writes DIR/inventory.toml.")
 @click.option("--slurm", default="22.05", show_default=True,
               help="Slurm generation: 22.05 (this Debian 12's), 24.11 (Debian trixie) or 26.05 "
                    "(Debian forky), the newer ones from a cached root filesystem (mmdebstrap).")

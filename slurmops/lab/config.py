@@ -128,12 +128,24 @@ class LabConfig:
 
     @property
     def host_addr(self) -> str:
-        """The address slurmctld, slurmdbd and slurmd are reached at. 127.0.0.1 in the default
-        lab; with a backup controller the host's veth address, because 127.0.0.1 inside the
-        backup's namespace is that namespace's own loopback."""
+        """The address the lab host's daemons (slurmdbd, cloud nodes' slurmd) are reached at.
+        127.0.0.1 in the default lab; with a backup controller the host's veth address, because
+        127.0.0.1 inside the backup's namespace is that namespace's own loopback; with --hosts
+        the bridge's address."""
         if self.hosts:
             return self.hosts_gateway
         return self.veth_host_addr if self.backup_controller else "127.0.0.1"
+
+    @property
+    def ctld_host(self) -> str:
+        """The primary slurmctld's host name (SlurmctldHost): the lab host, or with --hosts the
+        controller host of its own."""
+        return self.ctl_hostname if self.hosts else self.hostname
+
+    @property
+    def ctld_addr(self) -> str:
+        """The address the primary slurmctld is reached at (SlurmctldHost=NAME(ADDR))."""
+        return self.ctl_addr if self.hosts else self.host_addr
 
     # ---- separate hosts (lab up --hosts): a bridge, a veth pair and a namespace per node ------
     @property
@@ -160,15 +172,38 @@ class LabConfig:
         ResumeProgram starts their slurmd there)."""
         return self.cpu_node_names if self.hosts else []
 
+    @property
+    def ctl_hostname(self) -> str:
+        """The controller host's name (--hosts): the primary slurmctld runs there."""
+        return f"{self.cluster.replace('_', '-')}-ctl"
+
+    @property
+    def ctl_addr(self) -> str:
+        # .250: above every node's address (.2 .. .201, at most 200 cpu nodes)
+        return f"{self._hosts_net}.250"
+
+    def controller_hosts(self) -> list[str]:
+        """The controller hosts of their own (--hosts): the primary slurmctld's."""
+        return [self.ctl_hostname] if self.hosts else []
+
+    def lab_hosts(self) -> list[str]:
+        """Every host of its own (--hosts): the controller host(s), then the cpu nodes. Each has
+        a network + UTS + mount namespace, its own munged and key file, and an sshd."""
+        return [*self.controller_hosts(), *self.host_nodes()]
+
     def node_addr(self, node: str) -> str:
         if node in self.host_nodes():
             return f"{self._hosts_net}.{2 + self.cpu_node_names.index(node)}"
+        if node in self.controller_hosts():
+            return self.ctl_addr
         return self.host_addr
 
     def host_netns(self, node: str) -> str:
         return f"slurmops-{self.cluster}-{self.port_base}-{node}"
 
     def host_veth(self, node: str) -> str:       # host side; the namespace side is eth0
+        if node in self.controller_hosts():
+            return f"soh{self.port_base}c{self.controller_hosts().index(node) + 1}"
         return f"soh{self.port_base}i{self.cpu_node_names.index(node) + 1}"
 
     def host_dir(self, node: str) -> Path:
@@ -227,7 +262,10 @@ class LabConfig:
         return self.run / f"{name}.pid"
 
     def url(self, component: str) -> str:
-        return f"http://127.0.0.1:{self.port(component)}"
+        """Where a component answers HTTP from the lab host: 127.0.0.1, except slurmctld (its
+        /metrics, 26.05) on a controller host of its own (--hosts)."""
+        host = self.ctld_addr if component == "slurmctld" and self.hosts else "127.0.0.1"
+        return f"http://{host}:{self.port(component)}"
 
     def generation_of(self, daemon: str) -> str:
         """The generation a daemon (or "clients") runs: its `lab switch`, else the lab's."""
@@ -261,9 +299,11 @@ class LabConfig:
 
     def validate(self) -> None:
         from .generations import generation
-        gen = generation(self.slurm)          # ValueError: unknown generation
-        if self.hosts and (gen.in_rootfs or self.backup_controller):
-            raise ValueError("--hosts runs with Slurm 22.05 and without a backup controller (yet)")
+        if generation(self.slurm).in_rootfs and self.hosts:     # ValueError: unknown generation
+            raise ValueError("--hosts runs with Slurm 22.05 (yet)")
+        if self.hosts and self.backup_controller:
+            raise ValueError("--hosts runs without a backup controller (yet): the backup would "
+                             "need a controller host of its own on the hosts' bridge")
         if self.hosts and self.cpu_nodes > 200:
             raise ValueError("--hosts supports at most 200 cpu nodes (one /24)")
         if self.cpu_nodes < 1:

@@ -1,4 +1,5 @@
-"""Run a command in the lab's network namespace with its own hostname (the backup slurmctld).
+"""Run a command in the lab's network namespace with its own hostname (the backup slurmctld, the
+hosts of `lab up --hosts`).
 
 ``python -m slurmops.lab.nsexec --netns NAME --hostname HOST -- slurmctld -D ...``: join the named
 network namespace (``/run/netns/NAME``, made by `ip netns add`), enter a new UTS namespace, set
@@ -8,6 +9,13 @@ is exec'd in place, so the pid the lab recorded is the daemon's own pid.
 Why: slurmctld binds 0.0.0.0:SlurmctldPort (two on one network namespace: "Address already in
 use") and chooses primary or backup by matching its hostname against the SlurmctldHost lines.
 Python 3.11 has no os.setns/os.unshare, hence libc through ctypes.
+
+``--bind SRC:DST`` (a lab host's own munge dir at run/munge) makes a private mount namespace for
+the command. ``--rootfs-of PID`` (a newer generation, nsroot.py) starts from the mount namespace of
+the root filesystem's holder PID instead of this one, binds there (under its root) and chroots
+into that root, so the daemon is the generation's, sees the host's own munge dir, and keeps the
+host's network and hostname (the rootfs wrappers would enter the holder's UTS namespace and drop
+the bind: they are not used on this path).
 """
 from __future__ import annotations
 
@@ -30,10 +38,29 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def bind(pairs: list[tuple[str, str]]) -> None:
+# PATH inside a root filesystem: its own binaries (the lab's PATH names the rootfs wrappers,
+# which would leave this host's namespaces).
+ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def join_rootfs(holder: int) -> str:
+    """Enter the mount namespace of a root filesystem's holder process; its root (a directory
+    in that namespace) is returned for bind() and the chroot."""
+    root = os.readlink(f"/proc/{holder}/root")
+    fd = os.open(f"/proc/{holder}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc().setns(fd, CLONE_NEWNS) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns(mnt of {holder}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
+    return root
+
+
+def bind(pairs: list[tuple[str, str]], root: str = "") -> None:
     """A private mount namespace where each SRC is bind-mounted on DST (a lab host's own
-    run/munge: its munged's socket where slurm.conf's AuthInfo points). Nothing is mounted
-    on the host; the mounts vanish with the namespace's last process."""
+    run/munge: its munged's socket where slurm.conf's AuthInfo points); DST under ``root`` when
+    given. Nothing is mounted on the host; the mounts vanish with the namespace's last process."""
     libc = _libc()
     if libc.unshare(CLONE_NEWNS) != 0:
         err = ctypes.get_errno()
@@ -42,6 +69,7 @@ def bind(pairs: list[tuple[str, str]]) -> None:
         err = ctypes.get_errno()
         raise OSError(err, f"mount --make-rprivate /: {os.strerror(err)}")
     for src, dst in pairs:
+        dst = os.path.join(root, dst.lstrip("/")) if root else dst
         if libc.mount(src.encode(), dst.encode(), None, MS_BIND, None) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"mount --bind {src} {dst}: {os.strerror(err)}")
@@ -70,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hostname", required=True)
     ap.add_argument("--bind", action="append", default=[], metavar="SRC:DST",
                     help="bind-mount SRC on DST in a private mount namespace (repeatable)")
+    ap.add_argument("--rootfs-of", type=int, metavar="PID",
+                    help="run in the root filesystem held by process PID (nsroot.py)")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     args = ap.parse_args(argv)
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -80,8 +110,17 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--bind takes SRC:DST, two absolute paths")
     try:
         enter(args.netns, args.hostname)
-        if pairs:
-            bind(pairs)
+        cwd = os.getcwd()
+        root = join_rootfs(args.rootfs_of) if args.rootfs_of else ""
+        if pairs or root:
+            bind(pairs, root)
+        if root:
+            os.chroot(root)
+            try:
+                os.chdir(cwd)       # the lab dir is at its own path inside
+            except OSError:
+                os.chdir("/")
+            os.environ["PATH"] = ROOT_PATH
     except (OSError, ValueError) as exc:
         print(f"nsexec: {exc}", file=sys.stderr)
         return 1

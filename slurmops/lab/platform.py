@@ -90,7 +90,7 @@ class Lab:
         # Run on one of the lab's hosts (over its ssh, in its namespaces): `lab restart munged`
         # acts on that host's munged, as systemctl does on a real host.
         name = socket.gethostname()
-        self.on_host = name if name in cfg.host_nodes() else ""
+        self.on_host = name if name in cfg.lab_hosts() else ""
 
     # ---- small helpers ---------------------------------------------------------------------
     def say(self, msg: str) -> None:
@@ -116,7 +116,7 @@ class Lab:
         host's network namespace."""
         pid = proc.owned_pid(pidfile, self.cfg.dir)
         node = pidfile.name[len("sshd-"):-len(".pid")] if pidfile.name.startswith("sshd-") else ""
-        if pid or node not in self.cfg.host_nodes():
+        if pid or node not in self.cfg.lab_hosts():
             return pid
         pid = proc.read_pid(pidfile)
         if pid is None or proc.is_zombie(pid):
@@ -248,18 +248,27 @@ class Lab:
             others = [ln for ln in Path("/etc/hosts").read_text(errors="replace").splitlines()
                       if name not in ln.split("#")[0].split()[1:]]
             _write(hosts, "\n".join([f"{c.veth_host_addr} {name}", *others]) + "\n", 0o644)
+        elif c.hosts and self.gen.in_rootfs:
+            # The same for every lab host: slurmd binds the address its host name resolves to, and
+            # srun (on the lab host) the lab host's; each name on its bridge address only.
+            names = {c.hostname: c.hosts_gateway, **{h: c.node_addr(h) for h in c.lab_hosts()}}
+            others = [ln for ln in Path("/etc/hosts").read_text(errors="replace").splitlines()
+                      if not set(names) & set(ln.split("#")[0].split()[1:])]
+            _write(hosts, "\n".join([*(f"{a} {n}" for n, a in names.items()), *others]) + "\n", 0o644)
         elif hosts.exists():
             hosts.unlink()
         programs = {action: env.get_template("power.j2").render(action=action, **ctx)
                     for action in ("resume", "suspend")}
         programs["jobstats-epilog"] = env.get_template("jobstats-epilog.j2").render(**ctx)
         for name, text in programs.items():
-            if self.gen.in_rootfs:
-                # slurmctld runs them inside the root filesystem: a hop back to the host's Python.
+            if self.gen.in_rootfs or c.hosts:
+                # slurmctld runs them inside the root filesystem, or on the controller host
+                # (--hosts): a hop back to the lab host's Python (its namespaces and root).
                 _write(c.bin / f"{name}-host", text, 0o755)
                 text = env.get_template("host-hop.j2").render(
-                    c=c, target=c.bin / f"{name}-host", anchor=c.pidfile("rootfs-host"),
-                    wrappers=f"{nsroot.clients_dir(c.dir)}:{nsroot.bin_dir(c.dir)}")
+                    c=c, target=c.bin / f"{name}-host", anchor=c.pidfile(self.anchor),
+                    wrappers=(f"{nsroot.clients_dir(c.dir)}:{nsroot.bin_dir(c.dir)}"
+                              if self.gen.in_rootfs else ""))
             _write(c.bin / name, text, 0o755)
         _write(c.state_file, c.to_json() + "\n", 0o644)
 
@@ -290,15 +299,17 @@ class Lab:
                       lambda: [c.pidfile("mariadb")], f"127.0.0.1:{c.port('mariadb')}", "mariadb.log"),
             Component("slurmdbd", self._start_slurmdbd, lambda: checks.sacctmgr_ping(self.env),
                       lambda: [c.pidfile("slurmdbd")], f"{c.host_addr}:{c.port('slurmdbd')}", "slurmdbd.log"),
+            # --hosts: the hosts (the controller host among them) before slurmctld, which runs there
+            *([Component("hosts", self._start_hosts, self._hosts_health,
+                         lambda: [*(c.pidfile(f"{d}-{n}") for n in c.lab_hosts()
+                                    for d in ("munged", "sshd")),
+                                  *([c.pidfile(self.anchor)] if not self.gen.in_rootfs else [])],
+                         f"{len(c.lab_hosts())} hosts on {c.hosts_network} (ssh, munged)",
+                         "munged-<host>.log, sshd-<host>.out")] if c.hosts else []),
             Component("slurmctld", self._start_slurmctld, self._slurmctld_health,
-                      lambda: [c.pidfile("slurmctld")], f"{c.host_addr}:{c.port('slurmctld')}", "slurmctld.log",
+                      lambda: [c.pidfile("slurmctld")], f"{c.ctld_addr}:{c.port('slurmctld')}", "slurmctld.log",
                       # a backup in control hands it back first: 28 s measured on 24.11
                       wait_s=90 if c.backup_controller else 30),
-            *([Component("hosts", self._start_hosts, self._hosts_health,
-                         lambda: [c.pidfile(f"{d}-{n}") for n in c.host_nodes()
-                                  for d in ("munged", "sshd")],
-                         f"{len(c.host_nodes())} hosts on {c.hosts_network} (ssh, munged)",
-                         "munged-<node>.log, sshd-<node>.out")] if c.hosts else []),
             Component("slurmd", self._start_slurmd, self._slurmd_health,
                       lambda: [c.pidfile(f"slurmd-{n}") for n in c.node_names],
                       f"{len(c.cpu_node_names)} cpu + {len(c.cloud_node_names)} cloud nodes",
@@ -339,6 +350,12 @@ class Lab:
         if not self.gen.in_rootfs:
             return set()
         return IN_ROOTFS | (PROMETHEUS_IN_ROOTFS if self.gen.prometheus_in_rootfs else set())
+
+    @property
+    def anchor(self) -> str:
+        """Pid file name of a process in the lab host's own namespaces and root, which programs
+        slurmctld runs (Resume/Suspend, EpilogSlurmctld) nsenter to get back to the lab host."""
+        return "rootfs-host" if self.gen.in_rootfs else "host-anchor"
 
     def ensure_rootfs(self) -> Path:
         """The generation's root filesystem, built (cached) when absent; refused when half-built."""
@@ -442,7 +459,10 @@ class Lab:
 
     def _start_slurmctld(self) -> None:
         self._bootstrap_accounting()
-        self._spawn("slurmctld", ["slurmctld", "-D"], env=self.daemon_env("slurmctld"))
+        argv = ["slurmctld", "-D"]
+        if self.cfg.hosts:              # on the controller host, in its own namespaces
+            argv = self.host_argv(self.cfg.ctl_hostname, argv, "slurmctld")
+        self._spawn("slurmctld", argv, env=self.daemon_env("slurmctld"))
 
     def _slurmctld_health(self) -> checks.Result:
         if self.cfg.backup_controller:     # the primary answers, whatever the backup does
@@ -520,7 +540,7 @@ class Lab:
             run(["ip", "addr", "add", f"{c.hosts_gateway}/24", "dev", c.hosts_bridge])
         run(["ip", "link", "set", "dev", c.hosts_bridge, "up"])
         have = proc.run(["ip", "netns", "list"]).stdout.split()
-        for node in c.host_nodes():
+        for node in c.lab_hosts():
             ns, veth = c.host_netns(node), c.host_veth(node)
             if ns in have and proc.run(["ip", "link", "show", "dev", veth]).returncode == 0:
                 continue
@@ -541,7 +561,7 @@ class Lab:
         """Processes inside the lab hosts' network namespaces (``ip netns pids``)."""
         have = proc.run(["ip", "netns", "list"]).stdout.split()
         out: list[int] = []
-        for node in self.cfg.host_nodes() if nodes is None else nodes:
+        for node in self.cfg.lab_hosts() if nodes is None else nodes:
             if self.cfg.host_netns(node) in have:
                 r = proc.run(["ip", "netns", "pids", self.cfg.host_netns(node)], timeout=15)
                 out += [int(p) for p in r.stdout.split() if p.isdigit()]
@@ -551,7 +571,7 @@ class Lab:
         c = self.cfg
         removed = []
         have = proc.run(["ip", "netns", "list"]).stdout.split()
-        for node in c.host_nodes():
+        for node in c.lab_hosts():
             if proc.run(["ip", "link", "show", "dev", c.host_veth(node)]).returncode == 0:
                 proc.run(["ip", "link", "del", "dev", c.host_veth(node)], timeout=15)
             if c.host_netns(node) in have:
@@ -573,7 +593,7 @@ class Lab:
         if not ident.exists():
             _keygen(ident, f"root@{c.cluster}-lab")
         known = []
-        for node in c.host_nodes():
+        for node in c.lab_hosts():
             hd = c.host_dir(node)
             (hd / "munge").mkdir(parents=True, exist_ok=True)
             os.chmod(hd, 0o755)
@@ -591,13 +611,25 @@ class Lab:
         _write(c.ssh_dir / "sshd_config", _render_env().get_template("sshd_config.j2").render(c=c), 0o644)
         _write(c.inventory, _render_env().get_template("inventory.toml.j2").render(c=c), 0o644)
 
-    def host_argv(self, node: str, argv: list[str]) -> list[str]:
+    def host_argv(self, node: str, argv: list[str], daemon: str | None = "munged") -> list[str]:
         """argv exec'd in host ``node``'s network, UTS (hostname = node) and mount namespace
-        (its own munge dir at run/munge) by nsexec.py."""
+        (its own munge dir at run/munge) by nsexec.py. With a newer generation, a ``daemon``'s
+        binary is its generation's (nsexec --rootfs-of that root filesystem's holder); None: the
+        lab host's own binary (sshd)."""
         c = self.cfg
+        rootfs: list[str] = []
+        if self.gen.in_rootfs and daemon is not None:
+            gen = c.generation_of(daemon)
+            if gen != c.slurm:
+                self.ensure_generation(gen)
+            holder = nsroot.holder_name(None if gen == c.slurm else gen)
+            pid = self.own_pid(holder)
+            if not pid:
+                raise LabError(f"Slurm {gen}'s root filesystem is not running (run/{holder}.pid)")
+            rootfs = ["--rootfs-of", str(pid)]
         return [sys.executable, "-m", "slurmops.lab.nsexec", "--netns", c.host_netns(node),
                 "--hostname", node, "--bind", f"{c.host_dir(node) / 'munge'}:{c.run / 'munge'}",
-                "--", *argv]
+                *rootfs, "--", *argv]
 
     def _start_host_munged(self, node: str) -> None:
         c = self.cfg
@@ -613,14 +645,17 @@ class Lab:
         self._spawn(f"sshd-{node}", self.host_argv(node, [
             "/usr/sbin/sshd", "-D", "-e", "-f", str(c.ssh_dir / "sshd_config"),
             "-h", str(c.host_dir(node) / "ssh_host_ed25519_key"),
-            "-o", f"ListenAddress={c.node_addr(node)}"]))
+            "-o", f"ListenAddress={c.node_addr(node)}"], daemon=None))
 
     def _start_host_slurmd(self, node: str) -> None:
-        self._spawn(f"slurmd-{node}", self.host_argv(node, ["slurmd", "-D", "-N", node]))
+        self._spawn(f"slurmd-{node}", self.host_argv(node, ["slurmd", "-D", "-N", node], f"slurmd-{node}"),
+                    env=self.daemon_env(f"slurmd-{node}"))
 
     def _start_hosts(self) -> None:
         self.ensure_hosts_network()
-        for node in self.cfg.host_nodes():
+        if not self.gen.in_rootfs:      # (a root filesystem has its own: rootfs-host)
+            self._spawn(self.anchor, ["sleep", "infinity"])
+        for node in self.cfg.lab_hosts():
             self._start_host_munged(node)
             self._start_host_sshd(node)
 
@@ -640,22 +675,26 @@ class Lab:
         return banner.startswith("SSH-"), f"{node} sshd {addr}:22 {banner[:20]}"
 
     def _hosts_health(self) -> checks.Result:
-        for node in self.cfg.host_nodes():
+        for node in self.cfg.lab_hosts():
             ok, detail = self._host_health(node)
             if not ok:
                 return False, detail
-        return True, f"{len(self.cfg.host_nodes())} hosts: munged and sshd answer"
+        return True, (f"{len(self.cfg.lab_hosts())} hosts ({self.cfg.ctl_hostname} and "
+                      f"{len(self.cfg.host_nodes())} nodes): munged and sshd answer")
 
     def host_components(self, node: str) -> list[Component]:
-        """What `lab start|stop|restart` means when run on lab host ``node`` (over its ssh)."""
+        """What `lab start|stop|restart` means when run on lab host ``node`` (over its ssh):
+        its munged, and slurmctld on the controller host, slurmd on a node."""
         c = self.cfg
-        return [
-            Component("munged", lambda: self._start_host_munged(node),
-                      lambda: checks.munge_roundtrip(str(self.host_munge_socket(node))),
-                      lambda: [c.pidfile(f"munged-{node}")], str(c.munge_socket), f"munged-{node}.log"),
-            Component("slurmd", lambda: self._start_host_slurmd(node), self._slurmd_health,
-                      lambda: [c.pidfile(f"slurmd-{node}")], c.node_addr(node), f"slurmd-{node}.log"),
-        ]
+        munged = Component("munged", lambda: self._start_host_munged(node),
+                           lambda: checks.munge_roundtrip(str(self.host_munge_socket(node))),
+                           lambda: [c.pidfile(f"munged-{node}")], str(c.munge_socket),
+                           f"munged-{node}.log", wait_s=60)
+        if node in c.controller_hosts():
+            return [munged, *(comp for comp in self.components() if comp.name == "slurmctld")]
+        return [munged,
+                Component("slurmd", lambda: self._start_host_slurmd(node), self._slurmd_health,
+                          lambda: [c.pidfile(f"slurmd-{node}")], c.node_addr(node), f"slurmd-{node}.log")]
 
     def _start_slurmctld_backup(self) -> None:
         """slurmctld -D -f <backup conf>, exec'd inside the namespace with the backup's hostname."""
@@ -679,7 +718,7 @@ class Lab:
     def _start_slurmd(self) -> None:
         for node in self.cfg.cpu_node_names:
             if node in self.cfg.host_nodes():
-                self._start_host_slurmd(node)       # --hosts: only with the host's own 22.05
+                self._start_host_slurmd(node)       # --hosts: in the node's own namespaces
                 continue
             self._spawn(f"slurmd-{node}", ["slurmd", "-D", "-N", node],
                         env=self.daemon_env(f"slurmd-{node}"))

@@ -24,6 +24,10 @@ DOC_HOST = "HOST"          # rendered docs (render.py has no target): one symbol
 # slurmctld on the controllers, slurmd on every compute node; slurmrestd beside slurmctld).
 DAEMON_GROUP = {"slurmdbd": "database", "slurmctld": "controllers", "slurmrestd": "controllers",
                 "slurmd": "compute"}
+# slurmrestd need not run beside slurmctld (rest_quickstart.shtml: it listens on "your preferred
+# [HOST]:PORT" and reaches slurmctld like any client): an
+# inventory with a `rest` group names its hosts (the lab's: the database host), else `controllers`.
+REST_GROUP = "rest"
 
 
 def _docs(ctx) -> bool:
@@ -113,6 +117,8 @@ def daemon_hosts(ctx, daemon: str) -> list[Host]:
         return list(inventory(ctx).hosts)
     group = DAEMON_GROUP[daemon]
     inv = inventory(ctx)
+    if daemon == "slurmrestd" and REST_GROUP in inv.groups:
+        group = REST_GROUP
     return inv.select(group) if group in inv.groups else []
 
 

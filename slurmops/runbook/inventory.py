@@ -38,7 +38,7 @@ from slurmops.slurm.hostlist import expand
 from .model import RunbookError
 from .transport import LocalTransport, SshTransport, Transport
 
-GROUPS = ("controllers", "database", "compute")      # the groups runbooks use; others are allowed
+GROUPS = ("controllers", "database", "compute", "rest")   # the groups runbooks use; others are allowed
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _HOST_KEYS = {"address", "connection", "groups", "vars", "user", "port", "identity_file",
               "ssh_options"}

@@ -1,6 +1,7 @@
-"""Fleet execution on a lab of separate hosts (`lab up --hosts`): every cpu node is a host of its
-own (network + UTS + mount namespace, own munged and key file, sshd), and munge-key-rotation runs
-across the inventory the lab writes, over ssh.
+"""Fleet execution on a lab of separate hosts (`lab up --hosts`): the controller (slurmctld) and
+every cpu node are hosts of their own (network + UTS + mount namespace, own munged and key file,
+sshd), slurmdbd and MariaDB stay on the lab host, and munge-key-rotation runs across the inventory
+the lab writes, over ssh.
 
 Faults (issue 13): a host unreachable mid-rotation, a wrong key on one host, kill -9 inside the
 destructive step then `resume` and `resume --rollback`. Each ends with one key on every host.
@@ -8,7 +9,9 @@ Truth is independent of the runbook: the key files themselves, and munge/unmunge
 each host's own munged socket (a credential made by one munged decodes on another only when
 both hold the same key), squeue for the job that must survive.
 
-Own dir, ports (14300), cluster and node names: no other lab is touched.
+Own dir, ports (14300), cluster and node names: no other lab is touched (SLURMOPS_FLEET_LAB_DIR,
+SLURMOPS_FLEET_PORT_BASE and SLURMOPS_FLEET_NODE_PREFIX move them; SLURMOPS_LAB_SLURM picks the
+Slurm generation, labtools.GENERATION).
 """
 from __future__ import annotations
 
@@ -24,15 +27,18 @@ from pathlib import Path
 
 import pytest
 
-from labtools import private_lab
+from labtools import lab_env, private_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_DIR = Path(os.environ.get("SLURMOPS_FLEET_LAB_DIR", "/var/tmp/slurmops-fleet-lab"))
-LAB_ARGS = ["--port-base", "14300", "--cluster", "fleetlab", "--node-prefix", "f", "--cloud-nodes", "0",
+PORT_BASE = os.environ.get("SLURMOPS_FLEET_PORT_BASE", "14300")
+PREFIX = os.environ.get("SLURMOPS_FLEET_NODE_PREFIX", "f")
+LAB_ARGS = ["--port-base", PORT_BASE, "--cluster", "fleetlab", "--node-prefix", PREFIX, "--cloud-nodes", "0",
             "--hosts"]
-NODES = ["fn1", "fn2", "fn3"]
+NODES = [f"{PREFIX}n{i}" for i in (1, 2, 3)]
+CTL = "fleetlab-ctl"            # the controller host (slurmctld); the lab host runs slurmdbd
 RUNBOOK = [sys.executable, "-m", "slurmops.runbook", "runbook"]
 
 
@@ -48,18 +54,18 @@ def state_dir(tmp_path) -> Path:
 
 
 def env(lab: Path) -> dict:
-    return {"PATH": os.environ["PATH"], "SLURM_CONF": str(lab / "etc" / "slurm.conf")}
+    return lab_env(lab)         # the lab's Slurm commands (a newer generation's wrappers first)
 
 
 def key_files(lab: Path) -> dict[str, bytes]:
-    out = {"controller": (lab / "etc" / "munge.key").read_bytes()}
-    out.update({n: (lab / "hosts" / n / "munge.key").read_bytes() for n in NODES})
+    out = {"lab host": (lab / "etc" / "munge.key").read_bytes()}
+    out.update({n: (lab / "hosts" / n / "munge.key").read_bytes() for n in [CTL, *NODES]})
     return out
 
 
 def sockets(lab: Path) -> dict[str, Path]:
-    out = {"controller": lab / "run" / "munge" / "munge.socket"}
-    out.update({n: lab / "hosts" / n / "munge" / "munge.socket" for n in NODES})
+    out = {"lab host": lab / "run" / "munge" / "munge.socket"}
+    out.update({n: lab / "hosts" / n / "munge" / "munge.socket" for n in [CTL, *NODES]})
     return out
 
 
@@ -153,19 +159,40 @@ def assert_no_key_in(keys: list[bytes], out: str, state_dir: Path) -> None:
             assert not any(form in t for t in texts)
 
 
+def netns_pids(lab: Path, host: str) -> set[int]:
+    """The processes in a lab host's network namespace, as iproute2 lists them."""
+    ns = f"slurmops-fleetlab-{PORT_BASE}-{host}"
+    r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=15)
+    assert r.returncode == 0, r.stderr
+    return {int(p) for p in r.stdout.split()}
+
+
 def test_hosts_are_separate_and_reachable_over_ssh(lab):
-    """Each node: its own network namespace and hostname, its own munged, an sshd that answers
-    with the lab's key; credentials cross hosts because every key file is the same."""
+    """Each node and the controller: its own network namespace and hostname, its own munged, an
+    sshd that answers with the lab's key; credentials cross hosts because every key file is the
+    same. slurmctld runs on the controller host (its pid in that namespace), slurmdbd on the lab
+    host, and Slurm itself names the controller host as the primary."""
     inv = (lab / "inventory.toml").read_text()
-    host_ns = os.stat("/proc/self/ns/net").st_ino
-    for node in NODES:
-        pid = int((lab / "run" / f"slurmd-{node}.pid").read_text())
-        assert os.stat(f"/proc/{pid}/ns/net").st_ino != host_ns
-        addr = inv.split(f"[hosts.{node}]")[1].split('"')[1]
+    here = {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in ("net", "uts")}
+    daemons = {CTL: "slurmctld", **{n: f"slurmd-{n}" for n in NODES}}
+    for host, daemon in daemons.items():
+        pid = int((lab / "run" / f"{daemon}.pid").read_text())
+        assert pid in netns_pids(lab, host)
+        assert all(os.stat(f"/proc/{pid}/ns/{kind}").st_ino != ino for kind, ino in here.items())
+        munged = int((lab / "run" / f"munged-{host}.pid").read_text())
+        assert munged in netns_pids(lab, host)
+        addr = inv.split(f"[hosts.{host}]")[1].split('"')[1]
         r = subprocess.run(["ssh", "-i", str(lab / "etc/ssh/id_ed25519"), "-o", "BatchMode=yes",
                             "-o", f"UserKnownHostsFile={lab}/etc/ssh/known_hosts", "-o", "StrictHostKeyChecking=yes",
                             f"root@{addr}", "hostname"], capture_output=True, text=True, timeout=30)
-        assert r.stdout.strip() == node, r.stderr
+        assert r.stdout.strip() == host, r.stderr
+    ctld = int((lab / "run" / "slurmctld.pid").read_text())
+    assert Path(f"/proc/{ctld}/comm").read_text().strip() == "slurmctld"
+    assert netns_pids(lab, CTL).isdisjoint(netns_pids(lab, NODES[0]))
+    dbd = int((lab / "run" / "slurmdbd.pid").read_text())
+    assert os.stat(f"/proc/{dbd}/ns/net").st_ino == here["net"]        # the database host is this one
+    ping = subprocess.run(["scontrol", "ping"], env=env(lab), capture_output=True, text=True, timeout=30)
+    assert f"at {CTL} is UP" in ping.stdout, ping.stdout + ping.stderr
     assert_one_key(lab)
 
 
@@ -185,23 +212,26 @@ def test_rotation_across_hosts_keeps_jobs_running(lab, state_dir):
         assert after != before and len(after) == 1024
         state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %N"], env=env(lab),
                                capture_output=True, text=True).stdout.split()
-        assert state == ["RUNNING", "fn[1-3]"]
+        assert state == ["RUNNING", f"{PREFIX}n[1-3]"]
         recs = records(state_dir)
         hosts = {r.get("host") for r in recs if r["event"] == "cmd" and r["phase"] == "action"}
-        assert set(NODES) <= hosts                      # every host was acted on
+        assert {CTL, *NODES} <= hosts                   # every host was acted on
         restarts = [(r.get("host"), r["argv"][-3]) for r in recs if r["event"] == "cmd"
                     and "restart" in r["argv"] and r["step"] in (5, 6)]
         assert [h for h, comp in restarts if comp == "slurmd"] == NODES
+        assert [h for h, comp in restarts if comp == "slurmctld"] == [CTL]
+        lab_host = json.loads((lab / "lab.json").read_text())["hostname"]
+        assert {h for h, comp in restarts if comp == "munged"} == {lab_host, CTL, *NODES}
         assert_no_key_in([before, after], out, state_dir)
     finally:
         subprocess.run(["scancel", job], env=env(lab), timeout=30)
 
 
 def test_unreachable_host_mid_rotation_leaves_old_key_everywhere(lab, state_dir):
-    """fn2's link drops when the distribution starts: the run stops, rolls back, and every host
-    (fn2 included, which was never switched) is on the old key."""
+    """The second node's link drops when the distribution starts: the run stops, rolls back, and
+    every host (that one included, which was never switched) is on the old key."""
     before = assert_one_key(lab)
-    veth = "soh14300i2"
+    veth = f"soh{PORT_BASE}i2"
     try:
         rc, out = rotate(lab, state_dir, when=step_started(3),
                          then=lambda p: subprocess.run(["ip", "link", "set", "dev", veth, "down"], check=True))
@@ -212,19 +242,19 @@ def test_unreachable_host_mid_rotation_leaves_old_key_everywhere(lab, state_dir)
     assert status(recs) == "rolled-back"
     failed = [r for r in recs if r["event"] == "step_failed"]
     assert failed[0]["step"] == 3
-    assert [r for r in recs if r["event"] == "cmd" and r.get("host") == "fn2" and r["rc"] == 255]
-    assert key_files(lab)["fn2"] == before
+    assert [r for r in recs if r["event"] == "cmd" and r.get("host") == NODES[1] and r["rc"] == 255]
+    assert key_files(lab)[NODES[1]] == before
     assert_one_key(lab, before)
     assert_nodes_idle(lab)
 
 
 def test_wrong_key_on_one_host_is_caught_before_any_switch(lab, state_dir):
-    """fn3's staged copy is replaced by other bytes as the verification starts: the cross-host
-    check fails naming fn3, and no live munged ever ran on a new key."""
+    """The third node's staged copy is replaced by other bytes as the verification starts: the
+    cross-host check fails naming that node, and no live munged ever ran on a new key."""
     before = assert_one_key(lab)
 
     def corrupt(_p):
-        staged = lab / "hosts" / "fn3" / "munge.key.slurmops-new"
+        staged = lab / "hosts" / NODES[2] / "munge.key.slurmops-new"
         fd = os.open(staged, os.O_WRONLY | os.O_TRUNC)
         os.write(fd, os.urandom(1024))
         os.close(fd)
@@ -235,7 +265,7 @@ def test_wrong_key_on_one_host_is_caught_before_any_switch(lab, state_dir):
     failed = [r for r in recs if r["event"] == "step_failed"]
     assert failed[0]["step"] == 4 and failed[0]["phase"] == "verify"
     bad = [r for r in recs if r["event"] == "check" and not r["ok"]]
-    assert bad and "fn3" in bad[0]["detail"] and "fn1" not in bad[0]["detail"].replace("-> fn3", "")
+    assert bad and NODES[2] in bad[0]["detail"] and NODES[0] not in bad[0]["detail"].replace(f"-> {NODES[2]}", "")
     assert not any("lab restart" in " ".join(r["argv"]) for r in recs if r["event"] == "cmd")
     assert not list(lab.glob("hosts/*/munge.key.slurmops-new"))
     assert_one_key(lab, before)
@@ -272,7 +302,8 @@ def test_partition_selection_is_read_from_slurm(lab):
     assert r.returncode == 0, r.stderr
     backup = r.stdout.split("[2/")[1].split("[3/")[0]
     assert [f"[{n}] $ test -f {lab}/hosts/{n}/munge.key" in backup for n in NODES] == [True] * 3
-    assert f"$ test -f {lab}/etc/munge.key" not in backup           # the controller is not in cpu
+    assert f"$ test -f {lab}/etc/munge.key" not in backup           # the lab host is not in cpu
+    assert f"[{CTL}]" not in backup                                   # nor the controller host
     bad = subprocess.run([*RUNBOOK, "plan", "--target", f"lab:{lab}", "munge-key-rotation",
                           "-p", "hosts=partition:nosuch"], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [

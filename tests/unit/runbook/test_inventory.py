@@ -151,20 +151,35 @@ def test_lab_hosts_network_inventory_and_names(tmp_path):
                     port_base=14300, cpu_nodes=3)
     Lab(cfg).render()
     inv = load(cfg.inventory)
-    assert inv.groups == {"controllers": ["labhost"], "database": ["labhost"], "compute": ["qn1", "qn2", "qn3"]}
+    assert inv.groups == {"database": ["labhost"], "rest": ["labhost"], "controllers": ["lab-ctl"],
+                          "compute": ["qn1", "qn2", "qn3"]}
+    assert inv.host("labhost").connection == "local" and inv.host("lab-ctl").connection == "ssh"
     net = ipaddress.ip_network(cfg.hosts_network)
-    addrs = [ipaddress.ip_address(inv.host(n).address) for n in ("qn1", "qn2", "qn3")]
-    assert all(a in net for a in addrs) and len(set(addrs)) == 3
+    addrs = [ipaddress.ip_address(inv.host(n).address) for n in ("lab-ctl", "qn1", "qn2", "qn3")]
+    assert all(a in net for a in addrs) and len(set(addrs)) == 4
+    assert ipaddress.ip_address(cfg.hosts_gateway) not in addrs
     assert ipaddress.ip_address(cfg.hosts_gateway) in net and net.subnet_of(ipaddress.ip_network("172.16.0.0/12"))
     # not the backup controller's /30 (10/8), and a neighbouring lab gets another network
     assert not net.overlaps(ipaddress.ip_network(f"{cfg.veth_host_addr}/30", strict=False))
     assert LabConfig(port_base=14800, hosts=True).hosts_network != cfg.hosts_network
-    assert all(len(cfg.host_veth(n)) <= 15 for n in cfg.host_nodes()) and len(cfg.hosts_bridge) <= 15
+    veths = [cfg.host_veth(n) for n in cfg.lab_hosts()]
+    assert all(len(v) <= 15 for v in veths) and len(set(veths)) == 4 and len(cfg.hosts_bridge) <= 15
     conf = (cfg.etc / "slurm.conf").read_text()
     assert f"NodeName=qn2 NodeHostname=qn2 NodeAddr={inv.host('qn2').address} " in conf
-    assert f"SlurmctldHost=labhost({cfg.hosts_gateway})" in conf
-    assert (cfg.host_dir("qn1") / "munge.key").read_bytes() == (cfg.etc / "munge.key").read_bytes()
-    assert (cfg.host_dir("qn1") / "munge.key").stat().st_mode & 0o777 == 0o400
+    # slurmctld on the controller host; slurmdbd (AccountingStorageHost) on the lab host
+    assert f"SlurmctldHost=lab-ctl({inv.host('lab-ctl').address})\n" in conf
+    assert f"AccountingStorageHost={cfg.hosts_gateway}\n" in conf
+    for host in ("lab-ctl", "qn1"):
+        assert (cfg.host_dir(host) / "munge.key").read_bytes() == (cfg.etc / "munge.key").read_bytes()
+        assert (cfg.host_dir(host) / "munge.key").stat().st_mode & 0o777 == 0o400
+    # the Resume/Suspend programs and EpilogSlurmctld, run on the controller host, hop back
+    assert "--net --uts --mount --root" in (cfg.bin / "resume").read_text()
+    target = make_target(f"lab:{cfg.dir}")
+    rb = loader.get("munge-key-rotation", REPO / "runbooks")
+    ctx = engine.build_context(rb, target, {})
+    restarts = [(op.component, op.host) for op in rb.steps[5].ops("action", ctx)]
+    assert restarts == [("slurmdbd", "labhost"), ("slurmctld", "lab-ctl"), ("slurmd", "qn1"),
+                        ("slurmd", "qn2"), ("slurmd", "qn3"), ("slurmrestd", "labhost")]
     known = (cfg.ssh_dir / "known_hosts").read_text().splitlines()
     assert [ln.split()[0] for ln in known] == [str(a) for a in addrs]
 
