@@ -299,8 +299,7 @@ class LabConfig:
 
     def validate(self) -> None:
         from .generations import generation
-        if generation(self.slurm).in_rootfs and self.hosts:     # ValueError: unknown generation
-            raise ValueError("--hosts runs with Slurm 22.05 (yet)")
+        generation(self.slurm)                # ValueError: unknown generation
         if self.hosts and self.backup_controller:
             raise ValueError("--hosts runs without a backup controller (yet): the backup would "
                              "need a controller host of its own on the hosts' bridge")

@@ -94,8 +94,8 @@ def enter(netns: str, hostname: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m slurmops.lab.nsexec")
-    ap.add_argument("--netns", required=True)
-    ap.add_argument("--hostname", required=True)
+    ap.add_argument("--netns", help="join this network namespace (with --hostname)")
+    ap.add_argument("--hostname", help="in a new UTS namespace (with --netns)")
     ap.add_argument("--bind", action="append", default=[], metavar="SRC:DST",
                     help="bind-mount SRC on DST in a private mount namespace (repeatable)")
     ap.add_argument("--rootfs-of", type=int, metavar="PID",
@@ -105,11 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not cmd:
         ap.error("no command given (after --)")
+    if bool(args.netns) != bool(args.hostname):
+        ap.error("--netns and --hostname go together (neither: stay in this host's namespaces)")
     pairs = [tuple(b.split(":", 1)) for b in args.bind]
     if any(len(p) != 2 or not p[0].startswith("/") or not p[1].startswith("/") for p in pairs):
         ap.error("--bind takes SRC:DST, two absolute paths")
     try:
-        enter(args.netns, args.hostname)
+        if args.netns:
+            enter(args.netns, args.hostname)
         cwd = os.getcwd()
         root = join_rootfs(args.rootfs_of) if args.rootfs_of else ""
         if pairs or root:
@@ -121,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             except OSError:
                 os.chdir("/")
             os.environ["PATH"] = ROOT_PATH
+            for name in ("SLURMOPS_LAB_HOST_MUNGE", "SLURMOPS_LAB_PYTHON"):    # (the wrapper's)
+                os.environ.pop(name, None)
     except (OSError, ValueError) as exc:
         print(f"nsexec: {exc}", file=sys.stderr)
         return 1

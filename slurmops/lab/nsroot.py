@@ -58,6 +58,11 @@ export PATH
 # A process that made its own UTS namespace (the backup controller, nsexec.py) keeps its hostname.
 uts=--uts
 [ -n "${SLURMOPS_NSROOT_OWN_UTS:-}" ] && uts=
+# On a host of `lab up --hosts` (its sshd sets these for its sessions): stay in that host's network
+# and UTS namespaces, with its own munge dir at run/munge, inside the root filesystem (nsexec.py).
+if [ -n "${SLURMOPS_LAB_HOST_MUNGE:-}" ] && [ -n "${SLURMOPS_LAB_PYTHON:-}" ]; then
+    exec "$SLURMOPS_LAB_PYTHON" -m slurmops.lab.nsexec --bind "$SLURMOPS_LAB_HOST_MUNGE:$lab/run/munge" --rootfs-of "$pid" -- "$(basename "$0")" "$@"
+fi
 exec nsenter --target "$pid" --mount $uts --root --wd -- /bin/sh -c 'cd "$1" 2>/dev/null || cd /; shift; exec "$@"' sh "$wd" "$(basename "$0")" "$@"
 """  # noqa: E501 (the script's own lines)
 

@@ -642,10 +642,14 @@ class Lab:
     def _start_host_sshd(self, node: str) -> None:
         c = self.cfg
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)     # sshd's privilege separation dir
+        # With a root filesystem, its sessions' Slurm and munge commands (the wrappers) run the
+        # generation's binaries on this host's own munge dir (nsroot.WRAPPER).
+        session_env = (["-o", f"SetEnv=SLURMOPS_LAB_HOST_MUNGE={c.host_dir(node) / 'munge'} "
+                              f"SLURMOPS_LAB_PYTHON={sys.executable}"] if self.gen.in_rootfs else [])
         self._spawn(f"sshd-{node}", self.host_argv(node, [
             "/usr/sbin/sshd", "-D", "-e", "-f", str(c.ssh_dir / "sshd_config"),
             "-h", str(c.host_dir(node) / "ssh_host_ed25519_key"),
-            "-o", f"ListenAddress={c.node_addr(node)}"], daemon=None))
+            "-o", f"ListenAddress={c.node_addr(node)}", *session_env], daemon=None))
 
     def _start_host_slurmd(self, node: str) -> None:
         self._spawn(f"slurmd-{node}", self.host_argv(node, ["slurmd", "-D", "-N", node], f"slurmd-{node}"),

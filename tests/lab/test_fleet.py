@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from labtools import lab_env, private_lab
+from labtools import GENERATION, lab_env, private_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -193,6 +193,12 @@ def test_hosts_are_separate_and_reachable_over_ssh(lab):
     assert os.stat(f"/proc/{dbd}/ns/net").st_ino == here["net"]        # the database host is this one
     ping = subprocess.run(["scontrol", "ping"], env=env(lab), capture_output=True, text=True, timeout=30)
     assert f"at {CTL} is UP" in ping.stdout, ping.stdout + ping.stderr
+    # the generation's daemons (SLURMOPS_LAB_SLURM): slurmd's version as slurmctld reports it,
+    # slurmctld's binary inside the lab's root filesystem
+    versions = subprocess.run(["sinfo", "-h", "-N", "-p", "cpu", "-o", "%N %v"], env=env(lab),
+                              capture_output=True, text=True, timeout=30).stdout.split()
+    assert {v.rsplit(".", 1)[0] for v in versions[1::2]} == {GENERATION or "22.05"}, versions
+    assert os.readlink(f"/proc/{ctld}/exe").startswith(f"{lab}/root/" if GENERATION else "/usr/")
     assert_one_key(lab)
 
 
