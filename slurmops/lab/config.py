@@ -120,7 +120,15 @@ class LabConfig:
 
     @property
     def backup_addr(self) -> str:
-        return f"{self._subnet}.2"
+        """The backup slurmctld's address: its /30 veth, or with --hosts its controller host's
+        address on the hosts' bridge."""
+        return self.node_addr(self.backup_hostname) if self.hosts else f"{self._subnet}.2"
+
+    @property
+    def backup_veth(self) -> bool:
+        """Whether the backup controller has its own /30 veth pair and namespace (without
+        --hosts; with it the backup is a controller host on the bridge)."""
+        return self.backup_controller and not self.hosts
 
     @property
     def backup_hostname(self) -> str:
@@ -183,8 +191,11 @@ class LabConfig:
         return f"{self._hosts_net}.250"
 
     def controller_hosts(self) -> list[str]:
-        """The controller hosts of their own (--hosts): the primary slurmctld's."""
-        return [self.ctl_hostname] if self.hosts else []
+        """The controller hosts of their own (--hosts): the primary slurmctld's, then the
+        backup's (--backup-controller)."""
+        if not self.hosts:
+            return []
+        return [self.ctl_hostname, *([self.backup_hostname] if self.backup_controller else [])]
 
     def lab_hosts(self) -> list[str]:
         """Every host of its own (--hosts): the controller host(s), then the cpu nodes. Each has
@@ -194,8 +205,8 @@ class LabConfig:
     def node_addr(self, node: str) -> str:
         if node in self.host_nodes():
             return f"{self._hosts_net}.{2 + self.cpu_node_names.index(node)}"
-        if node in self.controller_hosts():
-            return self.ctl_addr
+        if node in self.controller_hosts():      # .250, the backup .251
+            return f"{self._hosts_net}.{250 + self.controller_hosts().index(node)}"
         return self.host_addr
 
     def host_netns(self, node: str) -> str:
@@ -300,9 +311,6 @@ class LabConfig:
     def validate(self) -> None:
         from .generations import generation
         generation(self.slurm)                # ValueError: unknown generation
-        if self.hosts and self.backup_controller:
-            raise ValueError("--hosts runs without a backup controller (yet): the backup would "
-                             "need a controller host of its own on the hosts' bridge")
         if self.hosts and self.cpu_nodes > 200:
             raise ValueError("--hosts supports at most 200 cpu nodes (one /24)")
         if self.cpu_nodes < 1:

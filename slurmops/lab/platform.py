@@ -17,7 +17,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -200,7 +200,7 @@ class Lab:
                     why = (f"another lab, or an outgoing connection: {port} lies in the kernel's "
                            f"ephemeral range {eph[0]}-{eph[1]}; pick a --port-base below {eph[0]}")
                 raise LabError(f"port {port} for {what} is already in use on this host ({why})")
-        if self.cfg.backup_controller:
+        if self.cfg.backup_veth:
             self.check_network()
         if self.cfg.hosts:
             self.check_hosts_network()
@@ -240,7 +240,7 @@ class Lab:
         if c.hosts:
             self.render_hosts()
         hosts = nsroot.hosts_file(c.dir)
-        if c.backup_controller and self.gen.in_rootfs:
+        if c.backup_veth and self.gen.in_rootfs:
             # From 24.11 slurmd binds (NoInAddrAny) the address its host name resolves to, not its
             # NodeAddr: inside the root filesystem the host name resolves to the veth address first,
             # so slurmd is reachable from the backup controller's namespace too (its only address there).
@@ -683,8 +683,8 @@ class Lab:
             ok, detail = self._host_health(node)
             if not ok:
                 return False, detail
-        return True, (f"{len(self.cfg.lab_hosts())} hosts ({self.cfg.ctl_hostname} and "
-                      f"{len(self.cfg.host_nodes())} nodes): munged and sshd answer")
+        return True, (f"{len(self.cfg.lab_hosts())} hosts ({', '.join(self.cfg.controller_hosts())} "
+                      f"and {len(self.cfg.host_nodes())} nodes): munged and sshd answer")
 
     def host_components(self, node: str) -> list[Component]:
         """What `lab start|stop|restart` means when run on lab host ``node`` (over its ssh):
@@ -694,8 +694,11 @@ class Lab:
                            lambda: checks.munge_roundtrip(str(self.host_munge_socket(node))),
                            lambda: [c.pidfile(f"munged-{node}")], str(c.munge_socket),
                            f"munged-{node}.log", wait_s=60)
-        if node in c.controller_hosts():
+        if node == c.ctl_hostname:
             return [munged, *(comp for comp in self.components() if comp.name == "slurmctld")]
+        if node in c.controller_hosts():        # the backup's host: its slurmctld is the backup
+            return [munged, *(replace(comp, name="slurmctld") for comp in self.components()
+                              if comp.name == "slurmctld_backup")]
         return [munged,
                 Component("slurmd", lambda: self._start_host_slurmd(node), self._slurmd_health,
                           lambda: [c.pidfile(f"slurmd-{node}")], c.node_addr(node), f"slurmd-{node}.log")]
@@ -710,6 +713,11 @@ class Lab:
             # has run a while would have.
             self.stop_component("slurmctld")
             self.start_component("slurmctld")
+        if c.hosts:                     # a controller host of its own on the hosts' bridge
+            self._spawn("slurmctld_backup", self.host_argv(
+                c.backup_hostname, ["slurmctld", "-D", "-f", str(c.slurm_conf_backup)], "slurmctld"),
+                env=self.daemon_env("slurmctld"))
+            return
         self.ensure_network()
         self._spawn("slurmctld_backup", [
             sys.executable, "-m", "slurmops.lab.nsexec", "--netns", c.netns,
@@ -921,7 +929,6 @@ class Lab:
         runs Slurm `gen` from now on: what installing that generation's package is on a real
         host. A running daemon keeps its binaries until it is restarted (as after apt). Returns
         the generation it ran before."""
-        from dataclasses import replace
         c = self.cfg
         generation(gen)                        # ValueError: unknown
         if daemon not in c.switchable():
@@ -974,7 +981,7 @@ class Lab:
         if self.gen.in_rootfs:
             self.ensure_rootfs()
         self.render()
-        if self.cfg.backup_controller:
+        if self.cfg.backup_veth:
             self.ensure_network()   # slurmdbd, slurmctld and slurmd are reached on its address
         if self.cfg.hosts:
             self.ensure_hosts_network()     # the same: the hosts reach them on the bridge's address
@@ -1114,7 +1121,7 @@ class Lab:
         if leftovers:
             self.say(f"  stopping {len(leftovers)} leftover lab processes")
         survivors = proc.terminate(leftovers, timeout=10)
-        if self.cfg.backup_controller and not survivors:
+        if self.cfg.backup_veth and not survivors:
             self.remove_network()
         if self.cfg.hosts and not survivors:
             self.remove_hosts_network()

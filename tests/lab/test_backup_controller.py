@@ -3,6 +3,8 @@ kill -9 of the primary hands control to the backup, `lab up` brings the primary 
 slurmctld-takeover runbook runs end to end, and `lab down` leaves no process and no namespace.
 
 Own dir, ports, cluster and node names: the shared lab in /var/tmp/slurmops-lab is never touched.
+SLURMOPS_HA_HOSTS=1 runs the same drills on a lab of separate hosts (`--hosts`): both controllers
+are then controller hosts of their own on the hosts' bridge.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ LAB_DIR = Path(os.environ.get("SLURMOPS_HA_LAB_DIR", "/var/tmp/slurmops-ha-lab")
 LAB_ARGS = ["--port-base", os.environ.get("SLURMOPS_HA_PORT_BASE", "28800"), "--cluster", "halab",
             "--node-prefix", os.environ.get("SLURMOPS_HA_NODE_PREFIX", "h"), "--cloud-nodes", "0",
             "--backup-controller"]
+HOSTS = os.environ.get("SLURMOPS_HA_HOSTS") == "1"
+if HOSTS:
+    LAB_ARGS.append("--hosts")
 SLURMOPS = [sys.executable, "-m", "slurmops"]
 
 
@@ -65,7 +70,7 @@ def ha_lab():
 
 def test_both_controllers_answer(ha_lab):
     ctl = ping()
-    assert ctl["primary"] == (ha_lab.hostname, "UP"), ctl
+    assert ctl["primary"] == (ha_lab.ctld_host, "UP"), ctl
     assert ctl["backup"] == (ha_lab.backup_hostname, "UP"), ctl
     r = lab_cmd("status", "--dir", str(LAB_DIR))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -77,6 +82,10 @@ def test_both_controllers_answer(ha_lab):
     # the backup runs in its own network and UTS namespace
     assert os.readlink(f"/proc/{backup}/ns/net") != os.readlink(f"/proc/{primary}/ns/net")
     assert os.readlink(f"/proc/{backup}/ns/uts") != os.readlink(f"/proc/{primary}/ns/uts")
+    if HOSTS:           # each in its controller host's namespace, as iproute2 lists them
+        for pid, host in ((primary, ha_lab.ctl_hostname), (backup, ha_lab.backup_hostname)):
+            listed = proc.run(["ip", "netns", "pids", ha_lab.host_netns(host)]).stdout.split()
+            assert str(pid) in listed, (host, listed)
 
 
 def test_kill_primary_backup_takes_over_and_lab_up_restores(ha_lab):
@@ -134,5 +143,8 @@ def test_down_leaves_no_process_and_no_namespace(ha_lab):
     r = lab_cmd("down", "--dir", str(LAB_DIR))
     assert r.returncode == 0, r.stdout + r.stderr
     assert proc.lab_processes(LAB_DIR) == []
-    assert ha_lab.netns not in proc.run(["ip", "netns", "list"]).stdout.split()
+    names = proc.run(["ip", "netns", "list"]).stdout.split()
+    assert ha_lab.netns not in names
+    assert not [h for h in ha_lab.lab_hosts() if ha_lab.host_netns(h) in names]
     assert proc.run(["ip", "link", "show", "dev", ha_lab.veth_host]).returncode != 0
+    assert proc.run(["ip", "link", "show", "dev", ha_lab.hosts_bridge]).returncode != 0
