@@ -184,6 +184,24 @@ def test_lab_hosts_network_inventory_and_names(tmp_path):
     assert [ln.split()[0] for ln in known] == [str(a) for a in addrs]
 
 
-def test_lab_hosts_refuse_backup_controller():
+def test_lab_hosts_with_a_backup_controller_host(tmp_path):
+    """--hosts --backup-controller: the backup is a second controller host on the bridge (no /30
+    veth of its own), second in SlurmctldHost and in the inventory's controllers."""
+    cfg = LabConfig(dir=tmp_path / "lab", hostname="labhost", hosts=True, backup_controller=True,
+                    node_prefix="q", port_base=14300, cpu_nodes=2, slurm="26.05")
+    cfg.validate()
+    assert not cfg.backup_veth and LabConfig(backup_controller=True).backup_veth
+    Lab(cfg).render()
+    inv = load(cfg.inventory)
+    assert inv.groups["controllers"] == ["lab-ctl", "lab-backup"]
+    net = ipaddress.ip_network(cfg.hosts_network)
+    addrs = {ipaddress.ip_address(h.address) for h in inv.hosts if h.address}
+    assert len(addrs) == 4 and all(a in net for a in addrs)
+    conf = (cfg.etc / "slurm.conf").read_text()
+    assert (f"SlurmctldHost=lab-ctl({inv.host('lab-ctl').address})\n" in conf
+            and f"SlurmctldHost=lab-backup({inv.host('lab-backup').address})\n" in conf)
+    # the root filesystem resolves every lab host to its bridge address (slurmd binds it)
+    hosts = (cfg.etc / "hosts").read_text().splitlines()
+    assert f"{inv.host('lab-backup').address} lab-backup" in hosts and f"{cfg.hosts_gateway} labhost" in hosts
     with pytest.raises(ValueError, match="--hosts"):
-        LabConfig(hosts=True, backup_controller=True).validate()
+        LabConfig(hosts=True, cpu_nodes=201).validate()
