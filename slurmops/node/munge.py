@@ -158,4 +158,8 @@ def _munge(ctx: Any) -> MungeCollector | None:
     sock = getattr(ctx, "munge_socket", None)
     if not sock:
         return None
-    return MungeCollector(sock, getattr(ctx, "munge_timeout_s", DEFAULT_TIMEOUT_S), errors=ctx.errors)
+    bin_dir = getattr(ctx, "munge_bin_dir", None)
+    munge, unmunge = ((os.path.join(bin_dir, "munge"), os.path.join(bin_dir, "unmunge")) if bin_dir
+                      else ("munge", "unmunge"))
+    return MungeCollector(sock, getattr(ctx, "munge_timeout_s", DEFAULT_TIMEOUT_S), errors=ctx.errors,
+                          munge=munge, unmunge=unmunge)

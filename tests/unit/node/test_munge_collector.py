@@ -82,10 +82,10 @@ def page(e: JobExporter) -> dict:
     return out
 
 
-def exporter(sock: str, timeout_s: float = 2.0) -> JobExporter:
+def exporter(sock: str, timeout_s: float = 2.0, bin_dir: str | None = None) -> JobExporter:
     # cache_s=0: every render() is a scrape of its own
     return JobExporter(str(FIX / "v2-25.05"), gpu=False, lookup=JobInfoCache(lambda ids: ""),
-                       munge_socket=sock, munge_timeout_s=timeout_s, cache_s=0)
+                       munge_socket=sock, munge_timeout_s=timeout_s, cache_s=0, munge_bin_dir=bin_dir)
 
 
 def errors(s: dict, reason: str) -> float:
@@ -184,6 +184,14 @@ def test_no_munge_client(munged):
     assert fams[UP].samples[0].value == 0
     assert r.errors.get("munge", "no_client") == 1
     assert "/nonexistent/bin/munge" in r.last.detail
+
+
+def test_bin_dir_names_the_programs(munged, tmp_path):
+    """--collector.munge.bin-dir: the programs of that directory, not PATH's."""
+    real = Path(need.binary("munge", "apt-get install munge")).parent
+    assert page(exporter(munged.socket, bin_dir=str(real)))[(UP, ())] == 1
+    s = page(exporter(munged.socket, bin_dir=str(tmp_path)))        # no munge there
+    assert s[(UP, ())] == 0 and errors(s, "no_client") == 1
 
 
 def test_the_credential_is_never_logged(munged, caplog):
