@@ -20,6 +20,7 @@ from slurmops.grafana import (
 )
 
 NE = f'job="{DEFAULT.node_exporter_job}", cluster=~"$cluster"'
+JE = f'job="{DEFAULT.job_exporter_job}", cluster=~"$cluster"'
 # node_exporter series -> Slurm node name, kept only for the selected nodes.
 NODE_JOIN = (' * on (node) group_left () max by (node) (slurm_node_state{@cn})')
 
@@ -65,6 +66,16 @@ dashboard = build(
                            mappings=[{"type": "value", "options": {
                                "1": {"text": "set", "color": "orange", "index": 0}}}],
                            runbook="node-drain", h=8),
+            # The job exporter's munge collector, one series per host: hosts failing first.
+            state_timeline("munged answering (failing hosts first; 20 shown)", "none",
+                           Q(bottom(f'min by (instance) (slurm_job_exporter_munge_up{{{JE}}})'), "{{instance}}"),
+                           mappings=[{"type": "value", "options": {
+                               "0": {"text": "down", "color": "red", "index": 0},
+                               "1": {"text": "up", "color": "green", "index": 1}}}],
+                           description="The job exporter's credential round trip (munge -n | unmunge) "
+                                       "through munged's socket on each host: down when it failed "
+                                       "(MungedDown).",
+                           runbook="munged-down", h=6),
             table("Drained and down nodes: reason, who, since", "dateTimeAsIso",
                   iq(among("max by (node, reason, user) (slurm_node_reason_info{@cn})", REASON_OLDEST, "node")),
                   iq(REASON_OLDEST),

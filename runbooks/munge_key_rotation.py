@@ -4,7 +4,7 @@ everywhere, then the Slurm daemons. Rollback puts the old key back on every host
 import os
 
 from slurmops.runbook import Check, Cmd, Param, Runbook, Service, Step
-from slurmops.runbook.fleet import DAEMON_GROUP, copy_to, daemon_hosts, each, host_values, munge_across
+from slurmops.runbook.fleet import DAEMON_GROUP, copy_to, daemon_hosts, each, host_values, in_parallel, munge_across
 from slurmops.runbook.health import nodes_responding, postflight, preflight, slurmctld_up, slurmdbd_answers
 from slurmops.runbook.model import fill
 from slurmops.runbook.steps import backup_file, restore_file
@@ -82,20 +82,23 @@ def switch(ctx, h):
 
 
 def remove_staged(ctx):
-    return [*each(HOSTS, Cmd(("rm", "-f", "--", STAGED), why="staged copy", ok_rc=UNREACHABLE_OK))(ctx),
+    return [*each(HOSTS, Cmd(("rm", "-f", "--", STAGED), why="staged copy", ok_rc=UNREACHABLE_OK),
+                  parallel=True)(ctx),
             Cmd(("rm", "-f", "--", STAGING), why="staging copy")]
 
 
 def restart_slurm(ctx):
-    """Each daemon on the hosts that run it (fleet.DAEMON_GROUP), in the order given."""
-    return [Service("restart", d, host=h.name) for d in daemons(ctx) for h in daemon_hosts(ctx, d)]
+    """Each daemon on the hosts that run it (fleet.DAEMON_GROUP), in the order given; one
+    daemon's hosts at once (every slurmd together, as munged was)."""
+    return [op for d in daemons(ctx)
+            for op in in_parallel([Service("restart", d, host=h.name) for h in daemon_hosts(ctx, d)])]
 
 
 def restore(ctx):
     """Old key back on every host, then munged everywhere and every Slurm daemon restarted on
     it, in the same order as the rotation (the restart steps have no rollback of their own)."""
-    return [*each(HOSTS, *restore_file(BACKUP, "{munge_key}"))(ctx),
-            *each(HOSTS, Service("restart", "munged"))(ctx),
+    return [*each(HOSTS, *restore_file(BACKUP, "{munge_key}"), parallel=True)(ctx),
+            *each(HOSTS, Service("restart", "munged"), parallel=True)(ctx),
             Check("munge round trip across hosts", munge_across(HOSTS).fn, "", retry_s=30),
             *restart_slurm(ctx)]
 
@@ -126,29 +129,31 @@ RUNBOOK = Runbook(
     steps=[
         preflight(),
         Step("Back up the current key on every host", "the only way back if the new key fails",
-             check=each(HOSTS, Cmd(("test", "-f", "{munge_key}"), why="key exists")),
-             action=each(HOSTS, *backup_file("{munge_key}", BACKUP)),
-             verify=each(HOSTS, Cmd(("cmp", "-s", "--", "{munge_key}", BACKUP), why="backup is identical"))),
+             check=each(HOSTS, Cmd(("test", "-f", "{munge_key}"), why="key exists"), parallel=True),
+             action=each(HOSTS, *backup_file("{munge_key}", BACKUP), parallel=True),
+             verify=each(HOSTS, Cmd(("cmp", "-s", "--", "{munge_key}", BACKUP), why="backup is identical"),
+                         parallel=True)),
         Step("Distribute the new key to every host", "every host must hold it before any switches",
              action=lambda ctx: [*generate(ctx),
                                  *each(HOSTS, Cmd(("install", "-m", "0400", "/dev/null", STAGED),
                                                   why="empty file, final mode"),
                                        copy_to(STAGING, STAGED, "copy the new key"),
                                        Cmd(("chown", "{munge_owner}", STAGED), why="owner"),
-                                       Cmd(("chmod", "0400", STAGED), why="mode"))(ctx)],
-             verify=each(HOSTS, staged_matches),
+                                       Cmd(("chmod", "0400", STAGED), why="mode"), parallel=True)(ctx)],
+             verify=each(HOSTS, staged_matches, parallel=True),
              rollback=remove_staged,
              timeout_s=400),
         Step("Verify the new key decodes on every host",
              "a throw-away munged per host on the new key: a host whose copy differs is caught "
              "before any live munged changes",
-             action=each(HOSTS, stop_verify_munged, start_verify_munged),
+             action=each(HOSTS, stop_verify_munged, start_verify_munged, parallel=True),
              verify=[munge_across(HOSTS, VERIFY + "/munge.socket", "new key decodes across hosts")],
-             rollback=each(HOSTS, stop_verify_munged)),
+             rollback=each(HOSTS, stop_verify_munged, parallel=True)),
         Step("Switch every host to the new key and restart munged everywhere",
              "munged reads its key only at start; all hosts switch together",
-             action=lambda ctx: [*each(HOSTS, stop_verify_munged)(ctx), *each(HOSTS, switch)(ctx),
-                                 *each(HOSTS, Service("restart", "munged"))(ctx)],
+             action=lambda ctx: [*each(HOSTS, stop_verify_munged, parallel=True)(ctx),
+                                 *each(HOSTS, switch, parallel=True)(ctx),
+                                 *each(HOSTS, Service("restart", "munged"), parallel=True)(ctx)],
              verify=[Check("munge round trip across hosts", munge_across(HOSTS).fn,
                            "munge -n | unmunge between hosts", retry_s=30)],
              rollback=restore, destructive=True, timeout_s=400),

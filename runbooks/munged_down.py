@@ -10,7 +10,7 @@ RUNBOOK = Runbook(
     purpose="Bring munged back on the host the target points at (`--ssh HOST` on a systemd "
             "target): check its key (present, owner, mode 0400), start munged, prove a credential "
             "encodes and decodes, then that slurmctld answers and nodes respond again.",
-    when="Alert MungedDown (node_exporter's systemd collector: munge.service not active); Slurm "
+    when="Alert MungedDown (the job exporter's munge round trip fails, or munge.service is not active); Slurm "
          "commands on the host fail with \"Munge encode failed\" or \"Unable to contact slurm "
          "controller\", the node goes NOT_RESPONDING.",
     steps=[

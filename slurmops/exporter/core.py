@@ -106,7 +106,7 @@ _MODULES = {
     "slurm": ("slurmops.exporter.collectors.accounting", "slurmops.exporter.collectors.nodes",
               "slurmops.exporter.collectors.partitions", "slurmops.exporter.collectors.jobs",
               "slurmops.exporter.collectors.scheduler"),
-    "jobs": ("slurmops.node.collector", "slurmops.node.gpu"),
+    "jobs": ("slurmops.node.collector", "slurmops.node.gpu", "slurmops.node.munge"),
 }
 
 

@@ -25,6 +25,7 @@ from ..exporter.webconfig import WebConfigError, load as load_web_config
 from .collector import ErrorCounter, JobScanner
 from .jobinfo import JobInfoCache, squeue_runner
 from .metrics import PREFIX, metrics_doc
+from .munge import DEFAULT_SOCKET as DEFAULT_MUNGE_SOCKET, DEFAULT_TIMEOUT_S as DEFAULT_MUNGE_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 DEFAULT_LISTEN = ":9342"
@@ -56,12 +57,15 @@ class JobExporter:
 
     def __init__(self, cgroup_root: str = "/sys/fs/cgroup", *, steps: bool = False, gpu: bool = True,
                  node: str | None = None, lookup: JobInfoCache | None = None, nvml=None,
-                 proc_root: str = "/proc", cache_s: float = 1.0):
+                 proc_root: str = "/proc", cache_s: float = 1.0, munge_socket: str | None = None,
+                 munge_timeout_s: float = DEFAULT_MUNGE_TIMEOUT_S, munge_bin_dir: str | None = None):
         self.errors = ErrorCounter()
         self.scanner = JobScanner(cgroup_root, steps=steps, node=node, lookup=lookup,
                                   errors=self.errors, proc_root=proc_root)
-        ctx = SimpleNamespace(scanner=self.scanner, errors=self.errors, nvml=nvml, proc_root=proc_root, gpu=gpu)
-        made = (r.make(ctx) for r in registered("jobs").values())   # node/collector.py, node/gpu.py
+        ctx = SimpleNamespace(scanner=self.scanner, errors=self.errors, nvml=nvml, proc_root=proc_root, gpu=gpu,
+                              munge_socket=munge_socket, munge_timeout_s=munge_timeout_s,
+                              munge_bin_dir=munge_bin_dir)
+        made = (r.make(ctx) for r in registered("jobs").values())   # node/collector.py, gpu.py, munge.py
         self.collector_set = CollectorSet(PREFIX, [c for c in made if c is not None])
         self.render = SingleFlight(self._render, cache_s)
 
@@ -91,6 +95,19 @@ class JobExporter:
               help="One series per job step (adds a 'step' label) instead of per job.")
 @click.option("--collector.gpu/--no-collector.gpu", "gpu", default=True, show_default=True,
               help="GPU metrics per job through NVML (off by itself when there is no NVML).")
+# On by default: every node that runs Slurm with auth/munge (the default AuthType) has munged, and a
+# dead munged takes the node out (NOT_RESPONDING) before anything else shows. A node on auth/slurm
+# (Slurm 23.11+, no munged) passes --no-collector.munge.
+@click.option("--collector.munge/--no-collector.munge", "munge", default=True, show_default=True,
+              help="Is munged answering: one credential round trip (munge -n | unmunge) through its "
+                   "socket per scrape.")
+@click.option("--collector.munge.socket", "munge_socket", default=DEFAULT_MUNGE_SOCKET, show_default=True,
+              help="munged's socket (slurm.conf AuthInfo socket=...).")
+@click.option("--collector.munge.timeout", "munge_timeout_s", default=DEFAULT_MUNGE_TIMEOUT_S, show_default=True,
+              type=click.FloatRange(min=0.1), help="Seconds the round trip may take before munged counts as down.")
+@click.option("--collector.munge.bin-dir", "munge_bin_dir", default=None,
+              help="Directory of the munge and unmunge programs (default: found on PATH), e.g. "
+                   "/opt/munge/bin for a munge built from source.")
 @click.option("--slurm.node", "node", default=None,
               help="multiple-slurmd hosts: only these nodes' cgroups, e.g. n[1-3],c1 "
                    "(default: every node on the host).")
@@ -102,8 +119,9 @@ class JobExporter:
 @click.option("--log.level", "log_level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def jobs(listen: str, telemetry_path: str, web_config: Path | None, cgroup_root: str, steps: bool,
-         gpu: bool, node: str | None, squeue: str, timeout_s: float, print_metrics_doc: bool,
-         log_level: str) -> None:
+         gpu: bool, munge: bool, munge_socket: str, munge_timeout_s: float, munge_bin_dir: str | None,
+         node: str | None, squeue: str,
+         timeout_s: float, print_metrics_doc: bool, log_level: str) -> None:
     """Per-node job exporter: CPU, memory, IO, pressure and GPU of each Slurm job on this node."""
     if print_metrics_doc:
         click.echo(metrics_doc(), nl=False)
@@ -114,12 +132,15 @@ def jobs(listen: str, telemetry_path: str, web_config: Path | None, cgroup_root:
     except WebConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     exporter = JobExporter(cgroup_root, steps=steps, gpu=gpu, node=node,
-                           lookup=JobInfoCache(squeue_runner(squeue, timeout_s)))
+                           lookup=JobInfoCache(squeue_runner(squeue, timeout_s)),
+                           munge_socket=munge_socket if munge else None, munge_timeout_s=munge_timeout_s,
+                           munge_bin_dir=munge_bin_dir)
     try:
         server = MetricsServer(listen, exporter.render, telemetry_path=telemetry_path, web_config=web,
                                web_config_dir=web_config.parent if web_config else Path("."),
                                title="slurmops job exporter")
     except (OSError, ValueError, WebConfigError) as exc:
         raise click.ClickException(f"cannot listen on {listen}: {exc}") from exc
-    log.info("job exporter on %s%s (cgroup root %s, tls=%s)", listen, telemetry_path, cgroup_root, server.tls)
+    log.info("job exporter on %s%s (cgroup root %s, munge %s, tls=%s)", listen, telemetry_path, cgroup_root,
+             munge_socket if munge else "off", server.tls)
     serve_until_interrupted(server.serve_forever, server.stop)

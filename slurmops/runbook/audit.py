@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,13 +59,15 @@ class AuditLog:
             finally:
                 os.close(dfd)
         self._seq = sum(1 for _ in read_records(path)) if not new else 0
+        self._lock = threading.Lock()
 
     def write(self, event: str, **data: Any) -> dict:
-        self._seq += 1
-        rec = {"ts": now_iso(), "run_id": self.run_id, "seq": self._seq, "event": event, **data}
-        line = (json.dumps(rec, sort_keys=False, default=str) + "\n").encode()
-        os.write(self._fd, line)
-        os.fsync(self._fd)
+        with self._lock:    # a parallel fleet phase writes from several threads: one line, one seq each
+            self._seq += 1
+            rec = {"ts": now_iso(), "run_id": self.run_id, "seq": self._seq, "event": event, **data}
+            line = (json.dumps(rec, sort_keys=False, default=str) + "\n").encode()
+            os.write(self._fd, line)
+            os.fsync(self._fd)
         return rec
 
     def close(self) -> None:

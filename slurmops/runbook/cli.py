@@ -42,6 +42,11 @@ force_opt = click.option(
          "slurmrestd, test_job; repeatable). Recorded in the audit log.")
 
 
+fanout_opt = click.option(
+    "--fanout", type=click.IntRange(1, 1024), default=engine.DEFAULT_FANOUT, show_default=True,
+    help="Hosts a parallel fleet phase acts on at once (1: one after another).")
+
+
 def target_opts(f):
     f = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
                      help="Override a target value (munge_key=..., unit_slurmctld=...).")(f)
@@ -125,12 +130,13 @@ def plan(runbooks_dir, target_spec, ssh, sets, params, forced, name):
 @target_opts
 @state_opt
 @force_opt
+@fanout_opt
 @click.option("--yes", is_flag=True, help="Confirm destructive steps (automation).")
 @click.argument("name")
-def run(runbooks_dir, target_spec, ssh, sets, params, state_dir, forced, yes, name):
+def run(runbooks_dir, target_spec, ssh, sets, params, state_dir, forced, fanout, yes, name):
     """Run the runbook; on failure roll back what it did. Every command goes to the audit log."""
     ctx = _context(name, runbooks_dir, target_spec, ssh, sets, params, forced)
-    ctx.assume_yes = yes
+    ctx.assume_yes, ctx.fanout = yes, fanout
     _finish(lambda: engine.Runner(ctx, state_dir).run())
 
 
@@ -159,9 +165,10 @@ def _find_run(state_dir: Path, run_id: str) -> Path:
 @state_opt
 @click.option("--rollback", is_flag=True, help="Roll the run back instead of finishing it.")
 @force_opt
+@fanout_opt
 @click.option("--yes", is_flag=True, help="Confirm destructive steps (automation).")
 @click.argument("run_id")
-def resume(runbooks_dir, state_dir, rollback, forced, yes, run_id):
+def resume(runbooks_dir, state_dir, rollback, forced, fanout, yes, run_id):
     """Finish (or --rollback) a run that was interrupted (kill -9, lost session), from its log.
 
     The interrupted step is re-run from its pre-check (steps are idempotent by contract); a run
@@ -175,7 +182,7 @@ def resume(runbooks_dir, state_dir, rollback, forced, yes, run_id):
         spec = start["target"]
         target = make_target(spec["target"], spec.get("ssh"), spec.get("set") or {})
         ctx = engine.build_context(rb, target, start["params"], values=start["values"], run_id=run_id)
-        ctx.assume_yes = yes
+        ctx.assume_yes, ctx.fanout = yes, fanout
         # what the run was forced past still holds; a resume may add checks (audited with it)
         ctx.force_unhealthy = parse_forced([*start.get("force_unhealthy", []), *forced])
     except RunbookError as exc:   # the log or the runbook it names cannot be used

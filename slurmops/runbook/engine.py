@@ -15,8 +15,10 @@ import re
 import shlex
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait as wait_all
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,6 +38,10 @@ EVIDENCE = {
 # Lines of `scontrol show config` that change on every call and would drown the real diff.
 _CONFIG_NOISE = re.compile(r"^(Configuration data as of|BOOT_TIME\s*=|NEXT_JOB_ID\s*=)")
 TAIL = 400
+
+# Hosts a parallel fleet phase (fleet.each(..., parallel=True)) acts on at once, `--fanout`:
+# pdsh's default width (32). 1 acts on one host after another.
+DEFAULT_FANOUT = 32
 
 # Exit codes of `run` and `resume`, documented in docs/runbooks.md.
 EXIT_OK, EXIT_ROLLED_BACK, EXIT_USAGE, EXIT_ROLLBACK_FAILED, EXIT_REFUSED, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
@@ -68,6 +74,7 @@ class Context:
     step_index: int | None = None
     resumed: bool = False
     force_unhealthy: tuple[str, ...] = ()   # health checks the operator chose to go past
+    fanout: int = DEFAULT_FANOUT            # hosts a parallel fleet phase acts on at once
     evidence: dict[str, list[str]] = field(default_factory=lambda: dict(EVIDENCE))
 
     @property
@@ -228,6 +235,83 @@ def _last(out: Outcome) -> str:
     return lines[-1][:160] if lines else f"exit {out.rc}"
 
 
+Done = Callable[[Op, bool, str, float], None]     # (op, ok, detail, seconds) after each op
+
+
+def run_ops(ctx: Context, ops: list[Op], done: Done, *, stop_on_fail: bool = True) -> tuple[Op, str] | None:
+    """Run ``ops`` in order and call ``done`` after each; return the first failure ``(op, detail)``
+    or None. The ops of one parallel fleet phase (consecutive, one ``Fan.group``) run host by host
+    at once, up to ``ctx.fanout`` hosts, each host's ops in order. With ``stop_on_fail`` (a step)
+    a failure starts nothing more, neither the next op nor another host; without it (a rollback)
+    every op runs. The first failure is the one of the earliest host in inventory order."""
+    failure = None
+    for batch in _batches(ops):
+        lanes: dict[str, list[Op]] = {}
+        for op in batch:
+            lanes.setdefault(op.fan.lane if op.fan else "", []).append(op)
+        if len(lanes) > 1 and ctx.fanout > 1:
+            failed = _fan_out(ctx, list(lanes.values()), done, stop_on_fail)
+        else:
+            failed = _lane(ctx, batch, done, stop_on_fail, None)
+        failure = failure or failed
+        if failure and stop_on_fail:
+            break
+    return failure
+
+
+def _batches(ops: list[Op]) -> list[list[Op]]:
+    out: list[list[Op]] = []
+    for op in ops:
+        prev = out[-1][0].fan if out else None
+        if op.fan is not None and prev is not None and prev.group == op.fan.group:
+            out[-1].append(op)
+        else:
+            out.append([op])
+    return out
+
+
+def _lane(ctx: Context, ops: list[Op], done: Done, stop_on_fail: bool,
+          stop: threading.Event | None) -> tuple[Op, str] | None:
+    failure = None
+    for op in ops:
+        if stop is not None and stop.is_set():
+            break                       # another host failed (or an interrupt): start nothing more
+        t = time.monotonic()
+        ok, detail = run_op(ctx, op)
+        done(op, ok, detail, time.monotonic() - t)
+        if not ok:
+            failure = failure or (op, detail)
+            if stop_on_fail:
+                if stop is not None:
+                    stop.set()
+                break
+    return failure
+
+
+def _fan_out(ctx: Context, lanes: list[list[Op]], done: Done, stop_on_fail: bool) -> tuple[Op, str] | None:
+    stop, lock = threading.Event(), threading.Lock()
+
+    def locked_done(op: Op, ok: bool, detail: str, took: float) -> None:
+        with lock:
+            done(op, ok, detail, took)
+
+    pool = ThreadPoolExecutor(max_workers=min(ctx.fanout, len(lanes)), thread_name_prefix="fanout")
+    futures = [pool.submit(_lane, ctx, ops, locked_done, stop_on_fail, stop) for ops in lanes]
+    try:
+        wait_all(futures)
+    except BaseException:
+        # Ctrl-C or SIGTERM: start nothing more and let the commands in flight end (each within
+        # its timeout), so no host is left mid-command when the rollback begins.
+        stop.set()
+        with _signals_ignored():
+            wait_all(futures)
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    failures = [f.result() for f in futures if f.result()]
+    return failures[0] if failures else None
+
+
 PLAN_WORDS = {"expect": "expect /{}/", "reject": "reject /{}/", "ok_rc": "ok exit {}", "retry": "retry {} s"}
 
 
@@ -314,8 +398,13 @@ def plan(ctx: Context) -> bool:
             if not ok:
                 failed.append(f"[{i}] {_short(op)}")
         for phase in ("action", "verify", "rollback"):
-            for op in step.ops(phase, ctx):
-                say(f"    {phase:10} {op_text(ctx, op)}")
+            for batch in _batches(step.ops(phase, ctx)):
+                hosts = {op.fan.lane for op in batch if op.fan}
+                if len(hosts) > 1:
+                    say(f"    {phase:10} (in parallel: {len(hosts)} hosts, up to {ctx.fanout} at once, "
+                        "each host's commands in order)")
+                for op in batch:
+                    say(f"    {phase:10} {op_text(ctx, op)}")
     ctx.deadline = None
     if failed:
         say("plan: a required pre-check fails now, a run would stop there: " + "; ".join(failed))
@@ -387,7 +476,8 @@ class Runner:
                             params={k: (None if v is None else ctx.runbook.param(k).text(v))
                                     for k, v in ctx.params.items()},
                             values=ctx.values, steps=[s.title for s in rb.steps],
-                            assume_yes=ctx.assume_yes, force_unhealthy=list(ctx.force_unhealthy))
+                            assume_yes=ctx.assume_yes, force_unhealthy=list(ctx.force_unhealthy),
+                            fanout=ctx.fanout)
             ctx.say(f"run {ctx.run_id}: {rb.name} on {ctx.target.label}  (audit: {self.log.path})")
             collect_evidence(ctx, "before")
             return self._forward(start=0, done=[])
@@ -413,7 +503,7 @@ class Runner:
             pending = state.pending_rollback
             effective = "rollback" if pending is not None else mode
             self.log.write("resume", who=who(), mode=mode, effective=effective,
-                            force_unhealthy=list(ctx.force_unhealthy),
+                            force_unhealthy=list(ctx.force_unhealthy), fanout=ctx.fanout,
                             done=state.done, in_progress=state.in_progress,
                             pending_rollback=pending)
             ctx.say(f"resume {ctx.run_id}: {effective}; done before: {state.done or 'none'}; "
@@ -501,19 +591,19 @@ class Runner:
                         ctx.say("    declined by the operator")
                         return False, False, "declined"
                     self.log.write("confirmed", step=i)
-                for op in step.ops(phase, ctx):
-                    t_op = time.monotonic()
-                    ok, detail = run_op(ctx, op)
-                    ctx.say(f"    {'ok  ' if ok else 'FAIL'} {phase:7} {_short(op)}  "
-                            f"{time.monotonic() - t_op:.1f} s  {detail}")
-                    if not ok:
-                        if ctx.deadline and time.monotonic() >= ctx.deadline:
-                            detail = f"step timeout {step.timeout_s:.0f} s: {detail}"
-                        self.log.write("step_failed", step=i, phase=phase, detail=detail)
-                        res.result = f"FAILED {phase}"
-                        res.detail = f"{_short(op)}: {detail}"
-                        res.duration_s = time.monotonic() - t
-                        return False, phase != "check", phase
+                def done(op: Op, ok: bool, detail: str, took: float, phase: str = phase) -> None:
+                    ctx.say(f"    {'ok  ' if ok else 'FAIL'} {phase:7} {_short(op)}  {took:.1f} s  {detail}")
+
+                failed = run_ops(ctx, step.ops(phase, ctx), done)
+                if failed:
+                    op, detail = failed
+                    if ctx.deadline and time.monotonic() >= ctx.deadline:
+                        detail = f"step timeout {step.timeout_s:.0f} s: {detail}"
+                    self.log.write("step_failed", step=i, phase=phase, detail=detail)
+                    res.result = f"FAILED {phase}"
+                    res.detail = f"{_short(op)}: {detail}"
+                    res.duration_s = time.monotonic() - t
+                    return False, phase != "check", phase
         finally:
             ctx.deadline = None
         res.duration_s = time.monotonic() - t
@@ -543,10 +633,11 @@ class Runner:
                     ops, ok_step = [], False
                     ctx.say(f"    FAIL rollback of {step.title}: {exc}")
                 changed = changed or bool(ops)
-                for op in ops:
-                    ok, detail = run_op(ctx, op)
+
+                def done(op: Op, ok: bool, detail: str, took: float, i: int = i) -> None:
                     ctx.say(f"    {'ok  ' if ok else 'FAIL'} rollback [{i}] {_short(op)}  {detail}")
-                    ok_step = ok_step and ok
+
+                ok_step = run_ops(ctx, ops, done, stop_on_fail=False) is None and ok_step
                 self.log.write("rollback_step_done", step=i, ok=ok_step,
                                 duration_s=round(time.monotonic() - t, 3))
                 self.results[i - 1].rollback = ("ok" if ok_step else "FAILED") if ops else "-"
@@ -572,11 +663,13 @@ class Runner:
 
 
 def _short(op: Op) -> str:
+    where = op.fan.lane if op.fan else getattr(op, "host", "")
+    where = f"[{where}] " if where else ""
     if isinstance(op, Check):
-        return op.name
+        return where + op.name
     if isinstance(op, Service):
-        return f"{op.action} {op.component}"
-    return op.why or " ".join(op.argv[:3])
+        return f"{where}{op.action} {op.component}"
+    return where + (op.why or " ".join(op.argv[:3]))
 
 
 def _tty_confirm(question: str) -> bool:

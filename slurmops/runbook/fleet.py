@@ -11,11 +11,13 @@ target's own transport, so a fleet runbook runs unchanged on a single-host lab o
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from .inventory import Host, Inventory
-from .model import Check, Cmd, Op, RunbookError, Service, fill
+from .model import Check, Cmd, Fan, Op, RunbookError, Service, fill
 from .transport import Transport
 
 SINGLE = "localhost"
@@ -25,9 +27,10 @@ DOC_HOST = "HOST"          # rendered docs (render.py has no target): one symbol
 DAEMON_GROUP = {"slurmdbd": "database", "slurmctld": "controllers", "slurmrestd": "controllers",
                 "slurmd": "compute"}
 # slurmrestd need not run beside slurmctld (rest_quickstart.shtml: it listens on "your preferred
-# [HOST]:PORT" and reaches slurmctld like any client): an
-# inventory with a `rest` group names its hosts (the lab's: the database host), else `controllers`.
+# [HOST]:PORT" and reaches slurmctld like any client): an inventory with a `rest` group names its
+# hosts (the lab's: the database host), else `controllers`.
 REST_GROUP = "rest"
+_GROUPS = itertools.count(1)      # one id per parallel ``each`` (its ops' Fan.group)
 
 
 def _docs(ctx) -> bool:
@@ -94,21 +97,39 @@ def transport_of(ctx, name: str) -> Transport:
         raise RunbookError(f"host {name}: {exc}") from None
 
 
-def each(selection: str, *ops: Op | Callable[[object, Host], Sequence[Op]]) -> Callable[[object], list[Op]]:
-    """A phase: every op once per selected host, host after host (inventory order). An op may be
-    a function ``(ctx, host) -> [ops]`` when the ops differ per host (a copy, a host check)."""
+def each(selection: str, *ops: Op | Callable[[object, Host], Sequence[Op]],
+         parallel: bool = False) -> Callable[[object], list[Op]]:
+    """A phase: every op once per selected host (inventory order). An op may be a function
+    ``(ctx, host) -> [ops]`` when the ops differ per host (a copy, a host check).
+
+    ``parallel``: the hosts' shares run at once, up to the run's ``--fanout`` hosts (each host's
+    ops still in order; a failure starts no further host). For phases where hosts are
+    independent (copy a key, restart munged everywhere); leave it off where order is the point
+    (slurmd node by node in an upgrade)."""
+    group = next(_GROUPS)
+
     def phase(ctx) -> list[Op]:
         out: list[Op] = []
         for h in select(ctx, selection):
+            mine: list[Op] = []
             for op in ops:
                 if isinstance(op, (Cmd, Service)):
-                    out.append(replace(op, host=h.name))
+                    mine.append(replace(op, host=h.name))
                 elif callable(op):
-                    out.extend(op(ctx, h))
+                    mine.extend(op(ctx, h))
                 else:
                     raise RunbookError(f"fleet.each: {op!r} is not a Cmd, Service or host function")
+            if parallel:
+                mine = [replace(o, fan=Fan(group, h.name)) for o in mine]
+            out.extend(mine)
         return out
     return phase
+
+
+def in_parallel(ops: Sequence[Cmd | Service]) -> list[Op]:
+    """Ops that each name their host, as one parallel phase (as ``each(..., parallel=True)``)."""
+    group = next(_GROUPS)
+    return [replace(op, fan=Fan(group, op.host)) for op in ops]
 
 
 def daemon_hosts(ctx, daemon: str) -> list[Host]:
@@ -157,12 +178,12 @@ def munge_across(selection: str, socket: str = "{munge_socket}", name: str = "mu
     """munge | unmunge across hosts: a credential made on the first selected host decodes on
     every other one, and every other host's credential decodes on the first. With a host of
     another key, unmunge says "Invalid credential". ``socket`` is filled with each host's values.
-    Credentials are never logged."""
+    Hosts are checked at once, up to the run's fanout. Credentials are never logged."""
     def fn(ctx) -> tuple[bool, str]:
         hosts = select(ctx, selection)
-        first, bad = hosts[0], []
+        first = hosts[0]
 
-        def cred(h: Host) -> str | None:
+        def cred(h: Host, bad: list[str]) -> str | None:
             sock = fill(socket, host_values(ctx, h.name))
             out = ctx.run(["munge", "-n", "-S", sock], timeout=10, secret_output=True, host=h.name)
             if out.rc != 0:
@@ -170,21 +191,29 @@ def munge_across(selection: str, socket: str = "{munge_socket}", name: str = "mu
                 return None
             return out.stdout
 
-        def decodes(cred_text: str, made: Host, h: Host) -> None:
+        def decodes(cred_text: str, made: Host, h: Host, bad: list[str]) -> None:
             sock = fill(socket, host_values(ctx, h.name))
             out = ctx.run(["unmunge", "-S", sock], timeout=10, input=cred_text, secret_output=True,
                           host=h.name)
             if out.rc != 0:
                 bad.append(f"{made.name} -> {h.name}: {_first(out)}")
 
-        c0 = cred(first)
-        for h in hosts:
+        first_bad: list[str] = []
+        c0 = cred(first, first_bad)
+
+        def both_ways(h: Host) -> list[str]:
+            bad: list[str] = []
             if c0 is not None:
-                decodes(c0, first, h)
+                decodes(c0, first, h, bad)
             if h is not first:
-                c = cred(h)
+                c = cred(h, bad)
                 if c is not None:
-                    decodes(c, h, first)
+                    decodes(c, h, first, bad)
+            return bad
+
+        width = max(1, min(getattr(ctx, "fanout", 1), len(hosts)))
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="munge-across") as pool:
+            bad = first_bad + [b for found in pool.map(both_ways, hosts) for b in found]
         if bad:
             return False, "; ".join(bad[:4]) + (f" (+{len(bad) - 4})" if len(bad) > 4 else "")
         return True, f"credentials decode across {len(hosts)} hosts ({first.name} <-> every host)"

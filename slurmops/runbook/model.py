@@ -39,6 +39,15 @@ def placeholders(template: str) -> list[str]:
 
 # ---- operations ------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Fan:
+    """Marks an op as one host's share of a parallel fleet phase (``fleet.each(...,
+    parallel=True)``): ops of one ``group`` run lane by lane (a lane is a host, its ops in order),
+    up to the run's ``--fanout`` lanes at once."""
+    group: int
+    lane: str
+
+
+@dataclass(frozen=True)
 class Cmd:
     """Run one command as an argument list. It passes when its exit code is in ``ok_rc`` and, if
     ``expect`` is set, its output matches that regex; ``retry_s`` keeps trying until then (a daemon
@@ -53,6 +62,7 @@ class Cmd:
     secret_output: bool = False    # output is never kept, not even a tail (tokens, credentials)
     capture: str | None = None     # keep stdout in memory under this name for later ops
     host: str = ""                 # an inventory host (fleet.py); "" = the target's own transport
+    fan: Fan | None = None         # one host's share of a parallel fleet phase (fleet.each)
 
     def __post_init__(self):
         if isinstance(self.argv, str):
@@ -89,6 +99,7 @@ class Service:
     why: str = ""
     timeout_s: float = 120
     host: str = ""                 # an inventory host (fleet.py); "" = the target's own transport
+    fan: Fan | None = None         # one host's share of a parallel fleet phase (fleet.each)
     ACTIONS = ("start", "stop", "restart")
 
     def __post_init__(self):
@@ -123,6 +134,7 @@ class Check:
     grade: str = "required"
     health: str = ""
     plan_safe: bool = True
+    fan: Fan | None = None         # one host's share of a parallel fleet phase (fleet.each)
 
     def __post_init__(self):
         if self.grade not in GRADES:

@@ -224,10 +224,15 @@ def test_rotation_across_hosts_keeps_jobs_running(lab, state_dir):
         assert {CTL, *NODES} <= hosts                   # every host was acted on
         restarts = [(r.get("host"), r["argv"][-3]) for r in recs if r["event"] == "cmd"
                     and "restart" in r["argv"] and r["step"] in (5, 6)]
-        assert [h for h, comp in restarts if comp == "slurmd"] == NODES
+        # one host's share at once (--fanout): every node once, in any order, slurmctld on the
+        # controller host, munged on every host (the lab host's too), and every munged restarted
+        # before the first slurmd is
+        assert sorted(h for h, comp in restarts if comp == "slurmd") == NODES
         assert [h for h, comp in restarts if comp == "slurmctld"] == [CTL]
         lab_host = json.loads((lab / "lab.json").read_text())["hostname"]
         assert {h for h, comp in restarts if comp == "munged"} == {lab_host, CTL, *NODES}
+        comps = [comp for _, comp in restarts]
+        assert max(i for i, c in enumerate(comps) if c == "munged") < comps.index("slurmd")
         assert_no_key_in([before, after], out, state_dir)
     finally:
         subprocess.run(["scancel", job], env=env(lab), timeout=30)

@@ -8,8 +8,9 @@ the real ones rendered with every `for` at 10 s, MaxDBDMsgs at 40 (so a few doze
 fill the DBD agent queue) and SlurmdbdUnreachable's window at 30 s. The measured times are
 printed (`-s`) and kept in docs/runbooks.md.
 
-MungedDown is not here: it reads node_exporter's systemd collector, and the lab runs munged without
-systemd, so the alert cannot fire on the lab (alerts/README.md, honest limits).
+MungedDown fires from the job exporter's munge collector (munge_up: a credential round trip through
+the lab's munged socket); the lab runs no systemd, so its node_exporter branch is proven by promtool
+alone (alerts/tests/munge.test.yml).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -277,15 +279,15 @@ def test_slurm_node_stuck_completing(plain):
     incident(plain, "SlurmNodeStuckCompleting", inject, "nodes-completing", fire_timeout=120)
 
 
-# ---- munge: the runbook from the broken state, without its alert (no systemd collector on the lab)
-def test_munged_down_runbook_from_the_broken_state(plain):
-    plain.lab("stop", "munged")
-    sock = str(plain.dir / "run" / "munge" / "munge.socket")
-    assert plain.slurm("munge", "-n", "-S", sock).returncode != 0        # really broken
-    t = time.monotonic()
-    r = plain.runbook("munged-down")
-    assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
-    TIMES.append(f"munged-down (no alert): {time.monotonic() - t:.0f} s from munged stopped to healthy")
+# ---- munge ----------------------------------------------------------------------------------------
+def test_munged_down(plain):
+    """`lab stop munged`: the job exporter's round trip through the socket fails (munge_up 0, reason
+    no_socket) and MungedDown fires; munged-down starts it and proves Slurm authenticates again."""
+    incident(plain, "MungedDown", lambda: plain.lab("stop", "munged"), "munged-down")
+    # the alert came from the job exporter's branch, which said why
+    q = 'slurm_job_exporter_errors_total{job="slurm_job",collector="munge",reason="no_socket"}'
+    got = plain.get(f"{plain.prom}/api/v1/query?query={urllib.parse.quote(q)}")["data"]["result"]
+    assert got and float(got[0]["value"][1]) >= 1, got
 
 
 # ---- last: the second lab (a backup controller) comes up only now ---------------------------------
