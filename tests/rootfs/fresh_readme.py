@@ -117,7 +117,7 @@ def base_tar(reuse: bool) -> Path:
         say(f"reusing {tar}")
         return tar
     suite = SUITES["bookworm"]
-    argv = ["mmdebstrap", f"--variant={VARIANT}", "--mode=root", f"--include={','.join(INCLUDE)}",
+    argv = ["mmdebstrap", f"--variant={VARIANT}", "--mode=root", "--format=tar", f"--include={','.join(INCLUDE)}",
             suite.name, str(tar) + ".part", *suite.sources]
     say("building: " + " ".join(argv))
     t0 = time.monotonic()
