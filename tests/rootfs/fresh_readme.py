@@ -150,6 +150,7 @@ def prepare_tree(tar: Path, tree: Path) -> str:
     # would be; ca-certificates (run.sh installs it) puts them in the bundle PIP_CERT names.
     local_cas = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))
     for ca in local_cas:
+        (tree / "usr/local/share/ca-certificates").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ca, tree / "usr/local/share/ca-certificates" / ca.name)
     if local_cas:
         say(f"copied this host's local CAs into the tree: {', '.join(c.name for c in local_cas)}")
