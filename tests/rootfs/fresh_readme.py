@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -48,7 +49,7 @@ PHASES = [("boot packages (apt-get)", re.compile(r"apt-get update|apt-get instal
           ("pip install -e .[dev]", re.compile(r"\.venv/bin/python -m pip install")),
           ("lab up", re.compile(r"\.venv/bin/slurmops lab up")),
           ("slurmops demo", re.compile(r"\.venv/bin/slurmops demo"))]
-XTRACE = re.compile(r"^\++ \[(\d+\.\d+)\] (.*)$")
+XTRACE = re.compile(r"^\++ (.*)$")   # bash -x (root's bash takes no PS4 from the environment)
 
 # Runs as the PID namespace's init, on the host's side of the chroot: $1 the tree, $2 cgroup mode.
 NS_INIT = r"""set -eu
@@ -66,22 +67,21 @@ exec chroot "$T" /usr/bin/env -i "$@"
 
 # Runs inside the tree as root: the README's command, then what it left, then the lab stopped.
 INSIDE = r"""cd /root/slurmops
-echo "@@ start $EPOCHREALTIME"
-PS4='+ [$EPOCHREALTIME] ' bash -x ./run.sh demo </dev/null && rc=0 || rc=$?
-echo "@@ run.sh demo exit $rc at $EPOCHREALTIME"
+bash -x ./run.sh demo </dev/null && rc=0 || rc=$?
+echo "@@ run.sh demo exit $rc"
 lab=/var/tmp/slurmops-lab
 echo "@@ evidence: dashboards preview"
 ls "$lab/dashboards" | head -20
 echo "@@ evidence: runbook audit"
 .venv/bin/slurmops runbook log --state-dir "$lab/runbooks" </dev/null | tail -5 || true
 if [ "${UNIT_TESTS:-0}" = 1 ] && [ $rc -eq 0 ]; then
-  echo "@@ unit tests start $EPOCHREALTIME"
+  echo "@@ unit tests start"
   ./run.sh test -k "not slow" tests/unit </dev/null && urc=0 || urc=$?
-  echo "@@ run.sh test unit exit $urc at $EPOCHREALTIME"
+  echo "@@ run.sh test unit exit $urc"
 fi
-echo "@@ lab down start $EPOCHREALTIME"
+echo "@@ lab down start"
 .venv/bin/slurmops lab down --purge </dev/null && drc=0 || drc=$?
-echo "@@ lab down exit $drc at $EPOCHREALTIME"
+echo "@@ lab down exit $drc"
 exit $rc
 """
 
@@ -177,15 +177,17 @@ def leftovers(tree: Path) -> list[str]:
     return left
 
 
-def phases(lines: list[str], end: float | None) -> list[tuple[str, float]]:
+def phases(lines: list[tuple[float, str]], end: float | None) -> list[tuple[str, float]]:
+    """Seconds from each phase's first command to the next phase's (the last one's to `end`),
+    from the times the lines arrived."""
     marks: dict[str, float] = {}
-    for ln in lines:
+    for t, ln in lines:
         m = XTRACE.match(ln)
         if not m:
             continue
         for name, rx in PHASES:
-            if name not in marks and rx.search(m.group(2)):
-                marks[name] = float(m.group(1))
+            if name not in marks and rx.search(m.group(1)):
+                marks[name] = t
     out, found = [], [(n, marks[n]) for n, _ in PHASES if n in marks]
     for i, (name, t) in enumerate(found):
         nxt = found[i + 1][1] if i + 1 < len(found) else end
@@ -211,7 +213,7 @@ def main() -> int:
     t0 = time.monotonic()
     what = prepare_tree(tar, tree)
     say(f"tree {tree} ready in {time.monotonic() - t0:.0f} s, clone of {what}")
-    log = WORK / f"run-{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.log"
+    log = WORK / f"run-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}.log"
     env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
            "LANG=C.UTF-8", "TERM=dumb", "UNIT_TESTS=" + ("1" if a.unit_tests else "0")]
     if any(Path("/usr/local/share/ca-certificates").glob("*.crt")):
@@ -222,44 +224,48 @@ def main() -> int:
             "--kill-child=SIGKILL", "bash", f.name, str(tree), a.cgroup,
             *env, "/bin/bash", "/root/fresh-readme-inside.sh"]
     say(f"running ./run.sh demo in the tree (log {log})")
-    lines: list[str] = []
+    lines: list[tuple[float, str]] = []      # (seconds since the start, line)
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, errors="replace")
     assert p.stdout is not None
+    # --kill-child: unshare killed, its child (the namespace's init) dies, and with it every process there.
+    watchdog = threading.Timer(a.timeout, p.kill)
+    watchdog.start()
     with open(log, "w") as lf:
         for ln in p.stdout:
             stamped = f"[{time.monotonic() - t0:7.1f}] {ln.rstrip()}"
             lf.write(stamped + "\n")
             lf.flush()
             print(stamped, flush=True)
-            lines.append(ln.rstrip())
-            if time.monotonic() - t0 > a.timeout:
-                p.kill()
-                say(f"timeout after {a.timeout} s: killed the namespace")
-                break
+            lines.append((time.monotonic() - t0, ln.rstrip()))
     rc = p.wait()
+    watchdog.cancel()
+    if time.monotonic() - t0 >= a.timeout:
+        say(f"timeout after {a.timeout} s: killed the namespace")
     os.unlink(f.name)
-    end = next((float(m.group(1)) for ln in lines if (m := re.match(r"@@ run.sh demo exit \d+ at (\S+)", ln))),
-               None)
+    end = next((t for t, ln in lines if ln.startswith("@@ run.sh demo exit")), None)
     left = leftovers(tree)
     ports = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
     busy = sorted({int(m) for m in re.findall(r":(\d+)\s", ports) if int(m) in LAB_PORTS})
     print()
-    say(f"report ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {what}, "
+    say(f"report ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {what}, "
         f"{os.cpu_count()} cores)")
     for name, secs in phases(lines, end):
         say(f"  {name:26s} {secs:7.1f} s")
-    for ln in lines:
+    for t, ln in lines:
         if ln.startswith("@@ ") and " exit " in ln:
-            say("  " + ln[3:])
+            say(f"  {ln[3:].split(' at ')[0]} (at {t:.0f} s)")
     say(f"  whole run (tree build included) {time.monotonic() - t_all:.0f} s; exit {rc}")
     say(f"  processes left in the tree: {left or 'none'}; default lab ports listening: {busy or 'none'}")
-    cut = next((i for i, ln in enumerate(lines) if ln.startswith("@@ run.sh demo exit")), len(lines))
-    tail = [ln for ln in lines[:cut] if not XTRACE.match(ln) and not ln.startswith("@@")][-22:]
+    cut = next((i for i, (_, ln) in enumerate(lines) if ln.startswith("@@ run.sh demo exit")), len(lines))
+    tail = [ln for _, ln in lines[:cut] if not XTRACE.match(ln) and not ln.startswith("@@")][-22:]
     say("  run.sh demo's last lines:")
     for ln in tail:
         print("    " + ln)
+    unit = [ln for _, ln in lines if re.search(r"(passed|failed|error).* in [\d.]+s", ln)]
+    if unit:
+        say(f"  run.sh test -k 'not slow' tests/unit: {unit[-1].strip('= ')}")
     if rc == 0 and not left and not busy and not a.keep_tree:
         shutil.rmtree(tree)
     return 1 if rc or left or busy else 0
