@@ -28,4 +28,5 @@ def test_run_sh_demo_on_a_fresh_debian_12():
     r = subprocess.run([sys.executable, str(SCRIPT), *args], stdin=subprocess.DEVNULL,
                        capture_output=True, text=True)
     report = "\n".join(ln for ln in r.stdout.splitlines() if ln.startswith(("fresh-readme:", "    ")))
+    print(report)                       # the phases' times and the last lines (pytest -s shows them)
     assert r.returncode == 0, f"./run.sh demo failed in the fresh tree:\n{report}\n{r.stderr[-2000:]}"
