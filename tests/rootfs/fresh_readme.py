@@ -12,7 +12,7 @@ ends the PID namespace (every process in it dies with its init), and prints the 
 phase of run.sh (boot packages, venv, pip, lab up, demo) and the output's last lines.
 
 Usage (as root, from the repository root; 15-30 min on 2 cores, most of it apt and pip):
-    python3 tests/rootfs/fresh_readme.py [--reuse-base] [--unit-tests] [--keep-tree]
+    python3 tests/rootfs/fresh_readme.py [--reuse-base] [--unit-tests] [--keep-tree] [--cgroup cgroup2]
 The default lab's ports (16800-16999) must be free and no CI run going: the tree's lab is the
 default one (its node names' cgroups are the host's default lab's, the cgroup hierarchy is shared).
 tests/rootfs/test_fresh_readme.py runs it when SLURMOPS_FRESH_README=1 (never in the normal suite).
