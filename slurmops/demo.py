@@ -41,8 +41,8 @@ def demo(lab_dir: Path) -> None:
                    "--state-dir", str(state_dir))
     time.sleep(10)   # let Prometheus scrape the workload before drawing it
     previews = c.dir / "dashboards"
-    _slurmops("dashboards", "preview", "--prometheus", c.url("prometheus"), "--out", str(previews),
-              quiet=True)
+    preview_rc = _slurmops("dashboards", "preview", "--prometheus", c.url("prometheus"), "--out",
+                           str(previews), quiet=True)
     rows = lab.status()
     print_status(rows)
     try:
@@ -58,12 +58,12 @@ Where to look
   Slurm exporter: curl -s {c.url('slurm_exporter')}/metrics | grep -E '^slurm_(up|nodes|jobs) '
   job exporter:   curl -s {c.url('job_exporter')}/metrics | grep '^slurm_job_cpu_user'
   alert rules:    {rules} rule files loaded; {c.url('prometheus')}/alerts
-  dashboards:     {previews}/index.html   (Grafana JSON in dashboards/build/)
+  dashboards:     {previews}/index.html   (Grafana JSON in dashboards/build/; preview exit {preview_rc})
   runbook audit:  .venv/bin/slurmops runbook log --state-dir {state_dir}   (rehearsal exit {rc})
   slurmrestd:     curl -s -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $(SLURM_CONF={c.slurm_conf} scontrol token | cut -d= -f2)" {c.url('slurmrestd')}/slurm/{rest_version}/nodes
   logs:           {c.log}/
   stop it:        .venv/bin/slurmops lab down   (--purge also removes {c.dir})""")  # noqa: E501 (printed lines)
-    sys.exit(0 if all(s.healthy for s in rows) and rc == 0 else 1)
+    sys.exit(0 if all(s.healthy for s in rows) and rc == 0 and preview_rc == 0 else 1)
 
 
 def _slurmops(*args: str, quiet: bool = False) -> int:

@@ -36,6 +36,11 @@ APT_PACKAGES = [
     # lab up --hosts: an sshd per lab host, reached with the lab's own key (fleet runbooks)
     "openssh-server", "openssh-client",
 ]
+# The cgroup v1 hierarchies the lab's slurmd need (cgroup.conf CgroupPlugin=cgroup/v1; cgroup.conf(5)
+# and cgroup_v2.shtml, shared/reference/slurm/22.05.8): a cgroup v2-only host (systemd's default on a
+# booted Debian 12) has none of them and slurmd stops with "cgroup namespace 'freezer' not mounted".
+CGROUP_V1_CONTROLLERS = {"freezer": "proctrack/cgroup", "cpuset": "task/cgroup ConstrainCores",
+                         "memory": "task/cgroup ConstrainRAMSpace", "cpuacct": "jobacct_gather/cgroup"}
 REST_USER = "slurmrestd"       # slurmrestd refuses to run as root
 WORKLOAD_USER = "slurmlab"     # a non-root user for sample jobs (per-user metrics, root vs user)
 ACCOUNTS = {"research": ["root"], "physics": [WORKLOAD_USER]}
@@ -149,6 +154,16 @@ class Lab:
                 raise LabError(f"--dir {d}: {parent} is not searchable by other users "
                                f"(mode {parent.stat().st_mode & 0o777:04o}); mysql and "
                                f"{REST_USER} must reach the lab, pick a dir under /var/tmp")
+
+    def check_cgroups(self, root: Path = Path("/sys/fs/cgroup")) -> None:
+        """Before anything is installed or started: the v1 hierarchies slurmd will need."""
+        missing = missing_cgroup_v1(root)
+        if missing:
+            raise LabError(
+                f"{root} has no cgroup v1 {', '.join(missing)} hierarchy (needed by "
+                f"{'; '.join(CGROUP_V1_CONTROLLERS[c] for c in missing)}): the lab's slurmd run "
+                f"CgroupPlugin=cgroup/v1 and a cgroup v2-only host is not supported yet; boot with "
+                f"systemd.unified_cgroup_hierarchy=0 (v1 controllers, as on the CI machine)")
 
     def ensure_packages(self, extra: list[str] | None = None) -> None:
         wanted = APT_PACKAGES + list(extra or [])
@@ -980,6 +995,7 @@ class Lab:
     def up(self, extra_packages: list[str] | None = None) -> list[Status]:
         t0 = time.monotonic()
         self.check_dir()
+        self.check_cgroups()
         self.ensure_packages(extra_packages)
         self.ensure_users()
         self.check_ports()
@@ -1178,6 +1194,12 @@ def _keygen(path: Path, comment: str) -> None:
                  timeout=30)
     if r.returncode != 0:
         raise LabError(f"ssh-keygen {path}: {_last_line(r)}")
+
+
+def missing_cgroup_v1(root: Path) -> list[str]:
+    """The controllers of CGROUP_V1_CONTROLLERS without a v1 hierarchy under root (a v1 hierarchy
+    has a `tasks` file; cgroup2 has none; systemd's joined `cpu,cpuacct` is reached by its link)."""
+    return [c for c in CGROUP_V1_CONTROLLERS if not (root / c / "tasks").is_file()]
 
 
 def _dpkg_installed(pkg: str) -> bool:

@@ -8,7 +8,7 @@ import yaml
 
 from slurmops.lab.config import LabConfig
 from slurmops.lab.generations import GENERATIONS, NATIVE_ENDPOINTS, NATIVE_JOB
-from slurmops.lab.platform import Lab
+from slurmops.lab.platform import CGROUP_V1_CONTROLLERS, Lab, LabError, missing_cgroup_v1
 
 
 def render(tmp_path: Path, **kw) -> tuple[LabConfig, dict[str, str]]:
@@ -154,3 +154,29 @@ def test_a_switched_daemon_is_recorded_and_survives_json(tmp_path):
     assert again.generation_of("slurmdbd") == "26.05" and again.generation_of("slurmctld") == "24.11"
     assert again.extra_generations == ["26.05"]
     assert "slurmd-n1" in again.switchable() and "slurmd-c1" not in again.switchable()
+
+
+def _v1_mounts() -> set[str]:
+    """The cgroup v1 controllers mounted under /sys/fs/cgroup, from the kernel's mount table."""
+    found = set()
+    for ln in Path("/proc/self/mounts").read_text().splitlines():
+        _, where, fstype, opts = ln.split()[:4]
+        if fstype == "cgroup" and where.startswith("/sys/fs/cgroup/"):
+            found |= set(opts.split(",")) & set(CGROUP_V1_CONTROLLERS)
+    return found
+
+
+def test_missing_cgroup_v1_agrees_with_the_mount_table():
+    assert set(missing_cgroup_v1(Path("/sys/fs/cgroup"))) == set(CGROUP_V1_CONTROLLERS) - _v1_mounts()
+
+
+def test_a_cgroup2_only_host_is_refused_before_anything_is_installed(tmp_path):
+    """What a booted Debian 12 has: one cgroup2 tree (cgroup.controllers, no v1 `tasks`)."""
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    for c in ("cpuset", "memory"):            # a cgroup2 child named like a controller is no v1 hierarchy
+        (tmp_path / c).mkdir()
+        (tmp_path / c / "cgroup.procs").write_text("")
+    lab = Lab(LabConfig(dir=tmp_path / "lab"))
+    with pytest.raises(LabError, match=r"no cgroup v1 freezer, cpuset, memory, cpuacct hierarchy .*"
+                                       r"systemd.unified_cgroup_hierarchy=0"):
+        lab.check_cgroups(tmp_path)
