@@ -55,8 +55,10 @@ trap 'rm -f "$SUMMARY_FILE"' EXIT
 SIDE_TESTS=(tests/lab/test_incident_runbooks_e2e.py tests/lab/test_fleet.py tests/lab/runbooks/test_slurm_upgrade.py)
 # Per generation, after MATRIX_TESTS: every runbook end to end on private labs of that generation
 # (SLURMOPS_LAB_SLURM), on port bases, dirs and node names of their own (below 32768: the kernel's
-# ephemeral ports start there).
-GEN_RUNBOOK_TESTS=(tests/lab/runbooks/test_runbooks_lab.py tests/lab/runbooks/test_runbooks_more.py)
+# ephemeral ports start there), and the fleet on a `lab up --hosts` lab of that generation (a
+# controller host and compute hosts of their own, munge-key-rotation across them).
+GEN_RUNBOOK_TESTS=(tests/lab/runbooks/test_runbooks_lab.py tests/lab/runbooks/test_runbooks_more.py
+                   tests/lab/test_fleet.py)
 
 # Per generation, on private labs of that generation: the incident runbooks end to end (alert fires
 # → the runbook its runbook_url names → resolved; lane 4) and the HA drills (kill -9 of the primary,
@@ -129,12 +131,14 @@ matrix() {
     .venv/bin/slurmops lab down --purge --dir "$dir" >/dev/null 2>&1 || { res="$res; lab down FAILED"; rc=1; }
     echo "Slurm $gen (root filesystem): ${MATRIX_TESTS[*]##*/} $res in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
     t0=$SECONDS
-    echo "== Slurm $gen: the runbooks end to end (${GEN_RUNBOOK_TESTS[*]##*/}) on private $gen labs"
+    echo "== Slurm $gen: the runbooks end to end and the fleet (${GEN_RUNBOOK_TESTS[*]##*/}) on private $gen labs"
     if SLURMOPS_LAB_SLURM="$gen" SLURMOPS_REQUIRE_LAB=1 \
          SLURMOPS_RB_LAB_DIR="/var/tmp/slurmops-rb-lab-$tag" SLURMOPS_RB_PORT_BASE=$((10800 + 2000 * i)) \
          SLURMOPS_RB_NODE_PREFIX="r$tag" \
          SLURMOPS_RB_MORE_LAB_DIR="/var/tmp/slurmops-rb-more-lab-$tag" SLURMOPS_RB_MORE_PORT_BASE=$((11800 + 2000 * i)) \
          SLURMOPS_RB_MORE_NODE_PREFIX="m$tag" \
+         SLURMOPS_FLEET_LAB_DIR="/var/tmp/slurmops-fleet-lab-$tag" SLURMOPS_FLEET_PORT_BASE=$((14800 + 1000 * i)) \
+         SLURMOPS_FLEET_NODE_PREFIX="f$tag" \
          .venv/bin/python -m pytest -q -p no:cacheprovider "${GEN_RUNBOOK_TESTS[@]}"; then
       res="passed"
     else
