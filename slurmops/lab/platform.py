@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -1013,8 +1014,7 @@ class Lab:
                 comp.start()
                 ok, detail = _wait(comp.health, comp.wait_s)
                 if not ok:
-                    raise LabError(f"{comp.name} did not become healthy: {detail} "
-                                   f"(log: {self.cfg.log / comp.log})")
+                    raise self.not_healthy(comp, detail)
                 self.say(f"  {comp.name:{width}} {'up' if was_running else 'started':8} {detail}")
             if self._started:   # something was (re)started: prove the whole path again
                 self.smoke_job()
@@ -1084,9 +1084,22 @@ class Lab:
         comp.start()
         ok, detail = _wait(comp.health, comp.wait_s)
         if not ok:
-            raise LabError(f"{name} did not become healthy: {detail} (log: {self.cfg.log / comp.log}"
-                           f"{_log_tail(self.cfg.log / comp.log)})")
+            raise self.not_healthy(comp, detail)
         return ok, detail
+
+    def not_healthy(self, comp: Component, detail: str) -> LabError:
+        """The error for a component that did not come up: its health detail, its log and that
+        log's last lines. slurmd's logs are per node: the first node the detail names unusable (else
+        the first cpu node)."""
+        log = comp.log
+        if "<node>" in log:
+            states = dict(re.findall(r"([\w.-]+)=(\S+?)(?:,|$|\s)", detail))
+            nodes = self.cfg.cpu_node_names
+            node = next((n for n in nodes if n in states and not _usable_state(states[n])),
+                        nodes[0] if nodes else "")
+            log = log.replace("<node>", node)
+        path = self.cfg.log / log
+        return LabError(f"{comp.name} did not become healthy: {detail} (log: {path}{_log_tail(path)})")
 
     def status(self) -> list[Status]:
         out = []

@@ -180,3 +180,19 @@ def test_a_cgroup2_only_host_is_refused_before_anything_is_installed(tmp_path):
     with pytest.raises(LabError, match=r"no cgroup v1 freezer, cpuset, memory, cpuacct hierarchy .*"
                                        r"systemd.unified_cgroup_hierarchy=0"):
         lab.check_cgroups(tmp_path)
+
+
+def test_a_daemon_that_does_not_come_up_says_its_logs_last_lines(tmp_path):
+    """slurmd's logs are per node: the error quotes the log of the node the health detail names
+    (real slurmd wording from the fresh-tree run with a cgroup2-only /sys/fs/cgroup)."""
+    lab = Lab(LabConfig(dir=tmp_path / "lab"))
+    lab.cfg.log.mkdir(parents=True)
+    (lab.cfg.log / "slurmd-n2.log").write_text(
+        "[2026-11-27T16:21:04] error: cgroup namespace 'freezer' not mounted. aborting\n"
+        "[2026-11-27T16:21:04] error: slurmd initialization failed\n")
+    err = lab.not_healthy(lab.component("slurmd"), "n1=idle, n2=unknown*")
+    assert str(lab.cfg.log / "slurmd-n2.log") in str(err)
+    assert "cgroup namespace 'freezer' not mounted" in str(err)
+    assert "slurmd initialization failed" in str(err)
+    err = lab.not_healthy(lab.component("slurmctld"), "no answer")       # no log yet: no tail
+    assert str(err).endswith(f"(log: {lab.cfg.log / 'slurmctld.log'})")
