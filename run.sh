@@ -66,19 +66,20 @@ GEN_RUNBOOK_TESTS=(tests/lab/runbooks/test_runbooks_lab.py tests/lab/runbooks/te
 GEN_INCIDENT_TESTS=(tests/lab/test_incident_runbooks_e2e.py)
 GEN_HA_TESTS=(tests/lab/test_backup_controller.py)
 
+lab_vars() {   # lab_vars NAME DIR PORT NODE_PREFIX: the dir, port base and node prefix a test's private lab takes
+  printf '%s\n' "SLURMOPS_$1_LAB_DIR=/var/tmp/slurmops-$2" "SLURMOPS_$1_PORT_BASE=$3" "SLURMOPS_$1_NODE_PREFIX=$4"
+}
+
 gen_tests() {   # gen_tests incident|ha: those tests on each generation
-  local rc=0 i=0 gen tag res t0 base tests
+  local rc=0 i=0 gen tag res t0 base tests labs
   if [ "$1" = incident ]; then tests=("${GEN_INCIDENT_TESTS[@]}"); else tests=("${GEN_HA_TESTS[@]}"); fi
   for gen in "${GENERATIONS[@]}"; do
     tag=${gen//./} t0=$SECONDS base=$((3800 + 3000 * i))
     echo "== Slurm $gen: ${tests[*]##*/} on private $gen labs"
-    if SLURMOPS_LAB_SLURM="$gen" SLURMOPS_REQUIRE_LAB=1 \
-         SLURMOPS_INC_LAB_DIR="/var/tmp/slurmops-incident-lab-$tag" SLURMOPS_INC_PORT_BASE=$base \
-         SLURMOPS_INC_NODE_PREFIX="ka$tag" \
-         SLURMOPS_INC_HA_LAB_DIR="/var/tmp/slurmops-incident-ha-lab-$tag" SLURMOPS_INC_HA_PORT_BASE=$((base + 1000)) \
-         SLURMOPS_INC_HA_NODE_PREFIX="kb$tag" \
-         SLURMOPS_HA_LAB_DIR="/var/tmp/slurmops-ha-lab-$tag" SLURMOPS_HA_PORT_BASE=$((base + 2000)) \
-         SLURMOPS_HA_NODE_PREFIX="h$tag" \
+    mapfile -t labs < <(lab_vars INC "incident-lab-$tag" "$base" "ka$tag"
+                        lab_vars INC_HA "incident-ha-lab-$tag" $((base + 1000)) "kb$tag"
+                        lab_vars HA "ha-lab-$tag" $((base + 2000)) "h$tag")
+    if env SLURMOPS_LAB_SLURM="$gen" SLURMOPS_REQUIRE_LAB=1 "${labs[@]}" \
          .venv/bin/python -m pytest -q -p no:cacheprovider "${tests[@]}"; then
       res="passed"
     else
@@ -110,7 +111,7 @@ side_tests() {
 }
 
 matrix() {
-  local rc=0 i=0 gen tag dir res t0
+  local rc=0 i=0 gen tag dir res t0 labs
   for gen in "${GENERATIONS[@]}"; do
     tag=${gen//./}
     dir=/var/tmp/slurmops-lab-$tag
@@ -132,13 +133,10 @@ matrix() {
     echo "Slurm $gen (root filesystem): ${MATRIX_TESTS[*]##*/} $res in $((SECONDS - t0)) s" >> "$SUMMARY_FILE"
     t0=$SECONDS
     echo "== Slurm $gen: the runbooks end to end and the fleet (${GEN_RUNBOOK_TESTS[*]##*/}) on private $gen labs"
-    if SLURMOPS_LAB_SLURM="$gen" SLURMOPS_REQUIRE_LAB=1 \
-         SLURMOPS_RB_LAB_DIR="/var/tmp/slurmops-rb-lab-$tag" SLURMOPS_RB_PORT_BASE=$((10800 + 2000 * i)) \
-         SLURMOPS_RB_NODE_PREFIX="r$tag" \
-         SLURMOPS_RB_MORE_LAB_DIR="/var/tmp/slurmops-rb-more-lab-$tag" SLURMOPS_RB_MORE_PORT_BASE=$((11800 + 2000 * i)) \
-         SLURMOPS_RB_MORE_NODE_PREFIX="m$tag" \
-         SLURMOPS_FLEET_LAB_DIR="/var/tmp/slurmops-fleet-lab-$tag" SLURMOPS_FLEET_PORT_BASE=$((14800 + 1000 * i)) \
-         SLURMOPS_FLEET_NODE_PREFIX="f$tag" \
+    mapfile -t labs < <(lab_vars RB "rb-lab-$tag" $((10800 + 2000 * i)) "r$tag"
+                        lab_vars RB_MORE "rb-more-lab-$tag" $((11800 + 2000 * i)) "m$tag"
+                        lab_vars FLEET "fleet-lab-$tag" $((14800 + 1000 * i)) "f$tag")
+    if env SLURMOPS_LAB_SLURM="$gen" SLURMOPS_REQUIRE_LAB=1 "${labs[@]}" \
          .venv/bin/python -m pytest -q -p no:cacheprovider "${GEN_RUNBOOK_TESTS[@]}"; then
       res="passed"
     else
