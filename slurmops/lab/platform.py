@@ -66,6 +66,9 @@ class Component:
     endpoint: str = ""
     log: str = ""
     wait_s: float = 30
+    # how many times a process that exits while starting is started again (the lab's stand-in for
+    # systemd's Restart=on-failure); each exit is said with its log's cause first
+    start_retries: int = 0
 
 
 @dataclass
@@ -140,7 +143,8 @@ class Lab:
             return
         proc.spawn(argv, env=env or self.env, log=self.cfg.log / f"{name}.out",
                    pidfile=self.cfg.pidfile(name), cwd=self.cfg.dir)
-        self._started.append(name)
+        if name not in self._started:
+            self._started.append(name)
 
     # ---- preparation -----------------------------------------------------------------------
     def check_dir(self) -> None:
@@ -314,7 +318,10 @@ class Lab:
             Component("mariadb", self._start_mariadb, self._mariadb_health,
                       lambda: [c.pidfile("mariadb")], f"127.0.0.1:{c.port('mariadb')}", "mariadb.log"),
             Component("slurmdbd", self._start_slurmdbd, lambda: checks.sacctmgr_ping(self.env),
-                      lambda: [c.pidfile("slurmdbd")], f"{c.host_addr}:{c.port('slurmdbd')}", "slurmdbd.log"),
+                      lambda: [c.pidfile("slurmdbd")], f"{c.host_addr}:{c.port('slurmdbd')}", "slurmdbd.log",
+                      # 24.11's once exited at start in a loaded CI run ('Unable to initialize
+                      # accounting_storage/mysql', its table check failed) and not in 6 reruns
+                      start_retries=1),
             # --hosts: the hosts (the controller host among them) before slurmctld, which runs there
             *([Component("hosts", self._start_hosts, self._hosts_health,
                          lambda: [*(c.pidfile(f"{d}-{n}") for n in c.lab_hosts()
@@ -1011,8 +1018,7 @@ class Lab:
         try:
             for comp in self.components():
                 was_running = any(self.owned(p) for p in comp.pidfiles())
-                comp.start()
-                ok, detail = _wait(comp.health, comp.wait_s)
+                ok, detail = self._come_up(comp)
                 if not ok:
                     raise self.not_healthy(comp, detail)
                 self.say(f"  {comp.name:{width}} {'up' if was_running else 'started':8} {detail}")
@@ -1081,10 +1087,28 @@ class Lab:
     def start_component(self, name: str) -> checks.Result:
         """Start one component if it is not running and wait for its health."""
         comp = self.component(name)
-        comp.start()
-        ok, detail = _wait(comp.health, comp.wait_s)
+        ok, detail = self._come_up(comp)
         if not ok:
             raise self.not_healthy(comp, detail)
+        return ok, detail
+
+    def _come_up(self, comp: Component) -> checks.Result:
+        """Start comp and wait for its health. A component with start_retries stops waiting when
+        its process has exited and is started again, at most that many times, saying so with the
+        cause its log gives."""
+        def alive() -> bool:
+            return any(self.owned(p) for p in comp.pidfiles())
+
+        for attempt in range(comp.start_retries + 1):
+            comp.start()
+            if not comp.start_retries:
+                return _wait(comp.health, comp.wait_s)
+            ok, detail = _wait(comp.health, comp.wait_s, gave_up=lambda: not alive())
+            if ok or alive() or attempt == comp.start_retries:
+                return ok, detail
+            self.say(f"  {comp.name} exited while starting ({detail}; log: "
+                     f"{self.cfg.log / comp.log}{_log_tail(self.cfg.log / comp.log)}): "
+                     f"starting it again")
         return ok, detail
 
     def not_healthy(self, comp: Component, detail: str) -> LabError:
@@ -1236,14 +1260,19 @@ def _check_network_free(ours: ipaddress.IPv4Network | ipaddress.IPv6Network, own
             raise LabError(f"{parts[3]} on {dev} overlaps {what} {ours} (pick another --port-base)")
 
 
-def _log_tail(path: Path, lines: int = 3) -> str:
-    """The last lines of a daemon's log, for an error that says why it did not come up."""
+def _log_tail(path: Path, lines: int = 3, causes: int = 3) -> str:
+    """The last lines of a daemon's log, for an error that says why it did not come up, after the
+    error lines just before them: a daemon's last words are often the generic 'fatal: Unable to
+    initialize ...', and the line naming the cause (a failed query, a missing mount) comes earlier."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return ""
-    tail = [ln.strip() for ln in text.splitlines() if ln.strip()][-lines:]
-    return (": " + " | ".join(tail)) if tail else ""
+    kept = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    tail = kept[-lines:]
+    earlier = [ln for ln in kept[-50:-lines] if re.search(r"\b(error|fatal)\b", ln, re.I)]
+    quoted = [ln if len(ln) <= 400 else ln[:400] + " ..." for ln in earlier[-causes:] + tail]
+    return (": " + " | ".join(quoted)) if quoted else ""
 
 
 def _last_line(r) -> str:
@@ -1265,10 +1294,12 @@ def _usable_state(state: str) -> bool:
     return base not in ("down", "fail", "failing", "unknown", "future", "inval", "missing")
 
 
-def _wait(check: Callable[[], checks.Result], timeout: float, interval: float = 0.3) -> checks.Result:
+def _wait(check: Callable[[], checks.Result], timeout: float, interval: float = 0.3,
+          gave_up: Callable[[], bool] | None = None) -> checks.Result:
+    """check() until it passes or timeout runs out, or until gave_up() (a process that exited)."""
     deadline = time.monotonic() + timeout
     ok, detail = check()
-    while not ok and time.monotonic() < deadline:
+    while not ok and time.monotonic() < deadline and not (gave_up and gave_up()):
         time.sleep(interval)
         ok, detail = check()
     return ok, detail

@@ -1,4 +1,5 @@
 """The lab's rendered configuration, checked without starting anything."""
+import io
 import re
 import subprocess
 from pathlib import Path
@@ -8,7 +9,7 @@ import yaml
 
 from slurmops.lab.config import LabConfig
 from slurmops.lab.generations import GENERATIONS, NATIVE_ENDPOINTS, NATIVE_JOB
-from slurmops.lab.platform import CGROUP_V1_CONTROLLERS, Lab, LabError, missing_cgroup_v1
+from slurmops.lab.platform import CGROUP_V1_CONTROLLERS, Component, Lab, LabError, missing_cgroup_v1
 
 
 def render(tmp_path: Path, **kw) -> tuple[LabConfig, dict[str, str]]:
@@ -196,3 +197,64 @@ def test_a_daemon_that_does_not_come_up_says_its_logs_last_lines(tmp_path):
     assert "slurmd initialization failed" in str(err)
     err = lab.not_healthy(lab.component("slurmctld"), "no answer")       # no log yet: no tail
     assert str(err).endswith(f"(log: {lab.cfg.log / 'slurmctld.log'})")
+
+
+def test_the_quoted_log_names_the_cause_before_the_generic_fatal(tmp_path):
+    """slurmdbd's last three lines say only that the plugin did not load (the wording of the
+    24.11 CI failure); the error line that names the cause comes before them and is quoted too,
+    while info lines between are not. (Hand-written log in slurmdbd's format.)"""
+    lab = Lab(LabConfig(dir=tmp_path / "lab"))
+    lab.cfg.log.mkdir(parents=True)
+    (lab.cfg.log / "slurmdbd.log").write_text(
+        "[2026-11-27T18:33:01.000] debug:  Log file re-opened\n"
+        "[2026-11-27T18:33:08.300] error: mysql_query failed: 1205 Lock wait timeout exceeded\n"
+        "[2026-11-27T18:33:08.350] accounting_storage/as_mysql: init: "
+        "Accounting storage MYSQL plugin failed\n"
+        "[2026-11-27T18:33:08.360] error: Couldn't load specified plugin name for "
+        "accounting_storage/mysql: Plugin init() callback failed\n"
+        "[2026-11-27T18:33:08.360] error: cannot create accounting_storage context for accounting_storage/mysql\n"
+        "[2026-11-27T18:33:08.360] fatal: Unable to initialize accounting_storage/mysql accounting storage plugin\n")
+    err = str(lab.not_healthy(lab.component("slurmdbd"), "Connection refused"))
+    assert "1205 Lock wait timeout exceeded" in err
+    assert "fatal: Unable to initialize" in err
+    assert "Log file re-opened" not in err and "plugin failed" not in err
+    assert err.index("1205") < err.index("fatal: Unable")
+
+
+def _flaky_daemon(lab: Lab, retries: int) -> Component:
+    """A real process that, the first time, writes an error to its log and exits 1, and the
+    second time touches `ready` and stays up (a slurmdbd whose first table check failed)."""
+    c = lab.cfg
+    script = (f"if [ -e {c.dir}/tried ]; then touch {c.dir}/ready; exec sleep 60; fi; "
+              f"touch {c.dir}/tried; echo 'error: mysql_query failed: 1205 cause' >> {c.log}/d.log; "
+              "exit 1")
+    return Component("d", lambda: lab._spawn("d", ["sh", "-c", script]),
+                     lambda: ((c.dir / "ready").exists(), "ready" if (c.dir / "ready").exists()
+                              else "no ready file"),
+                     lambda: [c.pidfile("d")], "", "d.log", wait_s=20, start_retries=retries)
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_daemon_that_exits_while_starting_is_started_once_more(tmp_path, retries):
+    """With start_retries the exit is noticed at once (not after wait_s), said with the log's
+    cause, and the daemon started again; without, lab up fails on it."""
+    out = io.StringIO()
+    lab = Lab(LabConfig(dir=tmp_path / "lab"), out=out)
+    lab.cfg.log.mkdir(parents=True)
+    comp = _flaky_daemon(lab, retries)
+    if not retries:
+        comp.wait_s = 2
+    try:
+        ok, detail = lab._come_up(comp)
+        assert (ok, detail) == ((True, "ready") if retries else (False, "no ready file"))
+        said = out.getvalue()
+        if retries:
+            assert "d exited while starting (no ready file; log: " in said
+            assert "error: mysql_query failed: 1205 cause" in said and said.endswith("starting it again\n")
+            assert lab.own_pid("d") and lab._started == ["d"]
+        else:
+            assert said == "" and not lab.own_pid("d")
+    finally:
+        pid = lab.own_pid("d")
+        if pid:
+            subprocess.run(["kill", str(pid)], check=False)
