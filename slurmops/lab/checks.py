@@ -85,7 +85,8 @@ def sacctmgr_ping(env: dict[str, str]) -> Result:
     if r.returncode != 0:
         said = (r.stderr or r.stdout).strip()
         return False, said.splitlines()[-1] if said else f"rc={r.returncode}"
-    return True, "answers (" + ",".join(r.stdout.split()) + ")"
+    clusters = ",".join(r.stdout.split())
+    return True, f"answers (clusters: {clusters})" if clusters else "answers (no cluster registered yet)"
 
 
 def node_states(env: dict[str, str]) -> dict[str, str]:
