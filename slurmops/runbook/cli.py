@@ -45,6 +45,9 @@ force_opt = click.option(
 fanout_opt = click.option(
     "--fanout", type=click.IntRange(1, 1024), default=engine.DEFAULT_FANOUT, show_default=True,
     help="Hosts a parallel fleet phase acts on at once (1: one after another).")
+resume_fanout_opt = click.option(
+    "--fanout", type=click.IntRange(1, 1024), default=None,
+    help="Hosts a parallel fleet phase acts on at once  [default: the run's own --fanout]")
 
 
 def target_opts(f):
@@ -113,11 +116,13 @@ def show(runbooks_dir, name):
 @runbooks_dir_opt
 @target_opts
 @force_opt
+@fanout_opt
 @click.argument("name")
-def plan(runbooks_dir, target_spec, ssh, sets, params, forced, name):
+def plan(runbooks_dir, target_spec, ssh, sets, params, forced, fanout, name):
     """Dry run: read the real state and print exactly what would run. Changes nothing, submits
     no job. Exit 1 when a required pre-check fails now."""
     ctx = _context(name, runbooks_dir, target_spec, ssh, sets, params, forced)
+    ctx.fanout = fanout
     try:
         ok = engine.plan(ctx)
     except RunbookError as exc:
@@ -165,7 +170,7 @@ def _find_run(state_dir: Path, run_id: str) -> Path:
 @state_opt
 @click.option("--rollback", is_flag=True, help="Roll the run back instead of finishing it.")
 @force_opt
-@fanout_opt
+@resume_fanout_opt
 @click.option("--yes", is_flag=True, help="Confirm destructive steps (automation).")
 @click.argument("run_id")
 def resume(runbooks_dir, state_dir, rollback, forced, fanout, yes, run_id):
@@ -182,7 +187,8 @@ def resume(runbooks_dir, state_dir, rollback, forced, fanout, yes, run_id):
         spec = start["target"]
         target = make_target(spec["target"], spec.get("ssh"), spec.get("set") or {})
         ctx = engine.build_context(rb, target, start["params"], values=start["values"], run_id=run_id)
-        ctx.assume_yes, ctx.fanout = yes, fanout
+        # a run started one host at a time for safety resumes one host at a time too
+        ctx.assume_yes, ctx.fanout = yes, fanout or int(start.get("fanout") or engine.DEFAULT_FANOUT)
         # what the run was forced past still holds; a resume may add checks (audited with it)
         ctx.force_unhealthy = parse_forced([*start.get("force_unhealthy", []), *forced])
     except RunbookError as exc:   # the log or the runbook it names cannot be used

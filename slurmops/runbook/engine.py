@@ -113,7 +113,7 @@ class Context:
             left = self.deadline - time.monotonic()
             if left <= 0:
                 out = Outcome(list(argv), 124, "", "step timeout reached before this command", 0, True)
-                self._audit_cmd(out, secret_output, why)
+                self._audit_cmd(out, secret_output, why, host)
                 return out
             timeout = min(timeout, left)
         transport = self.target.transport
@@ -182,7 +182,9 @@ def _matches(op: Cmd, out: Outcome) -> tuple[bool, str]:
     return True, first[:160] or f"exit {out.rc}"
 
 
-def run_op(ctx: Context, op: Op) -> tuple[bool, str]:
+def run_op(ctx: Context, op: Op, halted: Callable[[], bool] | None = None) -> tuple[bool, str]:
+    """Run one op, retrying it for its retry_s; ``halted`` (a parallel phase told to stop: another
+    host failed, or an interrupt) ends the retrying at once with the last failure."""
     retry = getattr(op, "retry_s", 0)
     until = time.monotonic() + retry
     while True:
@@ -208,11 +210,17 @@ def run_op(ctx: Context, op: Op) -> tuple[bool, str]:
         except Exception as exc:   # a check's own bug must fail the step, not skip the rollback
             ok, detail = False, f"{type(exc).__name__}: {exc}"
         timed_out = ctx.deadline is not None and time.monotonic() >= ctx.deadline
-        if ok or time.monotonic() >= until or timed_out:
+        if ok or time.monotonic() >= until or timed_out or (halted and halted()):
             if not ok and isinstance(op, Check):
                 return _graded(ctx, op, ctx.redact(str(detail)))
             return bool(ok), ctx.redact(str(detail))
-        time.sleep(1)
+        _pause(1, halted)
+
+
+def _pause(seconds: float, halted: Callable[[], bool] | None) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (halted and halted()):
+        time.sleep(min(0.1, max(end - time.monotonic(), 0)))
 
 
 def _graded(ctx: Context, op: Check, detail: str) -> tuple[bool, str]:
@@ -242,8 +250,9 @@ def run_ops(ctx: Context, ops: list[Op], done: Done, *, stop_on_fail: bool = Tru
     """Run ``ops`` in order and call ``done`` after each; return the first failure ``(op, detail)``
     or None. The ops of one parallel fleet phase (consecutive, one ``Fan.group``) run host by host
     at once, up to ``ctx.fanout`` hosts, each host's ops in order. With ``stop_on_fail`` (a step)
-    a failure starts nothing more, neither the next op nor another host; without it (a rollback)
-    every op runs. The first failure is the one of the earliest host in inventory order."""
+    a failure starts nothing more on that host and on the hosts after it, while hosts before it
+    run on, so the failure returned is the one a serial run (fanout 1) returns: the earliest
+    host's. Without it (a rollback) every op runs."""
     failure = None
     for batch in _batches(ops):
         lanes: dict[str, list[Op]] = {}
@@ -252,7 +261,7 @@ def run_ops(ctx: Context, ops: list[Op], done: Done, *, stop_on_fail: bool = Tru
         if len(lanes) > 1 and ctx.fanout > 1:
             failed = _fan_out(ctx, list(lanes.values()), done, stop_on_fail)
         else:
-            failed = _lane(ctx, batch, done, stop_on_fail, None)
+            failed = _lane(ctx, batch, done, stop_on_fail)
         failure = failure or failed
         if failure and stop_on_fail:
             break
@@ -270,39 +279,66 @@ def _batches(ops: list[Op]) -> list[list[Op]]:
     return out
 
 
+class _Cutoff:
+    """The lanes of a parallel phase that must start nothing more: those after the earliest
+    failed lane (the ones before it run on), or every lane after an interrupt."""
+    ALL = -1
+
+    def __init__(self) -> None:
+        self._first: int | None = None
+        self._lock = threading.Lock()
+
+    def fail(self, lane: int) -> None:
+        with self._lock:
+            if self._first is None or lane < self._first:
+                self._first = lane
+
+    def stops(self, lane: int) -> bool:
+        first = self._first
+        return first is not None and first < lane
+
+
 def _lane(ctx: Context, ops: list[Op], done: Done, stop_on_fail: bool,
-          stop: threading.Event | None) -> tuple[Op, str] | None:
+          cut: _Cutoff | None = None, index: int = 0) -> tuple[Op, str] | None:
+    halted = (lambda: cut.stops(index)) if cut is not None else None
     failure = None
-    for op in ops:
-        if stop is not None and stop.is_set():
-            break                       # another host failed (or an interrupt): start nothing more
-        t = time.monotonic()
-        ok, detail = run_op(ctx, op)
-        done(op, ok, detail, time.monotonic() - t)
-        if not ok:
-            failure = failure or (op, detail)
-            if stop_on_fail:
-                if stop is not None:
-                    stop.set()
-                break
+    try:
+        for op in ops:
+            if halted and halted():
+                break                   # an earlier host failed (or an interrupt): start nothing more
+            t = time.monotonic()
+            ok, detail = run_op(ctx, op, halted)
+            done(op, ok, detail, time.monotonic() - t)
+            if not ok:
+                failure = failure or (op, detail)
+                if stop_on_fail:
+                    if cut is not None:
+                        cut.fail(index)
+                    break
+    except BaseException:
+        if cut is not None:             # not a step failure (a bug, a broken pipe): stop every host
+            cut.fail(_Cutoff.ALL)
+        raise
     return failure
 
 
 def _fan_out(ctx: Context, lanes: list[list[Op]], done: Done, stop_on_fail: bool) -> tuple[Op, str] | None:
-    stop, lock = threading.Event(), threading.Lock()
+    cut, lock = _Cutoff(), threading.Lock()
 
     def locked_done(op: Op, ok: bool, detail: str, took: float) -> None:
         with lock:
             done(op, ok, detail, took)
 
+    futures = []
     pool = ThreadPoolExecutor(max_workers=min(ctx.fanout, len(lanes)), thread_name_prefix="fanout")
-    futures = [pool.submit(_lane, ctx, ops, locked_done, stop_on_fail, stop) for ops in lanes]
     try:
+        for i, ops in enumerate(lanes):
+            futures.append(pool.submit(_lane, ctx, ops, locked_done, stop_on_fail, cut, i))
         wait_all(futures)
     except BaseException:
         # Ctrl-C or SIGTERM: start nothing more and let the commands in flight end (each within
         # its timeout), so no host is left mid-command when the rollback begins.
-        stop.set()
+        cut.fail(_Cutoff.ALL)
         with _signals_ignored():
             wait_all(futures)
         raise

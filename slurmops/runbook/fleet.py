@@ -120,7 +120,7 @@ def each(selection: str, *ops: Op | Callable[[object, Host], Sequence[Op]],
                 else:
                     raise RunbookError(f"fleet.each: {op!r} is not a Cmd, Service or host function")
             if parallel:
-                mine = [replace(o, fan=Fan(group, h.name)) for o in mine]
+                mine = [_fanned(o, group, h.name) for o in mine]
             out.extend(mine)
         return out
     return phase
@@ -129,7 +129,14 @@ def each(selection: str, *ops: Op | Callable[[object, Host], Sequence[Op]],
 def in_parallel(ops: Sequence[Cmd | Service]) -> list[Op]:
     """Ops that each name their host, as one parallel phase (as ``each(..., parallel=True)``)."""
     group = next(_GROUPS)
-    return [replace(op, fan=Fan(group, op.host)) for op in ops]
+    return [_fanned(op, group, op.host) for op in ops]
+
+
+def _fanned(op: Op, group: int, lane: str) -> Op:
+    if isinstance(op, Cmd) and op.capture:
+        raise RunbookError(f"a parallel phase cannot capture output ({op.capture!r}): every host "
+                           f"would write the same key of the run's memory")
+    return replace(op, fan=Fan(group, lane))
 
 
 def daemon_hosts(ctx, daemon: str) -> list[Host]:

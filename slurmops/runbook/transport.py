@@ -38,20 +38,42 @@ class Transport(Protocol):
 def _exec(argv: list[str], env: dict[str, str] | None, timeout: float, input: str | None) -> Outcome:
     t0 = time.monotonic()
     try:
+        # Its own session: a terminal's Ctrl-C reaches the runbook, which decides (below), and
+        # not every command in flight at once; no controlling terminal, so nothing can stop on a
+        # prompt either.
         p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
-                             close_fds=True)
+                             close_fds=True, start_new_session=True)
     except OSError as exc:   # not installed, not executable
         return Outcome(argv, 127, "", str(exc), time.monotonic() - t0)
+    end = t0 + max(timeout, 0.1)
     try:
         out, err = p.communicate(input=input, timeout=max(timeout, 0.1))
-        return Outcome(argv, p.returncode, out, err, time.monotonic() - t0)
     except subprocess.TimeoutExpired:
-        # Kill the command itself; daemons it started live in their own sessions and stay.
-        p.send_signal(signal.SIGKILL)
+        # Kill the command and its process group (a shell's children too, which would hold the
+        # pipes open); daemons it started live in sessions of their own and stay.
+        _kill_group(p)
         out, err = p.communicate()
         return Outcome(argv, 124, out or "", (err or "") + f"\ntimed out after {timeout:.0f} s",
                        time.monotonic() - t0, timed_out=True)
+    except BaseException:
+        # Ctrl-C or SIGTERM reached the runbook mid-command: let the command end (within its
+        # timeout) so the host is not left half-changed when the rollback begins, then pass the
+        # interrupt on. A second interrupt (or the timeout) kills it.
+        try:
+            p.communicate(timeout=max(end - time.monotonic(), 0.1))
+        except BaseException:
+            _kill_group(p)
+            p.wait()
+        raise
+    return Outcome(argv, p.returncode, out, err, time.monotonic() - t0)
+
+
+def _kill_group(p: subprocess.Popen) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)     # its own session: the group's id is its pid
+    except ProcessLookupError:
+        pass
 
 
 def clean_env(overrides: dict[str, str] | None) -> dict[str, str]:

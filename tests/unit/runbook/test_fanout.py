@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import io
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from test_runbook_engine import FAKE_EVIDENCE, FakeServices
 
-from slurmops.runbook import Cmd, Runbook, Step, engine
+from slurmops.runbook import Cmd, Runbook, RunbookError, Step, engine
 from slurmops.runbook.audit import read_records
 from slurmops.runbook.fleet import each
 from slurmops.runbook.inventory import parse
@@ -94,3 +96,41 @@ def test_plan_says_which_ops_run_in_parallel(tmp_path):
     text = out.getvalue()
     assert "(in parallel: 4 hosts, up to 8 at once" in text
     assert text.count("[n3] $ touch") == 1
+
+
+def test_the_failure_named_is_the_serial_runs_even_when_a_later_host_fails_first(tmp_path):
+    """n1 fails after a slow first op, n2 fails at once: n1 is not stopped by n2's failure, so
+    the run names n1's failure, as fanout 1 (n1 first, n2 never started) does."""
+    (tmp_path / "bad-n1").touch()
+    (tmp_path / "bad-n2").touch()
+    slow_n1 = Cmd(("sh", "-c", 'if [ "$1" = n1 ]; then sleep 0.6; fi', "sh", "{host}"), why="warm up")
+    good = Cmd(("test", "!", "-e", "{dir}/bad-{host}"), why="host is good")
+    for fanout in (1, 4):
+        step = Step("refuse on bad hosts", action=each("all", slow_n1, good, parallel=True))
+        runner, ctx, out = make(tmp_path, [step], fanout=fanout)
+        report = runner.run()
+        assert report.steps[0].detail.startswith("[n1] host is good"), (fanout, report.steps[0].detail)
+
+
+def test_a_failure_ends_the_retrying_of_later_hosts(tmp_path):
+    """n1 fails at once; n2's command would retry for 60 s: it stops at the failure (the
+    audit log shows n2 tried, and the run ended long before the retry window)."""
+    bad_n1 = Cmd(("sh", "-c", 'sleep 0.5; test "$1" != n1', "sh", "{host}"), why="not n1")
+    retrying = Cmd(("sh", "-c", 'touch "$2/tried-$1"; test "$1" != n2', "sh", "{host}", "{dir}"),
+                   why="n2 never passes", retry_s=60)
+    step = Step("one fails, one retries", action=each("all", lambda ctx, h: [
+        replace(retrying if h.name == "n2" else bad_n1, host=h.name)], parallel=True))
+    runner, ctx, out = make(tmp_path, [step], fanout=4)
+    report = runner.run()
+    assert report.steps[0].detail.startswith("[n1] not n1"), report.steps[0].detail
+    assert (tmp_path / "tried-n2").exists()
+    tries = [r for r in read_records(runner.audit_path) if r["event"] == "cmd" and r.get("host") == "n2"]
+    assert 1 <= len(tries) < 30, len(tries)      # 60 s of retries would be about 60
+
+
+def test_a_parallel_phase_cannot_capture_into_the_runs_memory(tmp_path):
+    step = Step("capture", action=each("all", Cmd(("hostname",), capture="name"), parallel=True))
+    runner, ctx, out = make(tmp_path, [step], fanout=4)
+    with pytest.raises(RunbookError, match=r"cannot capture output \('name'\)"):
+        runner.run()
+    assert not [r for r in read_records(runner.audit_path) if r["event"] == "cmd"]
