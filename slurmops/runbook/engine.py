@@ -120,7 +120,12 @@ class Context:
         if host:
             from .fleet import transport_of
             transport = transport_of(self, host)
-        out = transport.run(argv, env=self.target.env, timeout=timeout, input=input)
+        try:
+            out = transport.run(argv, env=self.target.env, timeout=timeout, input=input)
+        except BaseException as exc:    # an interrupt: the command ended first, and is audited
+            if isinstance(getattr(exc, "outcome", None), Outcome):
+                self._audit_cmd(exc.outcome, secret_output, why, host)  # type: ignore[attr-defined]
+            raise
         self._audit_cmd(out, secret_output, why, host)
         return out
 

@@ -2,6 +2,7 @@
 real processes, and the files they write as the truth of whether they ran to the end."""
 from __future__ import annotations
 
+import io
 import os
 import signal
 import threading
@@ -9,7 +10,10 @@ import time
 
 import pytest
 
-from slurmops.runbook.transport import _exec
+from slurmops.runbook import Cmd, Runbook, Step, engine
+from slurmops.runbook.audit import AuditLog, read_records
+from slurmops.runbook.target import Target
+from slurmops.runbook.transport import LocalTransport, _exec
 
 
 class Stop(BaseException):
@@ -69,3 +73,17 @@ def test_a_timeout_kills_the_commands_children_too(tmp_path):
     assert out.rc == 124 and out.timed_out and time.monotonic() - t < 3
     time.sleep(5)
     assert not done.exists()
+
+
+def test_the_command_that_ended_under_an_interrupt_reaches_the_audit_log(tmp_path, interrupts):
+    """engine.Context.run audits the command the interrupt let finish (exit code, output digest)."""
+    target = Target(kind="lab", label="t", values={}, env={}, transport=LocalTransport(), services=None,
+                    spec={"target": "test"})
+    rb = Runbook(name="t", title="T", purpose="p", when="w", steps=[Step("s", action=[Cmd(("true",))])])
+    ctx = engine.build_context(rb, target, {}, out=io.StringIO())
+    ctx.audit = AuditLog(tmp_path / "audit.jsonl", "run-1")
+    interrupts(0.3)
+    with pytest.raises(Stop):
+        ctx.run(["sh", "-c", "sleep 1; echo finished"], why="slow one")
+    recs = [r for r in read_records(tmp_path / "audit.jsonl") if r["event"] == "cmd"]
+    assert len(recs) == 1 and recs[0]["rc"] == 0 and recs[0]["why"] == "slow one"
