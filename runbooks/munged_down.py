@@ -1,7 +1,8 @@
 """Incident: munged is down on a host (alert MungedDown). Check its key, start it, prove
 credentials decode and the Slurm daemons of the host authenticate again."""
-from slurmops.runbook import Cmd, Runbook, Service, Step
+from slurmops.runbook import Check, Cmd, Runbook, Service, Step
 from slurmops.runbook.health import NOT_NEEDED, WARN, check_named, postflight, preflight
+from slurmops.runbook.incident import resume_until_responding
 from slurmops.runbook.steps import file_mode_check
 
 RUNBOOK = Runbook(
@@ -9,7 +10,9 @@ RUNBOOK = Runbook(
     title="Incident: munged is down on a host",
     purpose="Bring munged back on the host the target points at (`--ssh HOST` on a systemd "
             "target): check its key (present, owner, mode 0400), start munged, prove a credential "
-            "encodes and decodes, then that slurmctld answers and nodes respond again.",
+            "encodes and decodes, then that slurmctld answers, return the nodes slurmctld set DOWN "
+            "for not responding meanwhile (never one drained or downed for another reason), and "
+            "prove they respond again.",
     when="Alert MungedDown (the job exporter's munge round trip fails, or munge.service is not active); Slurm "
          "commands on the host fail with \"Munge encode failed\" or \"Unable to contact slurm "
          "controller\", the node goes NOT_RESPONDING.",
@@ -23,9 +26,15 @@ RUNBOOK = Runbook(
              action=[Service("start", "munged")],
              verify=[check_named("munge", retry_s=60)],
              destructive=True, timeout_s=180),
-        Step("Slurm authenticates again", "the daemons retry on their own once munged answers",
-             verify=[check_named("slurmctld", retry_s=90), check_named("nodes", retry_s=120)],
-             timeout_s=300),
+        Step("Slurm authenticates again", "slurmctld retries on its own once munged answers",
+             verify=[check_named("slurmctld", retry_s=90)], timeout_s=180),
+        Step("The nodes respond again", "while credentials failed, slurmctld set the nodes it "
+             "could not reach DOWN (\"Not responding\"), or does so at its next ping; it does not ping "
+             "a DOWN node again and asks it to register only every 20th ping, so each such node gets "
+             "State=RESUME (only where slurmctld set that reason; scontrol(1): update State=RESUME)",
+             action=[Check("nodes respond (RESUME those DOWN for not responding)", resume_until_responding,
+                           "scontrol show node; scontrol update NodeName=<node> State=RESUME", retry_s=150)],
+             destructive=True, timeout_s=240),
         postflight(retry_s=60, slurmrestd=WARN),
     ],
     references=[
@@ -33,6 +42,9 @@ RUNBOOK = Runbook(
         "key, owned by the munge user, mode 0400",
         "SchedMD, Quick Start Administrator Guide (quickstart_admin.shtml): munged before the Slurm "
         "daemons",
+        "scontrol(1), 22.05.8: update NodeName=... State=RESUME",
+        "slurm.conf(5), 22.05.8: SlurmdTimeout (a node not responding for it is set DOWN), "
+        "ReturnToService",
     ],
     notes="When munged runs but credentials do not decode between hosts (a different key, clock "
           "skew beyond the credential's lifetime), see munge-health and node-not-responding.",

@@ -1,16 +1,14 @@
 """Incident: nodes NOT_RESPONDING (alerts SlurmNodeNotResponding, SlurmNodesNotRespondingMany).
 Triage (slurmd alive? munge? clock?), start slurmd, return nodes slurmctld marked DOWN for not
 responding -- never a node an operator drained."""
-import re
 import time
 
-from slurmops.runbook import Check, Cmd, Param, Runbook, Service, Step
+from slurmops.runbook import Check, Param, Runbook, Service, Step
 from slurmops.runbook.health import NOT_NEEDED, WARN, munge_roundtrip, postflight, preflight
-from slurmops.runbook.incident import node_flags, show_nodes, slurmd_port, tcp_open
+from slurmops.runbook.incident import resume_until_responding, show_nodes, slurmd_port, tcp_open
 from slurmops.runbook.steps import graded, verdict
 
 NODES = r"[A-Za-z0-9_.\-\[\],]+"
-NOT_RESPONDING_REASON = re.compile(r"^Not responding", re.I)
 
 
 def derive(ctx):
@@ -72,26 +70,6 @@ def _findings():
     return Check("findings", lambda ctx: (True, v.fn(ctx)[1]), "listed; the next steps act on them")
 
 
-def resume_ops(ctx):
-    """RESUME only the nodes slurmctld itself set DOWN for not responding; a node drained or
-    downed by an operator (any other reason: hardware, maintenance) stays as it is."""
-    ops = []
-    for n in _nodes(ctx):
-        flags = node_flags(n.get("State", ""))
-        if "DOWN" in flags and NOT_RESPONDING_REASON.match(n["Reason"]) and "DRAIN" not in flags:
-            ops.append(Cmd(("scontrol", "update", f"NodeName={n['NodeName']}", "State=RESUME"),
-                           why=f"{n['NodeName']} was DOWN only for not responding"))
-    return ops
-
-
-def responding(ctx):
-    nodes = _nodes(ctx)
-    bad = [f"{n['NodeName']}={n.get('State')}" for n in nodes
-           if "NOT_RESPONDING" in node_flags(n.get("State", "")) or
-           ("DOWN" in node_flags(n.get("State", "")) and NOT_RESPONDING_REASON.match(n["Reason"]))]
-    return not bad, ("still: " + ", ".join(bad)) if bad else f"{len(nodes)} nodes respond"
-
-
 RUNBOOK = Runbook(
     name="node-not-responding",
     title="Incident: nodes not responding",
@@ -116,11 +94,12 @@ RUNBOOK = Runbook(
              "is left alone",
              action=[Service("start", "slurmd")], destructive=True, timeout_s=180),
         Step("Return nodes DOWN for not responding", "State=RESUME only where slurmctld set the "
-             "reason \"Not responding\" (scontrol(1): update State=RESUME)",
-             action=resume_ops, destructive=True),
-        Step("The nodes respond", "no `*`, no DOWN for not responding",
-             verify=[Check("nodes respond", responding, "scontrol show node", retry_s=120)],
-             timeout_s=180),
+             "reason \"Not responding\" (scontrol(1): update State=RESUME), again for a node that "
+             "goes DOWN only at slurmctld's next ping, until every node looked at responds",
+             action=[Check("nodes respond (RESUME those DOWN for not responding)",
+                           lambda ctx: resume_until_responding(ctx, ctx.values.get("target_nodes", "")),
+                           "scontrol show node; scontrol update NodeName=<node> State=RESUME", retry_s=150)],
+             destructive=True, timeout_s=240),
         postflight(retry_s=90, slurmrestd=WARN),
     ],
     references=[

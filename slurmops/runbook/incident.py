@@ -248,6 +248,64 @@ def show_nodes(ctx, nodes: str = "") -> list[dict[str, str]]:
     return parse_nodes(out.stdout) if out.rc == 0 else []
 
 
+NOT_RESPONDING_REASON = re.compile(r"^Not responding", re.I)
+
+
+def down_for_not_responding(node: dict[str, str]) -> bool:
+    """slurmctld itself set it DOWN because it did not respond (Reason "Not responding")."""
+    return "DOWN" in node_flags(node.get("State", "")) and \
+        bool(NOT_RESPONDING_REASON.match(node.get("Reason", "")))
+
+
+def resume_not_responding(nodes: list[dict[str, str]]) -> list[Cmd]:
+    """RESUME only the nodes slurmctld set DOWN for not responding (scontrol(1): update
+    State=RESUME); a node drained or downed by an operator (any other reason: hardware,
+    maintenance) stays as it is. slurmctld does not ping a DOWN node that does not respond and asks
+    it to register only about every 20th ping (ping_nodes.c, MAX_REG_FREQUENCY): left alone,
+    such a node can take minutes to come back after its cause is fixed."""
+    return [Cmd(("scontrol", "update", f"NodeName={n['NodeName']}", "State=RESUME"),
+                why=f"{n['NodeName']} was DOWN only for not responding")
+            for n in nodes if down_for_not_responding(n) and "DRAIN" not in node_flags(n.get("State", ""))]
+
+
+RESUMES_PER_NODE = 3
+
+
+def resume_until_responding(ctx, names: str | None = None) -> tuple[bool, str]:
+    """One try of a retried check: RESUME the nodes (a hostlist; None: every node; "": none) that
+    slurmctld has set DOWN for not responding (resume_not_responding; each at most
+    RESUMES_PER_NODE times in a run), then pass when none is still not responding. Tried again
+    and again because a node can still be IDLE* (not responding, not DOWN yet) when its cause is
+    fixed and go DOWN only at slurmctld's next ping: seen on 26.05 after munged came back, the
+    nodes were DOWN at the second minute and a one-shot RESUME before that found nothing to do."""
+    if names == "":
+        return True, "no node to look at"
+    counts = ctx.memory.setdefault("resumed_not_responding", {})
+    said = []
+    for cmd in resume_not_responding(show_nodes(ctx, names or "")):
+        node = cmd.argv[2].split("=", 1)[1]
+        if counts.get(node, 0) >= RESUMES_PER_NODE:
+            continue
+        counts[node] = counts.get(node, 0) + 1
+        out = ctx.run(list(cmd.argv), timeout=20, why=cmd.why)
+        said.append(f"{node} resumed" if out.rc == 0 else
+                    f"{node} RESUME failed: {(out.stderr or out.stdout).strip()[:120]}")
+    ok, detail = nodes_respond(show_nodes(ctx, names or ""))
+    return ok, "; ".join([detail, *said])
+
+
+def still_not_responding(nodes: list[dict[str, str]]) -> list[str]:
+    """NODE=STATE of the nodes marked not responding (`*`) or DOWN for not responding."""
+    return [f"{n['NodeName']}={n.get('State')}" for n in nodes
+            if "NOT_RESPONDING" in node_flags(n.get("State", "")) or down_for_not_responding(n)]
+
+
+def nodes_respond(nodes: list[dict[str, str]]) -> tuple[bool, str]:
+    """A check's result: none of these nodes is still not responding."""
+    bad = still_not_responding(nodes)
+    return not bad, ("still: " + ", ".join(bad)) if bad else f"{len(nodes)} nodes respond"
+
+
 def slurmd_port(conf_text: str, node: str) -> int:
     """The node's slurmd port from slurm.conf: its NodeName line's Port, else SlurmdPort, else
     6818 (slurm.conf(5); `scontrol show node` does not print it in 22.05)."""

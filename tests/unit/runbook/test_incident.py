@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slurmops.runbook.incident import conf_value, node_flags, parse_nodes, slurmd_port
+from slurmops.runbook.incident import (
+    conf_value,
+    node_flags,
+    nodes_respond,
+    parse_nodes,
+    resume_not_responding,
+    slurmd_port,
+)
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "slurm-22.05" / "cli"
 
@@ -32,3 +39,23 @@ def test_conf_value_and_slurmd_port():
     assert slurmd_port(conf, "n2") == 7000
     assert slurmd_port(conf, "g02") == 7100
     assert slurmd_port("NodeName=x CPUs=1", "x") == 6818
+
+
+def test_only_nodes_slurmctld_set_down_for_not_responding_are_resumed():
+    """Hand-written `scontrol show node -o` records in 22.05.8's wording (State flags joined by
+    '+', Reason with who/when in brackets); the lab's munged-down and node-not-responding tests
+    prove the same on real daemons."""
+    text = "\n".join([
+        "NodeName=n1 State=DOWN+NOT_RESPONDING Reason=Not responding [slurm@2026-11-27T21:15:02]",
+        "NodeName=n2 State=DOWN+DRAIN+NOT_RESPONDING Reason=Not responding [slurm@2026-11-27T21:15:02]",
+        "NodeName=n3 State=DOWN Reason=ECC errors DIMM B2 [root@2026-11-25T14:24:02]",
+        "NodeName=n4 State=IDLE+NOT_RESPONDING Reason=(null)",
+        "NodeName=n5 State=IDLE Reason=(null)",
+    ])
+    nodes = parse_nodes(text)
+    assert [c.argv for c in resume_not_responding(nodes)] == \
+        [("scontrol", "update", "NodeName=n1", "State=RESUME")]
+    ok, detail = nodes_respond(nodes)
+    assert not ok and detail == ("still: n1=DOWN+NOT_RESPONDING, n2=DOWN+DRAIN+NOT_RESPONDING, "
+                                 "n4=IDLE+NOT_RESPONDING")
+    assert nodes_respond([n for n in nodes if n["NodeName"] in ("n3", "n5")]) == (True, "2 nodes respond")
