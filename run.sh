@@ -127,6 +127,10 @@ matrix() {
       fi
     else
       tail -5 "$dir.up.log"
+      # the lab's logs go with `lab down --purge`: keep their last lines in the CI log
+      for f in "$dir"/log/mariadb.out "$dir"/log/slurmdbd.log "$dir"/log/slurmctld.log; do
+        [ -f "$f" ] && { echo "-- last lines of $f"; tail -n 40 "$f"; }
+      done
       res="FAILED: lab up did not come up ($dir.up.log)"; rc=1
     fi
     .venv/bin/slurmops lab down --purge --dir "$dir" >/dev/null 2>&1 || { res="$res; lab down FAILED"; rc=1; }

@@ -316,7 +316,7 @@ class Lab:
                       # a restart on a loaded 2-core CI machine once took longer than 30 s (26.05)
                       wait_s=60),
             Component("mariadb", self._start_mariadb, self._mariadb_health,
-                      lambda: [c.pidfile("mariadb")], f"127.0.0.1:{c.port('mariadb')}", "mariadb.log"),
+                      lambda: [c.pidfile("mariadb")], f"127.0.0.1:{c.port('mariadb')}", "mariadb.out"),
             Component("slurmdbd", self._start_slurmdbd, lambda: checks.sacctmgr_ping(self.env),
                       lambda: [c.pidfile("slurmdbd")], f"{c.host_addr}:{c.port('slurmdbd')}", "slurmdbd.log",
                       # 24.11's once exited at start in a loaded CI run ('Unable to initialize
@@ -449,6 +449,13 @@ class Lab:
             raise LabError(f"cannot create slurmdbd's database user: {_last_line(r)}")
 
     def _start_slurmdbd(self) -> None:
+        # slurmdbd needs its database (systemd: After=/Wants= mariadb): a MariaDB that went away
+        # (CI twice: slurmdbd's table check got '2013 Lost connection to server during query', and
+        # its restart found no socket) is started again first, its log's last words said
+        if not self.own_pid("mariadb"):
+            log = self.cfg.log / "mariadb.out"
+            self.say(f"  mariadb is not running (log: {log}{_log_tail(log)}): starting it again")
+            self.start_component("mariadb")
         self._bootstrap_database()
         self._spawn("slurmdbd", ["slurmdbd", "-D"], env=self.daemon_env("slurmdbd"))
 
