@@ -1,8 +1,8 @@
 """Incident: munged is down on a host (alert MungedDown). Check its key, start it, prove
 credentials decode and the Slurm daemons of the host authenticate again."""
-from slurmops.runbook import Check, Cmd, Runbook, Service, Step
+from slurmops.runbook import Cmd, Runbook, Service, Step
 from slurmops.runbook.health import NOT_NEEDED, WARN, check_named, postflight, preflight
-from slurmops.runbook.incident import resume_until_responding
+from slurmops.runbook.incident import return_nodes_check
 from slurmops.runbook.steps import file_mode_check
 
 RUNBOOK = Runbook(
@@ -32,8 +32,7 @@ RUNBOOK = Runbook(
              "could not reach DOWN (\"Not responding\"), or does so at its next ping; it does not ping "
              "a DOWN node again and asks it to register only every 20th ping, so each such node gets "
              "State=RESUME (only where slurmctld set that reason; scontrol(1): update State=RESUME)",
-             action=[Check("nodes respond (RESUME those DOWN for not responding)", resume_until_responding,
-                           "scontrol show node; scontrol update NodeName=<node> State=RESUME", retry_s=150)],
+             action=[return_nodes_check()],
              destructive=True, timeout_s=240),
         postflight(retry_s=60, slurmrestd=WARN),
     ],

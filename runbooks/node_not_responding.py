@@ -5,7 +5,7 @@ import time
 
 from slurmops.runbook import Check, Param, Runbook, Service, Step
 from slurmops.runbook.health import NOT_NEEDED, WARN, munge_roundtrip, postflight, preflight
-from slurmops.runbook.incident import resume_until_responding, show_nodes, slurmd_port, tcp_open
+from slurmops.runbook.incident import return_nodes_check, show_nodes, slurmd_port, tcp_open
 from slurmops.runbook.steps import graded, verdict
 
 NODES = r"[A-Za-z0-9_.\-\[\],]+"
@@ -96,9 +96,7 @@ RUNBOOK = Runbook(
         Step("Return nodes DOWN for not responding", "State=RESUME only where slurmctld set the "
              "reason \"Not responding\" (scontrol(1): update State=RESUME), again for a node that "
              "goes DOWN only at slurmctld's next ping, until every node looked at responds",
-             action=[Check("nodes respond (RESUME those DOWN for not responding)",
-                           lambda ctx: resume_until_responding(ctx, ctx.values.get("target_nodes", "")),
-                           "scontrol show node; scontrol update NodeName=<node> State=RESUME", retry_s=150)],
+             action=[return_nodes_check(lambda ctx: ctx.values.get("target_nodes", ""))],
              destructive=True, timeout_s=240),
         postflight(retry_s=90, slurmrestd=WARN),
     ],

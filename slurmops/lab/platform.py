@@ -319,8 +319,8 @@ class Lab:
                       lambda: [c.pidfile("mariadb")], f"127.0.0.1:{c.port('mariadb')}", "mariadb.out"),
             Component("slurmdbd", self._start_slurmdbd, lambda: checks.sacctmgr_ping(self.env),
                       lambda: [c.pidfile("slurmdbd")], f"{c.host_addr}:{c.port('slurmdbd')}", "slurmdbd.log",
-                      # 24.11's once exited at start in a loaded CI run ('Unable to initialize
-                      # accounting_storage/mysql', its table check failed) and not in 6 reruns
+                      # 24.11's exited at start in two CI runs: MariaDB went away during its table
+                      # check; the second start brings MariaDB back first (_start_slurmdbd)
                       start_retries=1),
             # --hosts: the hosts (the controller host among them) before slurmctld, which runs there
             *([Component("hosts", self._start_hosts, self._hosts_health,
@@ -453,8 +453,7 @@ class Lab:
         # (CI twice: slurmdbd's table check got '2013 Lost connection to server during query', and
         # its restart found no socket) is started again first, its log's last words said
         if not self.own_pid("mariadb"):
-            log = self.cfg.log / "mariadb.out"
-            self.say(f"  mariadb is not running (log: {log}{_log_tail(log)}): starting it again")
+            self.say(f"  mariadb is not running ({_log_ref(self.cfg.log / 'mariadb.out')}): starting it again")
             self.start_component("mariadb")
         self._bootstrap_database()
         self._spawn("slurmdbd", ["slurmdbd", "-D"], env=self.daemon_env("slurmdbd"))
@@ -1103,18 +1102,15 @@ class Lab:
         """Start comp and wait for its health. A component with start_retries stops waiting when
         its process has exited and is started again, at most that many times, saying so with the
         cause its log gives."""
-        def alive() -> bool:
-            return any(self.owned(p) for p in comp.pidfiles())
+        def gone() -> bool:
+            return not any(self.owned(p) for p in comp.pidfiles())
 
         for attempt in range(comp.start_retries + 1):
             comp.start()
-            if not comp.start_retries:
-                return _wait(comp.health, comp.wait_s)
-            ok, detail = _wait(comp.health, comp.wait_s, gave_up=lambda: not alive())
-            if ok or alive() or attempt == comp.start_retries:
-                return ok, detail
-            self.say(f"  {comp.name} exited while starting ({detail}; log: "
-                     f"{self.cfg.log / comp.log}{_log_tail(self.cfg.log / comp.log)}): "
+            ok, detail = _wait(comp.health, comp.wait_s, gave_up=gone if comp.start_retries else None)
+            if ok or attempt == comp.start_retries or not gone():
+                break
+            self.say(f"  {comp.name} exited while starting ({detail}; {_log_ref(self.cfg.log / comp.log)}): "
                      f"starting it again")
         return ok, detail
 
@@ -1130,7 +1126,7 @@ class Lab:
                         nodes[0] if nodes else "")
             log = log.replace("<node>", node)
         path = self.cfg.log / log
-        return LabError(f"{comp.name} did not become healthy: {detail} (log: {path}{_log_tail(path)})")
+        return LabError(f"{comp.name} did not become healthy: {detail} ({_log_ref(path)})")
 
     def status(self) -> list[Status]:
         out = []
@@ -1265,6 +1261,11 @@ def _check_network_free(ours: ipaddress.IPv4Network | ipaddress.IPv6Network, own
             continue
         if dev != own_dev and net.overlaps(ours):
             raise LabError(f"{parts[3]} on {dev} overlaps {what} {ours} (pick another --port-base)")
+
+
+def _log_ref(path: Path) -> str:
+    """'log: PATH: its last lines', for a message about a daemon that did not come up."""
+    return f"log: {path}{_log_tail(path)}"
 
 
 def _log_tail(path: Path, lines: int = 3, causes: int = 3) -> str:

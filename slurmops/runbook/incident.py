@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Callable
+from typing import Any
 
 from slurmops.slurm.hostlist import expand
 from slurmops.slurm.parse.controllers import parse_scontrol_ping
@@ -257,15 +259,23 @@ def down_for_not_responding(node: dict[str, str]) -> bool:
         bool(NOT_RESPONDING_REASON.match(node.get("Reason", "")))
 
 
+def resumable(node: dict[str, str]) -> bool:
+    """DOWN only because slurmctld set it so for not responding: not drained, no other reason."""
+    return down_for_not_responding(node) and "DRAIN" not in node_flags(node.get("State", ""))
+
+
+def resume_cmd(node: dict[str, str]) -> Cmd:
+    return Cmd(("scontrol", "update", f"NodeName={node['NodeName']}", "State=RESUME"),
+               why=f"{node['NodeName']} was DOWN only for not responding")
+
+
 def resume_not_responding(nodes: list[dict[str, str]]) -> list[Cmd]:
     """RESUME only the nodes slurmctld set DOWN for not responding (scontrol(1): update
     State=RESUME); a node drained or downed by an operator (any other reason: hardware,
     maintenance) stays as it is. slurmctld does not ping a DOWN node that does not respond and asks
     it to register only about every 20th ping (ping_nodes.c, MAX_REG_FREQUENCY): left alone,
     such a node can take minutes to come back after its cause is fixed."""
-    return [Cmd(("scontrol", "update", f"NodeName={n['NodeName']}", "State=RESUME"),
-                why=f"{n['NodeName']} was DOWN only for not responding")
-            for n in nodes if down_for_not_responding(n) and "DRAIN" not in node_flags(n.get("State", ""))]
+    return [resume_cmd(n) for n in nodes if resumable(n)]
 
 
 RESUMES_PER_NODE = 3
@@ -282,16 +292,27 @@ def resume_until_responding(ctx, names: str | None = None) -> tuple[bool, str]:
         return True, "no node to look at"
     counts = ctx.memory.setdefault("resumed_not_responding", {})
     said = []
-    for cmd in resume_not_responding(show_nodes(ctx, names or "")):
-        node = cmd.argv[2].split("=", 1)[1]
-        if counts.get(node, 0) >= RESUMES_PER_NODE:
+    nodes = show_nodes(ctx, names or "")
+    for n in nodes:
+        name = n["NodeName"]
+        if not resumable(n) or counts.get(name, 0) >= RESUMES_PER_NODE:
             continue
-        counts[node] = counts.get(node, 0) + 1
+        counts[name] = counts.get(name, 0) + 1
+        cmd = resume_cmd(n)
         out = ctx.run(list(cmd.argv), timeout=20, why=cmd.why)
-        said.append(f"{node} resumed" if out.rc == 0 else
-                    f"{node} RESUME failed: {(out.stderr or out.stdout).strip()[:120]}")
-    ok, detail = nodes_respond(show_nodes(ctx, names or ""))
+        said.append(f"{name} resumed" if out.rc == 0 else
+                    f"{name} RESUME failed: {(out.stderr or out.stdout).strip()[:120]}")
+    if said:                        # what the RESUMEs changed
+        nodes = show_nodes(ctx, names or "")
+    ok, detail = nodes_respond(nodes)
     return ok, "; ".join([detail, *said])
+
+
+def return_nodes_check(names: Callable[[Any], str | None] = lambda ctx: None) -> Check:
+    """The retried check of the incident runbooks that return nodes (resume_until_responding)."""
+    return Check("nodes respond (RESUME those DOWN for not responding)",
+                 lambda ctx: resume_until_responding(ctx, names(ctx)),
+                 "scontrol show node; scontrol update NodeName=<node> State=RESUME", retry_s=150)
 
 
 def still_not_responding(nodes: list[dict[str, str]]) -> list[str]:

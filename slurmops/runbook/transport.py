@@ -11,7 +11,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,11 +56,10 @@ def _exec(argv: list[str], env: dict[str, str] | None, timeout: float, input: st
         out, err = p.communicate()
         return Outcome(argv, 124, out or "", (err or "") + f"\ntimed out after {timeout:.0f} s",
                        time.monotonic() - t0, timed_out=True)
-    except BaseException:
+    except BaseException as interrupt:
         # Ctrl-C or SIGTERM reached the runbook mid-command: let the command end (within its
         # timeout) so the host is not left half-changed when the rollback begins, then pass the
         # interrupt on. A second interrupt (or the timeout) kills it.
-        interrupt = sys.exc_info()[1]
         try:
             out, err = p.communicate(timeout=max(end - time.monotonic(), 0.1))
         except BaseException as again:
@@ -70,7 +68,7 @@ def _exec(argv: list[str], env: dict[str, str] | None, timeout: float, input: st
             out, err = "", (f"timed out after {timeout:.0f} s" if isinstance(again, subprocess.TimeoutExpired)
                             else "killed by a second interrupt")
         # what it did goes with the interrupt, for the audit log (engine.Context.run)
-        interrupt.outcome = Outcome(  # type: ignore[union-attr]
+        interrupt.outcome = Outcome(  # type: ignore[attr-defined]
             argv, p.returncode, out or "", err or "", time.monotonic() - t0)
         raise
     return Outcome(argv, p.returncode, out, err, time.monotonic() - t0)
